@@ -1,0 +1,20 @@
+//! tcpmortem's shared vocabulary, used by every command and every output format.
+//!
+//! - [`state`]: TCP states with the kernel's numbers and names (`CLOSE_WAIT`).
+//! - [`rst`]: the kernel's RST reasons (`TCP_ABORT_ON_CLOSE`), as `tcp:tcp_send_reset` prints them.
+//! - [`errno`]: error numbers in every numbering (Linux, macOS, MSVC, Winsock, Win32, libuv).
+//! - [`catalog`]: what each error means on each system, with the basis of every claim.
+//! - [`query`]: finding the error in a pasted message.
+//!
+//! Nothing here does I/O or reads a clock.
+
+pub mod catalog;
+pub mod errno;
+pub mod query;
+pub mod rst;
+pub mod state;
+
+pub use catalog::{Basis, Entry, Kind};
+pub use errno::Os;
+pub use rst::RstReason;
+pub use state::TcpState;
