@@ -5,8 +5,21 @@
 pub const OK: u8 = 0;
 /// `explain`: nothing in the query was recognised.
 pub const UNKNOWN_QUERY: u8 = 2;
+/// `lab run`: an expectation failed (the run itself worked).
+#[allow(dead_code)]
+pub const EXPECTATION_FAILED: u8 = 1;
 /// Bad arguments (sysexits EX_USAGE).
 pub const USAGE: u8 = 64;
+/// A scenario file with a syntax error, or a step the scenario cannot do (EX_DATAERR).
+pub const BAD_SCENARIO: u8 = 65;
+/// No such scenario or file (EX_NOINPUT).
+pub const NO_INPUT: u8 = 66;
+/// The sandbox could not be built (EX_OSERR).
+pub const OS_ERROR: u8 = 71;
+/// Missing privilege: root or the capabilities named in the message (EX_NOPERM).
+pub const NO_PERMISSION: u8 = 77;
+/// Interrupted by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: u8 = 130;
 /// An unexpected internal error (sysexits EX_SOFTWARE).
 pub const INTERNAL: u8 = 70;
 
@@ -15,4 +28,9 @@ Exit codes:
   0   success
   2   explain: nothing in the query was recognised (the closest known errors are suggested)
   64  bad arguments
-  70  internal error";
+  65  lab: the scenario has a syntax error or asks for an impossible step
+  66  lab: no such scenario or file
+  70  internal error
+  71  lab: the sandbox could not be built
+  77  lab: missing privilege (root, or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW)
+  130 lab: interrupted (SIGINT/SIGTERM); everything was cleaned up";

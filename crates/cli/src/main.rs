@@ -3,6 +3,7 @@
 
 mod exit;
 mod explain;
+mod lab;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{self, Write};
@@ -35,9 +36,17 @@ enum ColorWhen {
 #[derive(Debug, Subcommand)]
 enum Command {
     Explain(explain::Args),
+    Lab(lab::Args),
 }
 
 fn main() -> ExitCode {
+    // The lab's actor processes are this binary, re-executed inside a namespace.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "__lab-actor")
+    {
+        return ExitCode::from(tcpmortem_lab::actor::actor_main() as u8);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -58,6 +67,7 @@ fn main() -> ExitCode {
     let mut out = anstream::stdout().lock();
     let result = match cli.command {
         Command::Explain(args) => explain::run(&args, &mut out),
+        Command::Lab(args) => lab::run_cmd(&args, &mut out),
     };
     let flushed = out.flush();
     match result.and_then(|code| flushed.map(|_| code).map_err(Into::into)) {

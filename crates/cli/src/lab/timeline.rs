@@ -1,0 +1,253 @@
+//! The human timeline of a lab run: steps, both ends' states (the seed's netstat), the packet
+//! ladder between client and server, kernel events, what Windows and macOS would do, and the
+//! plain-language ending.
+
+use anstyle::{AnsiColor, Style};
+use std::io::{self, Write};
+use tcpmortem_core::TcpState;
+use tcpmortem_lab::record::{EndState, KernelEvent, Outcome, PacketRecord, Record};
+use tcpmortem_lab::scenario::Actor;
+use tcpmortem_wire::Flags;
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+const RED: Style = AnsiColor::Red.on_default().bold();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const GREEN: Style = AnsiColor::Green.on_default();
+const CYAN: Style = AnsiColor::Cyan.on_default();
+const MAGENTA: Style = AnsiColor::Magenta.on_default();
+
+/// Width of the ladder between the two lifelines.
+const LADDER: usize = 58;
+
+fn ms(ns: u64) -> String {
+    format!("{:>9.3}", ns as f64 / 1e6)
+}
+
+enum Item<'a> {
+    Packet(&'a PacketRecord),
+    Event(&'a KernelEvent),
+    Completion(&'a tcpmortem_lab::record::Completion),
+}
+
+pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::Result<()> {
+    let a = &r.addresses;
+    writeln!(
+        out,
+        "{BOLD}{}{BOLD:#}: {}",
+        r.scenario.name, r.scenario.description
+    )?;
+    writeln!(
+        out,
+        "{DIM}client {} ── router ── server {}:{} · Linux {} · {} (host default {}) · settle {} ms{DIM:#}",
+        a.client,
+        a.server,
+        a.server_port,
+        r.environment.kernel,
+        r.environment.congestion_control,
+        r.environment.host_congestion_control,
+        r.environment.settle_ms
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{DIM}{:>9}  {:<width$}{DIM:#}",
+        "ms",
+        format!("client{}server", " ".repeat(LADDER - 4)),
+        width = LADDER + 8
+    )?;
+    for s in &r.steps {
+        let result = match &s.outcome {
+            Some(o) => {
+                let style = match o {
+                    Outcome::Error { .. } => RED,
+                    Outcome::Eof | Outcome::Blocked | Outcome::Killed => YELLOW,
+                    _ => GREEN,
+                };
+                let sig = if s.sigpipe { " + SIGPIPE" } else { "" };
+                format!(" → {style}{}{sig}{style:#}", o.text())
+            }
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "{}  {BOLD}[{}] {}{BOLD:#}{result}",
+            ms(s.start_ns),
+            s.index + 1,
+            s.text
+        )?;
+        let end = r.steps.get(s.index + 1).map_or(u64::MAX, |n| n.start_ns);
+        let mut items: Vec<(u64, Item)> = Vec::new();
+        items.extend(
+            r.packets
+                .iter()
+                .filter(|p| p.step == s.index)
+                .map(|p| (p.t_ns, Item::Packet(p))),
+        );
+        items.extend(
+            r.events
+                .iter()
+                .filter(|e| e.order_ns >= s.start_ns && e.order_ns < end)
+                .filter(|e| show_event(e))
+                .map(|e| (e.order_ns, Item::Event(e))),
+        );
+        items.extend(
+            r.completions
+                .iter()
+                .filter(|c| c.t_ns >= s.start_ns && c.t_ns < end)
+                .map(|c| (c.t_ns, Item::Completion(c))),
+        );
+        items.sort_by_key(|(t, _)| *t);
+        for (t, item) in items {
+            match item {
+                Item::Packet(p) => packet(out, t, p)?,
+                Item::Event(e) => event(out, t, e)?,
+                Item::Completion(c) => writeln!(
+                    out,
+                    "{}  {YELLOW}↳ {} `{}` (blocked) returned → {}{YELLOW:#}",
+                    ms(t),
+                    c.actor,
+                    r.steps[c.step].text,
+                    c.outcome.text()
+                )?,
+            }
+        }
+        states(out, &s.before, &s.after)?;
+        for o in &s.other_os {
+            writeln!(
+                out,
+                "{:>9}  {MAGENTA}{}: {}{MAGENTA:#} {DIM}[{}] {}{DIM:#}",
+                "",
+                o.os,
+                o.result,
+                o.basis.tag(),
+                o.why
+            )?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "{BOLD}What happened{BOLD:#}")?;
+    for line in explanation {
+        writeln!(out, "  • {line}")?;
+    }
+    for n in &r.notes {
+        writeln!(out, "{YELLOW}note: {n}{YELLOW:#}")?;
+    }
+    writeln!(
+        out,
+        "{DIM}{} steps, {} packets, {} kernel events in {:.0} ms · states by sock_diag after each step settled; R = RST, F = FIN, S = SYN, P = PSH, . = ACK{DIM:#}",
+        r.steps.len(),
+        r.packets.len(),
+        r.events.len(),
+        r.wall_ms
+    )
+}
+
+/// State changes are shown through the states line; events that explain a death are shown
+/// on their own.
+fn show_event(e: &KernelEvent) -> bool {
+    match e.event.as_str() {
+        "inet_sock_set_state" => e.new_state == Some(TcpState::Close),
+        _ => true,
+    }
+}
+
+fn packet(out: &mut impl Write, t: u64, p: &PacketRecord) -> io::Result<()> {
+    let style = if p.flags.has(Flags::RST) {
+        RED
+    } else if p.flags.has(Flags::FIN) {
+        YELLOW
+    } else if p.flags.has(Flags::SYN) {
+        GREEN
+    } else {
+        Style::new()
+    };
+    let mut label = format!("{} seq {}", p.flags, p.seq);
+    if p.len > 0 {
+        label = format!("{} seq {}:{}", p.flags, p.seq, p.seq.wrapping_add(p.len));
+    }
+    if p.flags.has(Flags::ACK) {
+        label.push_str(&format!(" ack {}", p.ack));
+    }
+    if p.len > 0 {
+        label.push_str(&format!(" len {}", p.len));
+    }
+    let shaft = LADDER.saturating_sub(label.chars().count() + 4);
+    let lost = if p.crossed { "" } else { " ✕ not forwarded" };
+    let line = match p.from {
+        Actor::Client => format!(
+            "client │ {style}{label}{style:#} {}▶ │ server{lost}",
+            "─".repeat(shaft)
+        ),
+        Actor::Server => format!(
+            "client │ ◀{} {style}{label}{style:#} │ server{lost}",
+            "─".repeat(shaft)
+        ),
+    };
+    writeln!(out, "{}  {line}", ms(t))
+}
+
+fn event(out: &mut impl Write, t: u64, e: &KernelEvent) -> io::Result<()> {
+    let host = e.host.map(|h| h.name()).unwrap_or("?");
+    let text = match e.event.as_str() {
+        "tcp_send_reset" => format!(
+            "{host} kernel sends RST: {}{}",
+            e.reason
+                .map(|r| r.name())
+                .unwrap_or_else(|| "no reason (kernel < 6.10)".into()),
+            e.state
+                .map(|s| format!(" (socket in {s})"))
+                .unwrap_or_default()
+        ),
+        "tcp_receive_reset" => format!("{host} kernel receives the RST"),
+        "inet_sk_error_report" => format!(
+            "{host} kernel stores {} on the socket (not necessarily what the next call returns)",
+            e.error.as_deref().unwrap_or("?")
+        ),
+        "inet_sock_set_state" => format!(
+            "{host} socket {} → {}{}",
+            e.old_state.map(|s| s.name()).unwrap_or("?"),
+            e.new_state.map(|s| s.name()).unwrap_or("?"),
+            match e.old_state {
+                // tcp_time_wait(): a closed socket's FIN_WAIT2 or TIME_WAIT continues as a
+                // timewait mini-socket, which sock_diag still lists.
+                Some(TcpState::FinWait2 | TcpState::TimeWait) =>
+                    " (handed to a timewait mini-socket)",
+                Some(TcpState::Listen) => " (listener closed)",
+                _ => "",
+            }
+        ),
+        other => format!("{host} {other}"),
+    };
+    writeln!(out, "{}  {CYAN}⚙ {text}{CYAN:#}", ms(t))
+}
+
+fn one_state(e: &EndState) -> String {
+    match e.state {
+        Some(_) => format!(
+            "{} (Recv-Q {}, Send-Q {})",
+            e.state_name(),
+            e.recv_q,
+            e.send_q
+        ),
+        None => "no socket".into(),
+    }
+}
+
+fn states(out: &mut impl Write, before: &[EndState], after: &[EndState]) -> io::Result<()> {
+    if after.is_empty() {
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    for a in after {
+        let b = before.iter().find(|b| b.host == a.host);
+        let text = match b {
+            Some(b) if b.state != a.state => {
+                format!("{} {} → {}", a.host, b.state_name(), one_state(a))
+            }
+            _ => format!("{} {}", a.host, one_state(a)),
+        };
+        parts.push(text);
+    }
+    writeln!(out, "{:>9}  {DIM}states: {}{DIM:#}", "", parts.join(" │ "))
+}

@@ -1,0 +1,69 @@
+//! The kernel interfaces tcpmortem needs, and the only crate with `unsafe`.
+//!
+//! - [`netns`]: network namespaces held by file descriptors, and running code inside them;
+//! - [`netlink`]: just enough rtnetlink to build veth links, addresses and routes;
+//! - [`ethtool`]: turning veth offloads off so captures show real segments and checksums;
+//! - [`diag`]: sock_diag dumps of TCP sockets (state, queues, tcp_info) and SOCK_DESTROY;
+//! - [`capture`]: AF_PACKET capture with kernel timestamps;
+//! - [`tracefs`]: private trace instances, named after their owner's pid;
+//! - [`sock`]: the socket calls the lab's actors make, with errno preserved;
+//! - [`proc`]: process plumbing (parent-death signal, SIGPIPE accounting, clocks, privileges).
+//!
+//! Every function reports failures as [`Error`], which names the operation and its target.
+
+pub mod capture;
+pub mod diag;
+pub mod ethtool;
+pub mod netlink;
+pub mod netns;
+pub mod proc;
+pub mod sock;
+pub mod tracefs;
+
+use std::io;
+
+/// A failed kernel operation: what we tried, on what, and the OS error.
+#[derive(Debug, thiserror::Error)]
+#[error("{op}: {source}")]
+pub struct Error {
+    pub op: String,
+    #[source]
+    pub source: io::Error,
+}
+
+impl Error {
+    pub fn new(op: impl Into<String>, source: io::Error) -> Error {
+        Error {
+            op: op.into(),
+            source,
+        }
+    }
+
+    /// The error of the last failed libc call.
+    pub fn last(op: impl Into<String>) -> Error {
+        Error::new(op, io::Error::last_os_error())
+    }
+
+    pub fn errno(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Turns a libc return value into a `Result`, reading errno on -1.
+pub(crate) fn cvt(ret: libc::c_int, op: impl FnOnce() -> String) -> Result<libc::c_int> {
+    if ret < 0 {
+        Err(Error::last(op()))
+    } else {
+        Ok(ret)
+    }
+}
+
+pub(crate) fn cvt_size(ret: libc::ssize_t, op: impl FnOnce() -> String) -> Result<usize> {
+    if ret < 0 {
+        Err(Error::last(op()))
+    } else {
+        Ok(ret as usize)
+    }
+}

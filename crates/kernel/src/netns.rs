@@ -1,0 +1,133 @@
+//! Network namespaces held by file descriptors, never by named mounts under /run/netns: when
+//! the last descriptor closes (our process exits, even by SIGKILL) and no process lives in
+//! it, the kernel destroys the namespace with its veths, nftables tables and sockets.
+
+use crate::{Error, Result, cvt};
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// A network namespace, alive as long as this value (or a process inside it) is.
+#[derive(Debug)]
+pub struct NetNs {
+    fd: OwnedFd,
+}
+
+impl NetNs {
+    /// Creates a fresh namespace. The work happens on a short-lived thread: `unshare` changes
+    /// only the calling thread's namespace, so the rest of the process stays where it was.
+    pub fn new() -> Result<NetNs> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: unshare takes no pointers; it moves only this thread, which ends
+                // right after opening the namespace's descriptor.
+                cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) }, || {
+                    "unshare(CLONE_NEWNET)".into()
+                })?;
+                let f = File::open("/proc/thread-self/ns/net")
+                    .map_err(|e| Error::new("open /proc/thread-self/ns/net", e))?;
+                Ok(NetNs { fd: f.into() })
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    "netns thread",
+                    std::io::Error::other("panicked"),
+                ))
+            })
+        })
+    }
+
+    /// The namespace's inode number, as `ls -l /proc/PID/ns/net` shows it.
+    pub fn inode(&self) -> Result<u64> {
+        let meta = File::from(
+            self.fd
+                .try_clone()
+                .map_err(|e| Error::new("dup netns fd", e))?,
+        )
+        .metadata()
+        .map_err(|e| Error::new("fstat netns", e))?;
+        Ok(std::os::unix::fs::MetadataExt::ino(&meta))
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Runs `f` on a thread that has entered this namespace. Sockets `f` creates belong to
+    /// the namespace for their whole life, wherever they are used afterwards.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
+        let fd = self.raw_fd();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                enter(fd)?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    "netns thread",
+                    std::io::Error::other("panicked"),
+                ))
+            })
+        })
+    }
+}
+
+/// Moves the calling thread into the namespace `fd`. Async-signal-safe, so it may be called
+/// between fork and exec.
+pub fn enter(fd: RawFd) -> Result<()> {
+    // SAFETY: setns takes a descriptor and a flag; an invalid fd is reported as EBADF.
+    cvt(unsafe { libc::setns(fd, libc::CLONE_NEWNET) }, || {
+        "setns(CLONE_NEWNET)".into()
+    })?;
+    Ok(())
+}
+
+/// Writes a sysctl of the calling thread's network namespace (`net.ipv4.ip_forward` →
+/// `/proc/sys/net/ipv4/ip_forward`). Call it inside [`NetNs::run`].
+pub fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    let path = sysctl_path(key)?;
+    std::fs::write(&path, value).map_err(|e| Error::new(format!("write {path}"), e))
+}
+
+pub fn read_sysctl(key: &str) -> Result<String> {
+    let path = sysctl_path(key)?;
+    std::fs::read_to_string(&path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| Error::new(format!("read {path}"), e))
+}
+
+/// Only `net.*` keys are accepted: those are the namespaced ones, so the host's own settings
+/// can never be changed through this function.
+fn sysctl_path(key: &str) -> Result<String> {
+    let ok = key.starts_with("net.")
+        && !key.contains("..")
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !ok {
+        return Err(Error::new(
+            format!("sysctl {key}"),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "only net.* sysctls, which are per network namespace, can be set",
+            ),
+        ));
+    }
+    Ok(format!("/proc/sys/{}", key.replace('.', "/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_network_sysctls() {
+        assert_eq!(
+            sysctl_path("net.ipv4.tcp_syn_retries").unwrap(),
+            "/proc/sys/net/ipv4/tcp_syn_retries"
+        );
+        assert!(sysctl_path("kernel.panic").is_err());
+        assert!(sysctl_path("net.ipv4/../../kernel").is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! Process plumbing: parent-death signals, liveness, SIGPIPE accounting, clocks, privileges.
+
+use crate::{Result, cvt};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Asks the kernel to SIGKILL the calling process when the thread that forked it exits.
+/// Async-signal-safe: meant for `pre_exec`. Note the kernel ties this to the parent *thread*,
+/// so actors must be spawned from a thread that lives as long as the run.
+pub fn die_with_parent() -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) },
+        || "prctl(PR_SET_PDEATHSIG)".into(),
+    )?;
+    Ok(())
+}
+
+/// Whether a process exists (kill(pid, 0) does not fail with ESRCH).
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Sends a signal to a process we started.
+pub fn signal(pid: i32, sig: libc::c_int) -> Result<()> {
+    // SAFETY: kill takes integers only.
+    cvt(unsafe { libc::kill(pid, sig) }, || {
+        format!("kill({pid}, {sig})")
+    })?;
+    Ok(())
+}
+
+static SIGPIPES: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_sigpipe(_: libc::c_int) {
+    SIGPIPES.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Counts SIGPIPE instead of dying of it (Rust ignores it by default, which would hide it).
+/// Lets an actor report that a send raised SIGPIPE, as a C program would have been killed.
+pub fn count_sigpipe() -> Result<()> {
+    // SAFETY: sigaction with a handler that only touches an atomic (async-signal-safe).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigpipe as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        cvt(
+            libc::sigaction(libc::SIGPIPE, &sa, std::ptr::null_mut()),
+            || "sigaction(SIGPIPE)".into(),
+        )?;
+    }
+    Ok(())
+}
+
+/// SIGPIPEs received so far.
+pub fn sigpipes() -> u32 {
+    SIGPIPES.load(Ordering::SeqCst)
+}
+
+fn clock(id: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec to write into.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: tracefs's `mono` clock.
+pub fn monotonic_ns() -> u64 {
+    clock(libc::CLOCK_MONOTONIC)
+}
+
+pub fn realtime_ns() -> u64 {
+    clock(libc::CLOCK_REALTIME)
+}
+
+/// Capabilities the lab needs, by name, that the process does not have in its effective set.
+pub fn missing_capabilities() -> Vec<&'static str> {
+    const NEEDED: [(u32, &str); 3] = [
+        (21, "CAP_SYS_ADMIN"),
+        (12, "CAP_NET_ADMIN"),
+        (13, "CAP_NET_RAW"),
+    ];
+    let eff = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    NEEDED
+        .iter()
+        .filter(|(bit, _)| eff & (1 << bit) == 0)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+/// Kernel release (`uname -r`).
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Takes an exclusive, non-blocking flock on a file; `Ok(false)` when another process holds
+/// it. The lock lives as long as the file stays open, and dies with the process.
+pub fn try_lock(file: &std::fs::File) -> Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock takes a descriptor and flags.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(crate::Error::new("flock", e))
+    }
+}
+
+/// Spawns `cmd` inside the network namespace `netns`, killed by the kernel if the calling
+/// thread dies (PR_SET_PDEATHSIG), so no actor outlives its run, even after SIGKILL.
+pub fn spawn_in_netns(
+    cmd: &mut std::process::Command,
+    netns: std::os::fd::RawFd,
+) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+    // syscalls (setns, prctl, getppid); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(netns, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
+    cmd.spawn()
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Turns SIGINT and SIGTERM into a flag that long operations poll, so that they return
+/// through their normal cleanup (tracefs instance removed, namespaces released) instead of
+/// dying mid-way.
+pub fn catch_interrupts() -> Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe).
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_interrupt as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            cvt(libc::sigaction(sig, &sa, std::ptr::null_mut()), || {
+                "sigaction(SIGINT/SIGTERM)".into()
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether SIGINT or SIGTERM arrived since [`catch_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}

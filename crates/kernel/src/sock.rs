@@ -1,0 +1,360 @@
+//! The socket calls the lab's actors make. Every call returns the kernel's errno untouched
+//! (`Err(libc::EPIPE)`), because the errno sequence is what the lab reports.
+//!
+//! Sockets are non-blocking; the actor emulates a blocking call by polling, so that a call
+//! that would block can be reported as `blocked` and still complete later.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+/// A call's result: the value, or the errno.
+pub type SysResult<T> = std::result::Result<T, i32>;
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn check(ret: libc::c_int) -> SysResult<libc::c_int> {
+    if ret < 0 { Err(errno()) } else { Ok(ret) }
+}
+
+fn to_sockaddr(a: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; zeroed is valid.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match a {
+        SocketAddr::V4(v) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
+            let sin = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as u16;
+            sin.sin_port = v.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(v.ip().octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&mut ss as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as u16;
+            sin6.sin6_port = v.port().to_be();
+            sin6.sin6_addr.s6_addr = v.ip().octets();
+            sin6.sin6_scope_id = v.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+fn from_sockaddr(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let sin = unsafe { &*(ss as *const _ as *const libc::sockaddr_in) };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6.
+            let sin6 = unsafe { &*(ss as *const _ as *const libc::sockaddr_in6) };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                0,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// A non-blocking TCP socket.
+#[derive(Debug)]
+pub struct Sock {
+    fd: OwnedFd,
+}
+
+impl Sock {
+    pub fn tcp(ip: IpAddr) -> SysResult<Sock> {
+        let family = if ip.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        // SAFETY: plain socket(2); checked.
+        let fd = check(unsafe {
+            libc::socket(
+                family,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::IPPROTO_TCP,
+            )
+        })?;
+        // SAFETY: fresh descriptor, owned here.
+        Ok(Sock {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn setsockopt_int(
+        &self,
+        level: libc::c_int,
+        name: libc::c_int,
+        v: libc::c_int,
+    ) -> SysResult<()> {
+        // SAFETY: option value points at a live c_int of the stated size.
+        check(unsafe {
+            libc::setsockopt(
+                self.raw_fd(),
+                level,
+                name,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        })
+        .map(drop)
+    }
+
+    pub fn getsockopt_int(&self, level: libc::c_int, name: libc::c_int) -> SysResult<libc::c_int> {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: v and len are valid for writes of their sizes.
+        check(unsafe {
+            libc::getsockopt(
+                self.raw_fd(),
+                level,
+                name,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        })?;
+        Ok(v)
+    }
+
+    /// TCP_CONGESTION: the congestion control of this socket (and of the sockets a listener
+    /// accepts, which inherit it).
+    pub fn set_congestion(&self, name: &str) -> SysResult<()> {
+        // SAFETY: option value points at the name's bytes for the stated length.
+        check(unsafe {
+            libc::setsockopt(
+                self.raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_CONGESTION,
+                name.as_ptr().cast(),
+                name.len() as u32,
+            )
+        })
+        .map(drop)
+    }
+
+    /// TCP_INFO of this socket, with SIOCINQ/SIOCOUTQ: what sock_diag cannot show for a socket
+    /// in CLOSE, which is unhashed but still held by its application.
+    pub fn tcp_info(&self) -> SysResult<crate::diag::DiagState> {
+        let mut buf = [0u8; 232];
+        let mut len = buf.len() as libc::socklen_t;
+        // SAFETY: buf and len are valid for writes of their sizes.
+        check(unsafe {
+            libc::getsockopt(
+                self.raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                buf.as_mut_ptr().cast(),
+                &mut len,
+            )
+        })?;
+        let u32_at = |o: usize| u32::from_ne_bytes([buf[o], buf[o + 1], buf[o + 2], buf[o + 3]]);
+        let mut inq: libc::c_int = 0;
+        let mut outq: libc::c_int = 0;
+        // SAFETY: SIOCINQ/SIOCOUTQ write one c_int each; failures leave them 0.
+        unsafe {
+            libc::ioctl(self.raw_fd(), libc::FIONREAD, &mut inq);
+            libc::ioctl(self.raw_fd(), libc::TIOCOUTQ, &mut outq);
+        }
+        Ok(crate::diag::DiagState {
+            state: buf[0],
+            recv_q: inq.max(0) as u32,
+            send_q: outq.max(0) as u32,
+            info: Some(crate::diag::TcpInfo {
+                retransmits: buf[2],
+                backoff: buf[4],
+                rto_us: u32_at(8),
+                unacked: u32_at(24),
+                total_retrans: u32_at(100),
+            }),
+        })
+    }
+
+    /// SO_LINGER: `{1, 0}` makes close() abort the connection with a RST.
+    pub fn set_linger(&self, on: bool, secs: i32) -> SysResult<()> {
+        let l = libc::linger {
+            l_onoff: i32::from(on),
+            l_linger: secs,
+        };
+        // SAFETY: option value points at a live linger struct.
+        check(unsafe {
+            libc::setsockopt(
+                self.raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&l as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as u32,
+            )
+        })
+        .map(drop)
+    }
+
+    pub fn bind(&self, a: &SocketAddr) -> SysResult<()> {
+        let (ss, len) = to_sockaddr(a);
+        // SAFETY: ss holds a valid address of length len.
+        check(unsafe {
+            libc::bind(
+                self.raw_fd(),
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        })
+        .map(drop)
+    }
+
+    pub fn listen(&self, backlog: i32) -> SysResult<()> {
+        // SAFETY: integer arguments only.
+        check(unsafe { libc::listen(self.raw_fd(), backlog) }).map(drop)
+    }
+
+    /// Starts a connect; `Err(EINPROGRESS)` means it is under way (poll for POLLOUT, then
+    /// read [`Sock::take_error`]).
+    pub fn connect(&self, a: &SocketAddr) -> SysResult<()> {
+        let (ss, len) = to_sockaddr(a);
+        // SAFETY: ss holds a valid address of length len.
+        check(unsafe {
+            libc::connect(
+                self.raw_fd(),
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        })
+        .map(drop)
+    }
+
+    /// SO_ERROR: the pending error, cleared by reading it (how a non-blocking connect reports).
+    pub fn take_error(&self) -> SysResult<i32> {
+        self.getsockopt_int(libc::SOL_SOCKET, libc::SO_ERROR)
+    }
+
+    pub fn accept(&self) -> SysResult<(Sock, Option<SocketAddr>)> {
+        // SAFETY: zeroed storage is valid; len matches it.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: ss and len are valid for writes.
+        let fd = check(unsafe {
+            libc::accept4(
+                self.raw_fd(),
+                (&mut ss as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        })?;
+        // SAFETY: fresh descriptor from accept4, owned here.
+        let s = Sock {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        };
+        Ok((s, from_sockaddr(&ss)))
+    }
+
+    /// send(2) without MSG_NOSIGNAL: a send that fails with EPIPE raises SIGPIPE, as in a C
+    /// program (the actor counts it instead of dying).
+    pub fn send(&self, data: &[u8]) -> SysResult<usize> {
+        // SAFETY: data is valid for reads of its length.
+        let n = unsafe {
+            libc::send(
+                self.raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 { Err(errno()) } else { Ok(n as usize) }
+    }
+
+    pub fn recv(&self, buf: &mut [u8]) -> SysResult<usize> {
+        // SAFETY: buf is valid for writes of its length.
+        let n = unsafe {
+            libc::recv(
+                self.raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 { Err(errno()) } else { Ok(n as usize) }
+    }
+
+    pub fn shutdown(&self, how: libc::c_int) -> SysResult<()> {
+        // SAFETY: integer arguments only.
+        check(unsafe { libc::shutdown(self.raw_fd(), how) }).map(drop)
+    }
+
+    /// close(2), returning its result (a close with SO_LINGER can fail).
+    pub fn close(self) -> SysResult<()> {
+        let fd = self.fd.into_raw_fd();
+        // SAFETY: we own fd and give it up here.
+        check(unsafe { libc::close(fd) }).map(drop)
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.name(libc::getsockname)
+    }
+
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.name(libc::getpeername)
+    }
+
+    fn name(
+        &self,
+        f: unsafe extern "C" fn(
+            libc::c_int,
+            *mut libc::sockaddr,
+            *mut libc::socklen_t,
+        ) -> libc::c_int,
+    ) -> Option<SocketAddr> {
+        // SAFETY: zeroed storage is valid; len matches it.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: f is getsockname/getpeername; ss and len are valid for writes.
+        let r = unsafe {
+            f(
+                self.raw_fd(),
+                (&mut ss as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            )
+        };
+        (r == 0).then(|| from_sockaddr(&ss)).flatten()
+    }
+}
+
+/// poll(2) on (fd, events) pairs; returns the revents of each, or the errno.
+pub fn poll(fds: &[(RawFd, i16)], timeout_ms: i32) -> SysResult<Vec<i16>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&(fd, events)| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: p is a valid array of pollfd of the given length.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+    if r < 0 {
+        let e = errno();
+        return if e == libc::EINTR {
+            Ok(vec![0; fds.len()])
+        } else {
+            Err(e)
+        };
+    }
+    Ok(p.iter().map(|x| x.revents).collect())
+}

@@ -1,0 +1,189 @@
+//! The run's observers: packet capture on both router links and the kernel's tracepoints.
+//! Each runs on its own thread and reports the time of the last thing it saw, which the
+//! runner uses to decide that the network has settled.
+
+use crate::LabError;
+use crate::record::Link;
+use crate::sandbox::{ROUTER_CLIENT_IF, ROUTER_SERVER_IF, Sandbox};
+use crate::trace::{EVENTS, TcpEvent, parse_line, tcp_event};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tcpmortem_kernel::capture::Capture;
+use tcpmortem_kernel::netlink::if_index;
+use tcpmortem_kernel::proc;
+use tcpmortem_kernel::sock::poll;
+use tcpmortem_kernel::tracefs::{self, Instance};
+
+/// A frame seen on a router link.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// Nanoseconds since the run's start, CLOCK_MONOTONIC.
+    pub t_ns: u64,
+    /// The kernel's CLOCK_REALTIME stamp, as written to pcapng.
+    pub realtime_ns: u64,
+    pub link: Link,
+    /// Left the router through this link (rather than arrived from the host).
+    pub outgoing: bool,
+    pub wire_len: u32,
+    pub data: Vec<u8>,
+}
+
+pub struct Observers {
+    stop: Arc<AtomicBool>,
+    last: Arc<AtomicU64>,
+    capture: JoinHandle<Vec<Captured>>,
+    trace: Option<(JoinHandle<Vec<TcpEvent>>, Instance)>,
+    pub tracefs: bool,
+}
+
+fn bump(last: &AtomicU64, t: u64) {
+    last.fetch_max(t, Ordering::SeqCst);
+}
+
+impl Observers {
+    pub fn start(sb: &Sandbox, t0: u64, notes: &mut Vec<String>) -> Result<Observers, LabError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let last = Arc::new(AtomicU64::new(proc::monotonic_ns()));
+        // The sockets are made inside the router's namespace and read from a plain thread.
+        let caps = sb
+            .router
+            .run(|| -> tcpmortem_kernel::Result<[Capture; 2]> {
+                Ok([
+                    Capture::open(if_index(ROUTER_CLIENT_IF)?)?,
+                    Capture::open(if_index(ROUTER_SERVER_IF)?)?,
+                ])
+            })
+            .and_then(|r| r)
+            .map_err(|e| LabError::Setup(e.to_string()))?;
+        let capture = {
+            let (stop, last) = (stop.clone(), last.clone());
+            std::thread::spawn(move || capture_loop(caps, t0, &stop, &last))
+        };
+        let ours = [sb.addresses.client, sb.addresses.server];
+        let trace = match start_trace() {
+            Ok(inst) => {
+                let pipe = inst.pipe();
+                match pipe {
+                    Ok(pipe) => {
+                        let (stop, last) = (stop.clone(), last.clone());
+                        let h = std::thread::spawn(move || trace_loop(pipe, &ours, &stop, &last));
+                        Some((h, inst))
+                    }
+                    Err(e) => {
+                        notes.push(format!("kernel view missing: {e}"));
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                notes.push(format!("kernel view missing (no tracefs events): {e}"));
+                None
+            }
+        };
+        Ok(Observers {
+            stop,
+            last,
+            capture,
+            tracefs: trace.is_some(),
+            trace,
+        })
+    }
+
+    /// CLOCK_MONOTONIC time of the last packet or kernel event.
+    pub fn last_activity_mono(&self) -> u64 {
+        self.last.load(Ordering::SeqCst)
+    }
+
+    /// Stops the threads; returns the frames in time order, the events, and how many events
+    /// the ring buffer lost.
+    pub fn stop(self) -> (Vec<Captured>, Vec<TcpEvent>, u64) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut frames = self.capture.join().unwrap_or_default();
+        frames.sort_by_key(|f| f.t_ns);
+        let (events, lost) = match self.trace {
+            Some((h, inst)) => {
+                let ev = h.join().unwrap_or_default();
+                let lost = inst.overruns();
+                drop(inst);
+                (ev, lost)
+            }
+            None => (Vec::new(), 0),
+        };
+        (frames, events, lost)
+    }
+}
+
+fn start_trace() -> tcpmortem_kernel::Result<Instance> {
+    let root = tracefs::root()?;
+    tracefs::sweep_orphans(&root);
+    Instance::create(&root, EVENTS)
+}
+
+fn capture_loop(caps: [Capture; 2], t0: u64, stop: &AtomicBool, last: &AtomicU64) -> Vec<Captured> {
+    // AF_PACKET stamps are CLOCK_REALTIME; the run's clock is CLOCK_MONOTONIC.
+    let offset = proc::monotonic_ns() as i128 - proc::realtime_ns() as i128;
+    let links = [Link::ClientSide, Link::ServerSide];
+    let fds: Vec<(i32, i16)> = caps.iter().map(|c| (c.raw_fd(), libc::POLLIN)).collect();
+    let mut out = Vec::new();
+    let mut draining = false;
+    loop {
+        let _ = poll(&fds, 5);
+        for (cap, link) in caps.iter().zip(links) {
+            while let Ok(Some(f)) = cap.next() {
+                let mono = (f.realtime_ns as i128 + offset).max(0) as u64;
+                bump(last, mono);
+                out.push(Captured {
+                    t_ns: mono.saturating_sub(t0),
+                    realtime_ns: f.realtime_ns,
+                    link,
+                    outgoing: f.outgoing,
+                    wire_len: f.wire_len,
+                    data: f.data,
+                });
+            }
+        }
+        if draining {
+            return out;
+        }
+        if stop.load(Ordering::SeqCst) {
+            draining = true;
+        }
+    }
+}
+
+fn trace_loop(
+    mut pipe: tracefs::TracePipe,
+    ours: &[IpAddr; 2],
+    stop: &AtomicBool,
+    last: &AtomicU64,
+) -> Vec<TcpEvent> {
+    let mut out = Vec::new();
+    let mut draining = 0;
+    loop {
+        let _ = poll(&[(pipe.raw_fd(), libc::POLLIN)], 5);
+        for line in pipe.read_lines().unwrap_or_default() {
+            let Some(ev) = parse_line(&line).as_ref().and_then(tcp_event) else {
+                continue;
+            };
+            let mine = [ev.local, ev.remote]
+                .iter()
+                .flatten()
+                .any(|a| ours.contains(&a.ip()));
+            if mine {
+                bump(last, ev.ts_ns);
+                out.push(ev);
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            // trace_pipe wakes readers lazily: give late events a moment.
+            draining += 1;
+            if draining > 4 {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The run's private network: client ↔ router ↔ server, three namespaces joined by two veth
+//! pairs, built with rtnetlink. The host namespace is never touched.
+//!
+//! Addresses come from 198.18.0.0/15 (RFC 2544's benchmarking range). Each run reserves one
+//! /24 of it with a lock file, so parallel runs never share addresses:
+//!
+//! ```text
+//! client 198.18.B.1/30 ── eth0 │ to-client 198.18.B.2/30  router  to-server 198.18.B.5/30 │ eth0 ── server 198.18.B.6/30
+//! ```
+
+use crate::LabError;
+use crate::record::Addresses;
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::net::{IpAddr, Ipv4Addr};
+use tcpmortem_kernel::netlink::{Rtnl, if_index};
+use tcpmortem_kernel::netns::{NetNs, read_sysctl, write_sysctl};
+use tcpmortem_kernel::{ethtool, proc};
+
+/// The router's interface toward the client.
+pub const ROUTER_CLIENT_IF: &str = "to-client";
+/// The router's interface toward the server.
+pub const ROUTER_SERVER_IF: &str = "to-server";
+pub const SERVER_PORT: u16 = 8080;
+/// Congestion control set on every socket of a run (TCP_CONGESTION), so results do not
+/// depend on the host's default, which namespaces inherit (bbr here, which paces packets).
+/// Per socket because a namespace may only default to the host's
+/// `tcp_allowed_congestion_control` (tcp_set_default_congestion_control() returns EPERM).
+pub const CONGESTION_CONTROL: &str = "cubic";
+const LOCK_DIR: &str = "/run/tcpmortem/blocks";
+const BLOCKS: u32 = 512;
+
+/// Namespaced sysctls recorded with each run: the ones that change how connections die.
+pub const RECORDED_SYSCTLS: &[&str] = &[
+    "net.ipv4.tcp_syn_retries",
+    "net.ipv4.tcp_synack_retries",
+    "net.ipv4.tcp_retries2",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_abort_on_overflow",
+    "net.ipv4.tcp_max_syn_backlog",
+    "net.core.somaxconn",
+    "net.ipv4.tcp_timestamps",
+    "net.ipv4.tcp_sack",
+    "net.ipv4.tcp_rfc1337",
+];
+
+pub struct Sandbox {
+    pub client: NetNs,
+    pub router: NetNs,
+    pub server: NetNs,
+    pub addresses: Addresses,
+    pub host_congestion_control: String,
+    pub sysctls: BTreeMap<String, String>,
+    /// Held for the run: the address block's reservation.
+    _block: File,
+}
+
+/// Reserves a free /24 of 198.18.0.0/15; the lock dies with the process.
+fn reserve_block() -> Result<(u32, File), LabError> {
+    std::fs::create_dir_all(LOCK_DIR)
+        .map_err(|e| LabError::Setup(format!("create {LOCK_DIR}: {e}")))?;
+    // Start at a pid-dependent block so parallel runs rarely contend for the same lock.
+    let start = std::process::id() % BLOCKS;
+    for i in 0..BLOCKS {
+        let b = (start + i) % BLOCKS;
+        let path = format!("{LOCK_DIR}/{b}.lock");
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| LabError::Setup(format!("open {path}: {e}")))?;
+        if proc::try_lock(&f).map_err(|e| LabError::Setup(e.to_string()))? {
+            return Ok((b, f));
+        }
+    }
+    Err(LabError::Setup(
+        "all 512 address blocks of 198.18.0.0/15 are in use by other runs".into(),
+    ))
+}
+
+fn ip(block: u32, host: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        198,
+        18 + (block / 256) as u8,
+        (block % 256) as u8,
+        host,
+    ))
+}
+
+fn kerr(e: tcpmortem_kernel::Error) -> LabError {
+    LabError::Setup(e.to_string())
+}
+
+/// Settings every host gets before its links exist: no IPv6, so no ND or MLD noise on the
+/// links.
+fn base_sysctls() -> tcpmortem_kernel::Result<()> {
+    write_sysctl("net.ipv6.conf.all.disable_ipv6", "1")?;
+    write_sysctl("net.ipv6.conf.default.disable_ipv6", "1")
+}
+
+/// Brings `lo` and `ifname` up, turns offloads off, adds the address and, for end hosts, the
+/// default route.
+fn configure_host(
+    ifname: &str,
+    addr: IpAddr,
+    gateway: Option<IpAddr>,
+) -> tcpmortem_kernel::Result<()> {
+    let mut rt = Rtnl::open()?;
+    rt.set_up(if_index("lo")?)?;
+    let idx = if_index(ifname)?;
+    ethtool::disable_offloads(ifname)?;
+    rt.add_addr(idx, addr, 30)?;
+    rt.set_up(idx)?;
+    if let Some(gw) = gateway {
+        rt.add_default_route(gw, idx)?;
+    }
+    Ok(())
+}
+
+impl Sandbox {
+    pub fn new() -> Result<Sandbox, LabError> {
+        let (block, lock) = reserve_block()?;
+        let addresses = Addresses {
+            client: ip(block, 1),
+            router_client_side: ip(block, 2),
+            router_server_side: ip(block, 5),
+            server: ip(block, 6),
+            server_port: SERVER_PORT,
+        };
+        let client = NetNs::new().map_err(kerr)?;
+        let router = NetNs::new().map_err(kerr)?;
+        let server = NetNs::new().map_err(kerr)?;
+        let host_congestion_control = client
+            .run(|| read_sysctl("net.ipv4.tcp_congestion_control"))
+            .and_then(|r| r)
+            .unwrap_or_default();
+        for ns in [&client, &router, &server] {
+            ns.run(base_sysctls).and_then(|r| r).map_err(kerr)?;
+        }
+        let (cfd, sfd) = (client.raw_fd(), server.raw_fd());
+        let a = addresses.clone();
+        router
+            .run(move || -> tcpmortem_kernel::Result<()> {
+                write_sysctl("net.ipv4.ip_forward", "1")?;
+                let mut rt = Rtnl::open()?;
+                rt.add_veth(ROUTER_CLIENT_IF, "eth0", cfd)?;
+                rt.add_veth(ROUTER_SERVER_IF, "eth0", sfd)?;
+                configure_host(ROUTER_CLIENT_IF, a.router_client_side, None)?;
+                configure_host(ROUTER_SERVER_IF, a.router_server_side, None)
+            })
+            .and_then(|r| r)
+            .map_err(kerr)?;
+        let (c, rc) = (addresses.client, addresses.router_client_side);
+        client
+            .run(move || configure_host("eth0", c, Some(rc)))
+            .and_then(|r| r)
+            .map_err(kerr)?;
+        let (s, rs) = (addresses.server, addresses.router_server_side);
+        server
+            .run(move || configure_host("eth0", s, Some(rs)))
+            .and_then(|r| r)
+            .map_err(kerr)?;
+        let sysctls = server
+            .run(|| {
+                RECORDED_SYSCTLS
+                    .iter()
+                    .filter_map(|k| read_sysctl(k).ok().map(|v| (k.to_string(), v)))
+                    .collect()
+            })
+            .map_err(kerr)?;
+        Ok(Sandbox {
+            client,
+            router,
+            server,
+            addresses,
+            host_congestion_control,
+            sysctls,
+            _block: lock,
+        })
+    }
+}

@@ -1,0 +1,617 @@
+//! The scenario language: one step per line, `ACTOR OP ARGS`.
+//!
+//! ```text
+//! # comment
+//! name server-closes-early
+//! description The server closes right after reading; the client keeps writing.
+//! settle 50ms
+//!
+//! client connect
+//! server accept
+//! client send 5
+//! client send "GET / HTTP/1.0\r\n\r\n"
+//! server recv
+//! server close
+//! sleep 50ms
+//! ```
+//!
+//! Parsing is pure; errors name the line and column.
+
+use serde::Serialize;
+use std::fmt;
+use std::time::Duration;
+
+/// Who performs a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    Client,
+    Server,
+}
+
+impl Actor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Actor::Client => "client",
+            Actor::Server => "server",
+        }
+    }
+
+    pub fn peer(self) -> Actor {
+        match self {
+            Actor::Client => Actor::Server,
+            Actor::Server => Actor::Client,
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// shutdown(2)'s `how`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum How {
+    Rd,
+    Wr,
+    Rdwr,
+}
+
+/// An operation an actor performs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Op {
+    /// listen(2) with a backlog; the server listens with 128 before the first step unless
+    /// the scenario has its own `server listen`.
+    Listen {
+        backlog: i32,
+    },
+    /// connect(2) to the server, or to another port of the server host.
+    Connect {
+        port: Option<u16>,
+    },
+    Accept,
+    Send {
+        data: Vec<u8>,
+    },
+    Recv {
+        max: usize,
+    },
+    Close,
+    Shutdown {
+        how: How,
+    },
+    /// SO_LINGER: `linger 0` is {1, 0} (abortive close), `linger off` clears it.
+    Linger {
+        seconds: Option<i32>,
+    },
+    /// SIGKILL of the actor's process: the kernel closes its sockets as after a crash.
+    Kill,
+}
+
+impl Op {
+    /// The op as written in a scenario (`send 5`, `recv`, `shutdown wr`).
+    pub fn text(&self) -> String {
+        match self {
+            Op::Listen { backlog } => format!("listen {backlog}"),
+            Op::Connect { port: None } => "connect".into(),
+            Op::Connect { port: Some(p) } => format!("connect {p}"),
+            Op::Accept => "accept".into(),
+            Op::Send { data } => format!("send {}", data.len()),
+            Op::Recv { max } if *max == DEFAULT_RECV => "recv".into(),
+            Op::Recv { max } => format!("recv {max}"),
+            Op::Close => "close".into(),
+            Op::Shutdown { how } => format!(
+                "shutdown {}",
+                match how {
+                    How::Rd => "rd",
+                    How::Wr => "wr",
+                    How::Rdwr => "rdwr",
+                }
+            ),
+            Op::Linger { seconds: None } => "linger off".into(),
+            Op::Linger { seconds: Some(s) } => format!("linger {s}"),
+            Op::Kill => "kill".into(),
+        }
+    }
+}
+
+pub const DEFAULT_RECV: usize = 65536;
+
+/// One step of a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum StepKind {
+    Call {
+        actor: Actor,
+        #[serde(flatten)]
+        op: Op,
+    },
+    Sleep {
+        #[serde(serialize_with = "ser_ms")]
+        duration: Duration,
+    },
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// 1-based line in the scenario file.
+    pub line: usize,
+    /// The line as written, without comment.
+    pub text: String,
+    #[serde(flatten)]
+    pub kind: StepKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// Quiet time (no packet, no state change) that ends each step.
+    #[serde(serialize_with = "ser_ms")]
+    pub settle: Duration,
+    /// How long a call may wait before it is reported as `blocked`.
+    #[serde(serialize_with = "ser_ms")]
+    pub blocked_after: Duration,
+    pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    /// Whether the scenario sets up its own listener (no implicit `listen 128`).
+    pub fn listens_itself(&self) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(
+                s.kind,
+                StepKind::Call {
+                    actor: Actor::Server,
+                    op: Op::Listen { .. }
+                }
+            )
+        })
+    }
+}
+
+/// A syntax error, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// The default settle time: longer than Linux's delayed-ACK timer (TCP_DELACK_MIN, 40 ms).
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(50);
+pub const DEFAULT_BLOCKED_AFTER: Duration = Duration::from_millis(100);
+
+const OPS: &[&str] = &[
+    "listen", "connect", "accept", "send", "recv", "close", "shutdown", "linger", "kill",
+];
+
+/// A word of a line and the column (1-based, in characters) where it starts.
+#[derive(Debug, Clone)]
+struct Word {
+    text: String,
+    column: usize,
+    quoted: bool,
+}
+
+fn err(line: usize, column: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+/// Splits a line into words; `"..."` is one word with C escapes; `#` outside quotes starts a
+/// comment.
+fn split(line: &str, lineno: usize) -> Result<Vec<Word>, ParseError> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c == '#' {
+            break;
+        }
+        let start = i + 1;
+        if c == '"' {
+            let mut s = String::new();
+            i += 1;
+            loop {
+                let Some(&c) = chars.get(i) else {
+                    return Err(err(lineno, start, "unterminated string"));
+                };
+                i += 1;
+                match c {
+                    '"' => break,
+                    '\\' => {
+                        let Some(&e) = chars.get(i) else {
+                            return Err(err(lineno, i, "unterminated escape"));
+                        };
+                        i += 1;
+                        match e {
+                            'n' => s.push('\n'),
+                            'r' => s.push('\r'),
+                            't' => s.push('\t'),
+                            '0' => s.push('\0'),
+                            '\\' => s.push('\\'),
+                            '"' => s.push('"'),
+                            'x' => {
+                                let hex: String = chars.iter().skip(i).take(2).collect();
+                                let v = u8::from_str_radix(&hex, 16)
+                                    .map_err(|_| err(lineno, i, "\\x needs two hex digits"))?;
+                                s.push(char::from(v));
+                                i += 2;
+                            }
+                            other => {
+                                return Err(err(lineno, i, format!("unknown escape \\{other}")));
+                            }
+                        }
+                    }
+                    c => s.push(c),
+                }
+            }
+            words.push(Word {
+                text: s,
+                column: start,
+                quoted: true,
+            });
+        } else {
+            let mut s = String::new();
+            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '#' {
+                s.push(chars[i]);
+                i += 1;
+            }
+            words.push(Word {
+                text: s,
+                column: start,
+                quoted: false,
+            });
+        }
+    }
+    Ok(words)
+}
+
+/// Parses `50ms`, `1s`, `1.5s`, `200us`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
+    let v: f64 = num
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+    let secs = match unit {
+        "us" => v / 1e6,
+        "ms" => v / 1e3,
+        "s" => v,
+        _ => return None,
+    };
+    (secs <= 3600.0).then(|| Duration::from_secs_f64(secs))
+}
+
+pub fn parse(src: &str) -> Result<Scenario, ParseError> {
+    let mut sc = Scenario {
+        name: String::new(),
+        description: String::new(),
+        settle: DEFAULT_SETTLE,
+        blocked_after: DEFAULT_BLOCKED_AFTER,
+        steps: Vec::new(),
+    };
+    for (idx, raw) in src.lines().enumerate() {
+        let lineno = idx + 1;
+        let words = split(raw, lineno)?;
+        let Some(first) = words.first() else { continue };
+        let rest_text = |from: usize| -> String {
+            words[from..]
+                .iter()
+                .map(|w| w.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let duration_arg = |what: &str| -> Result<Duration, ParseError> {
+            let w = words.get(1).ok_or_else(|| {
+                err(
+                    lineno,
+                    first.column + first.text.len() + 1,
+                    format!("{what} needs a duration, e.g. 50ms"),
+                )
+            })?;
+            parse_duration(&w.text).ok_or_else(|| {
+                err(
+                    lineno,
+                    w.column,
+                    format!("bad duration {:?}: use e.g. 50ms, 1s, 200us", w.text),
+                )
+            })
+        };
+        match first.text.as_str() {
+            "name" => sc.name = rest_text(1),
+            "description" => sc.description = rest_text(1),
+            "settle" => sc.settle = duration_arg("settle")?,
+            "blocked-after" => sc.blocked_after = duration_arg("blocked-after")?,
+            "sleep" => {
+                let duration = duration_arg("sleep")?;
+                sc.steps.push(Step {
+                    line: lineno,
+                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
+                    kind: StepKind::Sleep { duration },
+                });
+            }
+            "client" | "server" => {
+                let actor = if first.text == "client" {
+                    Actor::Client
+                } else {
+                    Actor::Server
+                };
+                let op = parse_op(actor, &words, lineno)?;
+                sc.steps.push(Step {
+                    line: lineno,
+                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
+                    kind: StepKind::Call { actor, op },
+                });
+            }
+            other => {
+                return Err(err(
+                    lineno,
+                    first.column,
+                    format!(
+                        "unknown word {other:?}: a line starts with client, server, sleep, name, description, settle or blocked-after"
+                    ),
+                ));
+            }
+        }
+    }
+    if sc.steps.is_empty() {
+        return Err(err(1, 1, "the scenario has no steps"));
+    }
+    Ok(sc)
+}
+
+fn parse_op(actor: Actor, words: &[Word], lineno: usize) -> Result<Op, ParseError> {
+    let Some(opw) = words.get(1) else {
+        let w = &words[0];
+        return Err(err(
+            lineno,
+            w.column + w.text.len() + 1,
+            format!("{} needs an operation: {}", actor, OPS.join(", ")),
+        ));
+    };
+    let arg = words.get(2);
+    let extra = words.get(3).or(
+        if matches!(opw.text.as_str(), "accept" | "close" | "kill") {
+            arg
+        } else {
+            None
+        },
+    );
+    if let Some(x) = extra {
+        return Err(err(
+            lineno,
+            x.column,
+            format!("unexpected {:?} after {}", x.text, opw.text),
+        ));
+    }
+    let num = |w: &Word, what: &str| -> Result<u64, ParseError> {
+        w.text.parse::<u64>().map_err(|_| {
+            err(
+                lineno,
+                w.column,
+                format!("{what} must be a number, not {:?}", w.text),
+            )
+        })
+    };
+    let op = match opw.text.as_str() {
+        "listen" => Op::Listen {
+            backlog: match arg {
+                Some(w) => i32::try_from(num(w, "backlog")?)
+                    .map_err(|_| err(lineno, w.column, "backlog too large"))?,
+                None => 128,
+            },
+        },
+        "connect" => Op::Connect {
+            port: match arg {
+                Some(w) => Some(
+                    u16::try_from(num(w, "port")?)
+                        .ok()
+                        .filter(|p| *p != 0)
+                        .ok_or_else(|| err(lineno, w.column, "port must be 1-65535"))?,
+                ),
+                None => None,
+            },
+        },
+        "accept" => Op::Accept,
+        "close" => Op::Close,
+        "kill" => Op::Kill,
+        "send" => {
+            let w = arg.ok_or_else(|| {
+                err(
+                    lineno,
+                    opw.column + 5,
+                    "send needs a byte count or a \"quoted string\"",
+                )
+            })?;
+            let data = if w.quoted {
+                w.text.chars().map(|c| c as u32 as u8).collect()
+            } else {
+                let n = num(w, "send's byte count")?;
+                if n == 0 || n > 16 << 20 {
+                    return Err(err(lineno, w.column, "send sends 1 byte to 16 MiB"));
+                }
+                pattern(n as usize)
+            };
+            Op::Send { data }
+        }
+        "recv" => Op::Recv {
+            max: match arg {
+                Some(w) => {
+                    let n = num(w, "recv's size")?;
+                    if n == 0 || n > 16 << 20 {
+                        return Err(err(lineno, w.column, "recv reads 1 byte to 16 MiB"));
+                    }
+                    n as usize
+                }
+                None => DEFAULT_RECV,
+            },
+        },
+        "shutdown" => {
+            let w =
+                arg.ok_or_else(|| err(lineno, opw.column + 9, "shutdown needs rd, wr or rdwr"))?;
+            Op::Shutdown {
+                how: match w.text.as_str() {
+                    "rd" => How::Rd,
+                    "wr" => How::Wr,
+                    "rdwr" => How::Rdwr,
+                    _ => return Err(err(lineno, w.column, "shutdown takes rd, wr or rdwr")),
+                },
+            }
+        }
+        "linger" => {
+            let w =
+                arg.ok_or_else(|| err(lineno, opw.column + 7, "linger needs seconds or off"))?;
+            Op::Linger {
+                seconds: match w.text.as_str() {
+                    "off" => None,
+                    _ => Some(
+                        i32::try_from(num(w, "linger's seconds")?)
+                            .map_err(|_| err(lineno, w.column, "linger too large"))?,
+                    ),
+                },
+            }
+        }
+        other => {
+            let hint = OPS
+                .iter()
+                .find(|o| close_to(other, o))
+                .map(|o| format!("; did you mean {o}?"))
+                .unwrap_or_default();
+            return Err(err(
+                lineno,
+                opw.column,
+                format!(
+                    "unknown operation {other:?}{hint} (known: {})",
+                    OPS.join(", ")
+                ),
+            ));
+        }
+    };
+    if matches!(op, Op::Listen { .. } | Op::Accept) && actor == Actor::Client {
+        return Err(err(
+            lineno,
+            opw.column,
+            format!("{} is a server operation", opw.text),
+        ));
+    }
+    if matches!(op, Op::Connect { .. }) && actor == Actor::Server {
+        return Err(err(lineno, opw.column, "connect is a client operation"));
+    }
+    Ok(op)
+}
+
+/// Printable, recognisable payload bytes: "abcdefghij..." repeating.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+/// One edit apart (a typo).
+fn close_to(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_seed_scenario() {
+        let sc = parse(
+            "# the seed\nname x\ndescription the seed's case\nsettle 60ms\n\nclient connect\nserver accept\nclient send 5\nclient send \"GET /\\r\\n\"\nserver recv 100\nserver close # comment\nsleep 1.5s\nserver linger 0\nclient shutdown wr\n",
+        )
+        .unwrap();
+        assert_eq!(sc.name, "x");
+        assert_eq!(sc.settle, Duration::from_millis(60));
+        assert_eq!(sc.steps.len(), 9);
+        assert_eq!(sc.steps[0].line, 6);
+        assert_eq!(
+            sc.steps[3].kind,
+            StepKind::Call {
+                actor: Actor::Client,
+                op: Op::Send {
+                    data: b"GET /\r\n".to_vec()
+                }
+            }
+        );
+        assert_eq!(
+            sc.steps[2].kind,
+            StepKind::Call {
+                actor: Actor::Client,
+                op: Op::Send {
+                    data: b"abcde".to_vec()
+                }
+            }
+        );
+        assert_eq!(sc.steps[5].text, "server close");
+        assert_eq!(
+            sc.steps[6].kind,
+            StepKind::Sleep {
+                duration: Duration::from_millis(1500)
+            }
+        );
+        assert!(!sc.listens_itself());
+    }
+
+    #[test]
+    fn errors_point_at_line_and_column() {
+        let e = parse("client connect\nserver acept\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 8));
+        assert!(e.message.contains("did you mean accept"), "{}", e.message);
+        let e = parse("client send \"abc\n").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 13));
+        let e = parse("  sleep 5 parsecs").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 9));
+        let e = parse("client accept").unwrap_err();
+        assert!(e.message.contains("server operation"));
+        let e = parse("bogus line").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 1));
+        let e = parse("server close now").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 14));
+        assert!(parse("# nothing\n").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("50ms"), Some(Duration::from_millis(50)));
+        assert_eq!(parse_duration("200us"), Some(Duration::from_micros(200)));
+        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("1h"), None);
+    }
+}

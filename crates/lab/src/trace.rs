@@ -1,0 +1,222 @@
+//! Parsing `trace_pipe` text lines of the TCP tracepoints into typed events. Pure functions;
+//! the formats are the `print fmt` lines of each event's `format` file on Linux 6.18:
+//!
+//! ```text
+//! <idle>-0 [001] ..s2. 1234.567890: tcp_send_reset: skbaddr=.. skaddr=.. src=198.18.0.6:8080 dest=198.18.0.1:40000 state=TCP_TIME_WAIT reason=TCP_TIMEWAIT_SOCKET
+//! ```
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use tcpmortem_core::errno::{Numbering, name_in};
+use tcpmortem_core::{RstReason, TcpState};
+
+/// The tracepoints the lab (and `watch`) enable.
+pub const EVENTS: &[&str] = &[
+    "tcp/tcp_send_reset",
+    "tcp/tcp_receive_reset",
+    "sock/inet_sock_set_state",
+    "sock/inet_sk_error_report",
+];
+
+/// One parsed line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceLine {
+    /// The instance clock (mono) in nanoseconds.
+    pub ts_ns: u64,
+    /// The pid of whatever ran on the CPU: meaningful only in process context.
+    pub pid: Option<i32>,
+    pub comm: String,
+    pub event: String,
+    pub fields: HashMap<String, String>,
+}
+
+/// A TCP tracepoint event with its addresses from the socket's point of view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpEvent {
+    pub ts_ns: u64,
+    pub pid: Option<i32>,
+    pub comm: String,
+    pub event: String,
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+    pub state: Option<TcpState>,
+    pub old_state: Option<TcpState>,
+    pub new_state: Option<TcpState>,
+    pub reason: Option<RstReason>,
+    /// inet_sk_error_report's error as a Linux errno name.
+    pub error: Option<String>,
+    pub error_number: Option<i32>,
+}
+
+/// Parses one `trace_pipe` line; `None` for anything else (headers, lost-event notes).
+pub fn parse_line(line: &str) -> Option<TraceLine> {
+    // Find "TS: EVENT: " where TS is seconds.micro; the comm before it may contain spaces.
+    let (head, rest) = split_event(line)?;
+    let (event, body) = rest
+        .split_once(": ")
+        .unwrap_or((rest.trim_end_matches(':'), ""));
+    let ts_text = head.trim_end().trim_end_matches(':').rsplit(' ').next()?;
+    let ts_ns = parse_ts(ts_text)?;
+    let task = head.split(" [").next().unwrap_or("").trim();
+    let (comm, pid) = match task.rsplit_once('-') {
+        Some((c, p)) => (c.to_string(), p.parse().ok()),
+        None => (task.to_string(), None),
+    };
+    let fields = body
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Some(TraceLine {
+        ts_ns,
+        pid,
+        comm,
+        event: event.to_string(),
+        fields,
+    })
+}
+
+fn split_event(line: &str) -> Option<(&str, &str)> {
+    // The timestamp is the first "digits.digits:" token followed by a space.
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = line[i..].find(": ") {
+        let end = i + pos;
+        let start = line[..end].rfind(' ').map(|s| s + 1).unwrap_or(0);
+        let tok = &line[start..end];
+        if tok.contains('.') && tok.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Some((&line[..end + 1], &line[end + 2..]));
+        }
+        i = end + 2;
+        if i >= bytes.len() {
+            break;
+        }
+    }
+    None
+}
+
+fn parse_ts(s: &str) -> Option<u64> {
+    let (sec, frac) = s.split_once('.')?;
+    let sec: u64 = sec.parse().ok()?;
+    let digits = frac.len().min(9);
+    let frac_v: u64 = frac[..digits].parse().ok()?;
+    Some(sec * 1_000_000_000 + frac_v * 10u64.pow(9 - digits as u32))
+}
+
+fn state(v: Option<&String>) -> Option<TcpState> {
+    TcpState::parse(v?)
+}
+
+fn sockaddr(ip: Option<&String>, port: Option<&String>) -> Option<SocketAddr> {
+    let ip: IpAddr = ip?.parse().ok()?;
+    Some(SocketAddr::new(ip, port?.parse().ok()?))
+}
+
+/// Turns a parsed line into a [`TcpEvent`]; `None` for other events or self-reports that are
+/// not deaths (inet_sk_error_report with error 0 or port 0, which tcp_disconnect emits).
+pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
+    let f = &l.fields;
+    let v6 = f.get("family").is_some_and(|x| x == "AF_INET6");
+    let (sa, da) = if v6 {
+        (f.get("saddrv6"), f.get("daddrv6"))
+    } else {
+        (f.get("saddr"), f.get("daddr"))
+    };
+    let mut ev = TcpEvent {
+        ts_ns: l.ts_ns,
+        pid: l.pid,
+        comm: l.comm.clone(),
+        event: l.event.clone(),
+        local: None,
+        remote: None,
+        state: None,
+        old_state: None,
+        new_state: None,
+        reason: None,
+        error: None,
+        error_number: None,
+    };
+    match l.event.as_str() {
+        "tcp_send_reset" => {
+            // src/dest are the RST's: src is this host's end.
+            ev.local = f.get("src").and_then(|s| s.parse().ok());
+            ev.remote = f.get("dest").and_then(|s| s.parse().ok());
+            ev.state = state(f.get("state"));
+            ev.reason = f.get("reason").and_then(|r| RstReason::parse(r));
+        }
+        "tcp_receive_reset" => {
+            ev.local = sockaddr(sa, f.get("sport"));
+            ev.remote = sockaddr(da, f.get("dport"));
+        }
+        "inet_sock_set_state" => {
+            if f.get("protocol").is_some_and(|p| p != "IPPROTO_TCP") {
+                return None;
+            }
+            ev.local = sockaddr(sa, f.get("sport"));
+            ev.remote = sockaddr(da, f.get("dport"));
+            ev.old_state = state(f.get("oldstate"));
+            ev.new_state = state(f.get("newstate"));
+        }
+        "inet_sk_error_report" => {
+            if f.get("protocol").is_some_and(|p| p != "IPPROTO_TCP") {
+                return None;
+            }
+            ev.local = sockaddr(sa, f.get("sport"));
+            ev.remote = sockaddr(da, f.get("dport"));
+            let n: i32 = f.get("error")?.parse().ok()?;
+            let n = n.abs();
+            if n == 0 || ev.local.is_none_or(|a| a.port() == 0) {
+                return None;
+            }
+            ev.error_number = Some(n);
+            ev.error = Some(
+                name_in(Numbering::LinuxErrno, n.into())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("E{n}")),
+            );
+        }
+        _ => return None,
+    }
+    Some(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_reset() {
+        let l = parse_line("          <idle>-0       [001] ..s2.  1234.567890: tcp_send_reset: skbaddr=00000000a1b2c3d4 skaddr=0000000000000000 src=198.18.0.6:8080 dest=198.18.0.1:40000 state=TCP_TIME_WAIT reason=TCP_TIMEWAIT_SOCKET").unwrap();
+        assert_eq!(l.ts_ns, 1_234_567_890_000);
+        assert_eq!(l.pid, Some(0));
+        assert_eq!(l.comm, "<idle>");
+        let e = tcp_event(&l).unwrap();
+        assert_eq!(e.local.unwrap().to_string(), "198.18.0.6:8080");
+        assert_eq!(e.state, Some(TcpState::TimeWait));
+        assert_eq!(e.reason.unwrap().name(), "TCP_TIMEWAIT_SOCKET");
+    }
+
+    #[test]
+    fn state_change_and_error_report() {
+        let l = parse_line("tcpmortem actor-4242 [000] ..... 99.000001: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=40000 dport=8080 saddr=198.18.0.1 daddr=198.18.0.6 saddrv6=::ffff:198.18.0.1 daddrv6=::ffff:198.18.0.6 oldstate=TCP_ESTABLISHED newstate=TCP_CLOSE_WAIT").unwrap();
+        assert_eq!(l.comm, "tcpmortem actor");
+        assert_eq!(l.pid, Some(4242));
+        let e = tcp_event(&l).unwrap();
+        assert_eq!(e.old_state, Some(TcpState::Established));
+        assert_eq!(e.new_state, Some(TcpState::CloseWait));
+        let l = parse_line("x-1 [000] ..s.. 99.5: inet_sk_error_report: family=AF_INET protocol=IPPROTO_TCP sport=40000 dport=8080 saddr=198.18.0.1 daddr=198.18.0.6 saddrv6=:: daddrv6=:: error=32").unwrap();
+        assert_eq!(tcp_event(&l).unwrap().error.as_deref(), Some("EPIPE"));
+        let l = parse_line("x-1 [000] ..s.. 99.5: inet_sk_error_report: family=AF_INET protocol=IPPROTO_TCP sport=0 dport=8080 saddr=198.18.0.1 daddr=198.18.0.6 saddrv6=:: daddrv6=:: error=104").unwrap();
+        assert!(
+            tcp_event(&l).is_none(),
+            "port 0 self-reports are not deaths"
+        );
+    }
+
+    #[test]
+    fn garbage_is_ignored() {
+        assert!(parse_line("").is_none());
+        assert!(parse_line("CPU:1 [LOST 12 EVENTS]").is_none());
+        assert!(parse_line("a: b: c").is_none());
+    }
+}

@@ -1,0 +1,7 @@
+//! Packets as bytes: slicing frames into the TCP facts tcpmortem shows, and writing pcapng.
+//! Parsing never panics on hostile input: a frame that is not TCP over IP gives `None`.
+
+pub mod pcapng;
+pub mod tcp;
+
+pub use tcp::{Flags, TcpSegment};
