@@ -5,9 +5,6 @@
 pub const OK: u8 = 0;
 /// `explain`: nothing in the query was recognised.
 pub const UNKNOWN_QUERY: u8 = 2;
-/// `lab run`: an expectation failed (the run itself worked).
-#[allow(dead_code)]
-pub const EXPECTATION_FAILED: u8 = 1;
 /// Bad arguments (sysexits EX_USAGE).
 pub const USAGE: u8 = 64;
 /// A scenario file with a syntax error, or a step the scenario cannot do (EX_DATAERR).

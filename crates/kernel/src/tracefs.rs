@@ -79,15 +79,18 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl Instance {
     /// Creates `tcpmortem-PID-N` with the given events enabled and the `mono` clock, so that
-    /// timestamps compare with CLOCK_MONOTONIC.
-    pub fn create(root: &Path, events: &[&str]) -> Result<Instance> {
+    /// timestamps compare with CLOCK_MONOTONIC (the clock change resets the buffer: ~35 ms).
+    /// `buffer_kb` resizes the ring buffer per CPU (~15 ms); None keeps the default.
+    pub fn create(root: &Path, events: &[&str], buffer_kb: Option<u32>) -> Result<Instance> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("{PREFIX}{}-{n}", std::process::id());
         let path = root.join("instances").join(&name);
         fs::create_dir(&path).map_err(|e| Error::new(format!("mkdir {}", path.display()), e))?;
         let inst = Instance { path };
         inst.write("trace_clock", "mono")?;
-        inst.write("buffer_size_kb", "4096")?;
+        if let Some(kb) = buffer_kb {
+            inst.write("buffer_size_kb", &kb.to_string())?;
+        }
         for ev in events {
             inst.write(&format!("events/{ev}/enable"), "1")?;
         }

@@ -33,4 +33,17 @@ mod tests {
             assert!(!sc.description.is_empty());
         }
     }
+
+    #[test]
+    fn every_scenario_the_catalog_links_exists() {
+        for e in tcpmortem_core::catalog::ENTRIES {
+            for s in e.scenarios {
+                assert!(
+                    source(s).is_some(),
+                    "{} links to unknown scenario {s}",
+                    e.id
+                );
+            }
+        }
+    }
 }

@@ -10,7 +10,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 use tcpmortem_kernel::capture::Capture;
 use tcpmortem_kernel::netlink::if_index;
 use tcpmortem_kernel::proc;
@@ -34,7 +33,7 @@ pub struct Captured {
 pub struct Observers {
     stop: Arc<AtomicBool>,
     last: Arc<AtomicU64>,
-    capture: JoinHandle<Vec<Captured>>,
+    capture: Option<JoinHandle<Vec<Captured>>>,
     trace: Option<(JoinHandle<Vec<TcpEvent>>, Instance)>,
     pub tracefs: bool,
 }
@@ -44,7 +43,12 @@ fn bump(last: &AtomicU64, t: u64) {
 }
 
 impl Observers {
-    pub fn start(sb: &Sandbox, t0: u64, notes: &mut Vec<String>) -> Result<Observers, LabError> {
+    pub fn start(
+        sb: &Sandbox,
+        t0: u64,
+        tracefs: bool,
+        notes: &mut Vec<String>,
+    ) -> Result<Observers, LabError> {
         let stop = Arc::new(AtomicBool::new(false));
         let last = Arc::new(AtomicU64::new(proc::monotonic_ns()));
         // The sockets are made inside the router's namespace and read from a plain thread.
@@ -63,8 +67,16 @@ impl Observers {
             std::thread::spawn(move || capture_loop(caps, t0, &stop, &last))
         };
         let ours = [sb.addresses.client, sb.addresses.server];
-        let trace = match start_trace() {
-            Ok(inst) => {
+        let trace = match if tracefs {
+            start_trace().map(Some)
+        } else {
+            Ok(None)
+        } {
+            Ok(None) => {
+                notes.push("kernel view missing: tracefs was not used (--no-tracefs)".into());
+                None
+            }
+            Ok(Some(inst)) => {
                 let pipe = inst.pipe();
                 match pipe {
                     Ok(pipe) => {
@@ -86,7 +98,7 @@ impl Observers {
         Ok(Observers {
             stop,
             last,
-            capture,
+            capture: Some(capture),
             tracefs: trace.is_some(),
             trace,
         })
@@ -99,11 +111,20 @@ impl Observers {
 
     /// Stops the threads; returns the frames in time order, the events, and how many events
     /// the ring buffer lost.
-    pub fn stop(self) -> (Vec<Captured>, Vec<TcpEvent>, u64) {
+    pub fn stop(mut self) -> (Vec<Captured>, Vec<TcpEvent>, u64) {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> (Vec<Captured>, Vec<TcpEvent>, u64) {
         self.stop.store(true, Ordering::SeqCst);
-        let mut frames = self.capture.join().unwrap_or_default();
+        let mut frames = self
+            .capture
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
         frames.sort_by_key(|f| f.t_ns);
-        let (events, lost) = match self.trace {
+        // The reader must close trace_pipe before the instance can be removed.
+        let (events, lost) = match self.trace.take() {
             Some((h, inst)) => {
                 let ev = h.join().unwrap_or_default();
                 let lost = inst.overruns();
@@ -116,10 +137,19 @@ impl Observers {
     }
 }
 
+/// A run that ends early (an error, an interrupt, a panic) still stops its threads and
+/// removes its tracefs instance.
+impl Drop for Observers {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
 fn start_trace() -> tcpmortem_kernel::Result<Instance> {
     let root = tracefs::root()?;
     tracefs::sweep_orphans(&root);
-    Instance::create(&root, EVENTS)
+    // A run makes tens of events: the default buffer (about 1.4 MB per CPU) is plenty.
+    Instance::create(&root, EVENTS, None)
 }
 
 fn capture_loop(caps: [Capture; 2], t0: u64, stop: &AtomicBool, last: &AtomicU64) -> Vec<Captured> {
@@ -161,9 +191,13 @@ fn trace_loop(
     last: &AtomicU64,
 ) -> Vec<TcpEvent> {
     let mut out = Vec::new();
-    let mut draining = 0;
     loop {
-        let _ = poll(&[(pipe.raw_fd(), libc::POLLIN)], 5);
+        // Checked before reading: the run has settled when it asks us to stop, so one last
+        // non-blocking read takes everything that is left.
+        let stopping = stop.load(Ordering::SeqCst);
+        if !stopping {
+            let _ = poll(&[(pipe.raw_fd(), libc::POLLIN)], 5);
+        }
         for line in pipe.read_lines().unwrap_or_default() {
             let Some(ev) = parse_line(&line).as_ref().and_then(tcp_event) else {
                 continue;
@@ -177,13 +211,8 @@ fn trace_loop(
                 out.push(ev);
             }
         }
-        if stop.load(Ordering::SeqCst) {
-            // trace_pipe wakes readers lazily: give late events a moment.
-            draining += 1;
-            if draining > 4 {
-                return out;
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        if stopping {
+            return out;
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub max_settle: Duration,
     /// Longest a single call may take before the run fails.
     pub call_timeout: Duration,
+    /// Record kernel events through tracefs (when available).
+    pub tracefs: bool,
 }
 
 impl RunOptions {
@@ -37,6 +39,7 @@ impl RunOptions {
             settle: None,
             max_settle: Duration::from_secs(10),
             call_timeout: Duration::from_secs(30),
+            tracefs: true,
         }
     }
 }
@@ -191,7 +194,7 @@ impl Runner<'_> {
         let mut last = self.hosts.dump();
         let mut quiet_since = proc::monotonic_ns();
         loop {
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(2));
             if proc::interrupted() {
                 return;
             }
@@ -295,7 +298,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     };
     let mut notes = Vec::new();
     let t0 = proc::monotonic_ns();
-    let observers = Observers::start(&sandbox, t0, &mut notes)?;
+    let observers = Observers::start(&sandbox, t0, opts.tracefs, &mut notes)?;
     let client = ActorProc::spawn(&opts.actor_exe, sandbox.client.raw_fd())?;
     let server = ActorProc::spawn(&opts.actor_exe, sandbox.server.raw_fd())?;
     let mut r = Runner {

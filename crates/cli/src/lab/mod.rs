@@ -54,6 +54,10 @@ struct RunArgs {
     /// Quiet time that ends each step (overrides the scenario's; default 50ms).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     settle: Option<std::time::Duration>,
+
+    /// Do not record kernel events (tracefs): no RST reasons or stored errors.
+    #[arg(long)]
+    no_tracefs: bool,
 }
 
 /// Print a built-in scenario's source, to copy and change.
@@ -137,6 +141,7 @@ fn run_scenario(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
     let exe = std::env::current_exe().context("locating the tcpmortem executable")?;
     let mut opts = RunOptions::new(exe);
     opts.settle = a.settle;
+    opts.tracefs = !a.no_tracefs;
     let result = match run(&sc, &opts) {
         Ok(r) => r,
         Err(e) => {

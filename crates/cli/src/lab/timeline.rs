@@ -53,7 +53,7 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
         out,
         "{DIM}{:>9}  {:<width$}{DIM:#}",
         "ms",
-        format!("client{}server", " ".repeat(LADDER - 4)),
+        format!("client{}server", " ".repeat(LADDER + 4)),
         width = LADDER + 8
     )?;
     for s in &r.steps {
@@ -104,9 +104,9 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
                 Item::Event(e) => event(out, t, e)?,
                 Item::Completion(c) => writeln!(
                     out,
-                    "{}  {YELLOW}↳ {} `{}` (blocked) returned → {}{YELLOW:#}",
+                    "{}  {YELLOW}↳ [{}] `{}` (was blocked) returned → {}{YELLOW:#}",
                     ms(t),
-                    c.actor,
+                    c.step + 1,
                     r.steps[c.step].text,
                     c.outcome.text()
                 )?,

@@ -172,7 +172,7 @@ pub static ENTRIES: &[Entry] = &[
             p("connection has been reset", 88),
         ],
         commonness: 100,
-        scenarios: &[],
+        scenarios: &["server-crashes-with-unread-data"],
         related: &["epipe", "econnaborted", "peer-eof"],
     },
     Entry {
@@ -274,7 +274,7 @@ pub static ENTRIES: &[Entry] = &[
             p("connection aborted", 45),
         ],
         commonness: 70,
-        scenarios: &[],
+        scenarios: &["server-closes-early"],
         related: &["econnreset", "epipe"],
     },
     Entry {
@@ -356,7 +356,11 @@ pub static ENTRIES: &[Entry] = &[
         ],
         phrases: &[p("broken pipe", 95), p("write epipe", 97)],
         commonness: 85,
-        scenarios: &[],
+        scenarios: &[
+            "server-closes-early",
+            "server-crashes",
+            "server-crashes-with-unread-data",
+        ],
         related: &["econnreset", "econnaborted", "eshutdown"],
     },
     Entry {
@@ -655,7 +659,7 @@ pub static ENTRIES: &[Entry] = &[
             p("connection closed", 50),
         ],
         commonness: 95,
-        scenarios: &[],
+        scenarios: &["server-crashes", "server-closes-early"],
         related: &["econnreset", "app-timeout"],
     },
     Entry {
