@@ -28,6 +28,6 @@ Exit codes:
   65  lab: the scenario has a syntax error or asks for an impossible step
   66  lab: no such scenario or file
   70  internal error
-  71  lab: the sandbox could not be built
-  77  lab: missing privilege (root, or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW)
+  71  lab: the sandbox could not be built; watch: no tracefs
+  77  lab, watch: missing privilege (root, or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW)
   130 lab: interrupted (SIGINT/SIGTERM); everything was cleaned up";

@@ -4,6 +4,7 @@
 mod exit;
 mod explain;
 mod lab;
+mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{self, Write};
@@ -37,6 +38,7 @@ enum ColorWhen {
 enum Command {
     Explain(explain::Args),
     Lab(lab::Args),
+    Watch(watch::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Explain(args) => explain::run(&args, &mut out),
         Command::Lab(args) => lab::run_cmd(&args, &mut out),
+        Command::Watch(args) => watch::run(&args, &mut out),
     };
     let flushed = out.flush();
     match result.and_then(|code| flushed.map(|_| code).map_err(Into::into)) {

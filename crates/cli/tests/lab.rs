@@ -8,24 +8,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn lab_available() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .is_some_and(|caps| {
-            caps & (1 << 21) != 0 && caps & (1 << 12) != 0 && caps & (1 << 13) != 0
-        });
-    if !root {
+    let missing = tcpmortem_kernel::proc::missing_capabilities();
+    if !missing.is_empty() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "the lab tests need root (CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW), and CI must run them"
+            "the lab tests need root ({}), and CI must run them",
+            missing.join(" + ")
         );
         eprintln!("SKIPPED: the lab tests need root");
     }
-    root
+    missing.is_empty()
 }
 
 fn tcpmortem() -> Command {

@@ -37,6 +37,12 @@ impl NetNs {
         })
     }
 
+    /// Opens an existing namespace, e.g. `/proc/PID/ns/net`.
+    pub fn open(path: &str) -> Result<NetNs> {
+        let f = File::open(path).map_err(|e| Error::new(format!("open {path}"), e))?;
+        Ok(NetNs { fd: f.into() })
+    }
+
     /// The namespace's inode number, as `ls -l /proc/PID/ns/net` shows it.
     pub fn inode(&self) -> Result<u64> {
         let meta = File::from(

@@ -47,6 +47,9 @@ pub enum Cmd {
     Info {
         local: Option<SocketAddr>,
     },
+    UserTimeout {
+        ms: u32,
+    },
 }
 
 /// A socket's state as its owner sees it through TCP_INFO.
@@ -297,6 +300,16 @@ impl ActorState {
                 )
             }
             Cmd::Info { .. } => return Err("info is answered directly".into()),
+            Cmd::UserTimeout { ms } => {
+                let i = conn(self)?;
+                let s = self.conns[i].as_ref().ok_or("closed")?;
+                let r = s.setsockopt_int(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms as i32);
+                (
+                    i,
+                    false,
+                    Step::Done(r.map_or_else(Outcome::error, |()| Outcome::Ok)),
+                )
+            }
             Cmd::Linger { seconds } => {
                 // Before accept, the option goes on the listener, and accepted sockets inherit it.
                 let s = match self.current() {

@@ -5,6 +5,7 @@
 //! - [`scenario`]: the scenario language (pure parsing);
 //! - [`builtin`]: the scenarios shipped in the binary;
 //! - [`sandbox`]: namespaces, veths and addresses;
+//! - [`faults`]: faults on the path (nftables in the router's namespace);
 //! - [`actor`]: the client and server processes;
 //! - [`observe`]: packet capture and tracefs readers;
 //! - [`run`]: the runner and its settle logic;
@@ -15,6 +16,7 @@
 pub mod actor;
 pub mod builtin;
 pub mod explain;
+pub mod faults;
 pub mod observe;
 pub mod other_os;
 pub mod pcap;

@@ -246,6 +246,7 @@ impl Runner<'_> {
             Op::Close => Cmd::Close,
             Op::Shutdown { how } => Cmd::Shutdown { how: *how },
             Op::Linger { seconds } => Cmd::Linger { seconds: *seconds },
+            Op::UserTimeout { ms } => Cmd::UserTimeout { ms: *ms },
         };
         if self.actor(actor).dead {
             return Err(LabError::Scenario {
@@ -337,6 +338,13 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
             StepKind::Call { actor, op } => {
                 let (o, sp) = r.call(i, step.line, *actor, op)?;
                 (Some(*actor), Some(o), sp)
+            }
+            StepKind::Net { op } => {
+                crate::faults::apply(&r.sandbox, op).map_err(|message| LabError::Scenario {
+                    line: step.line,
+                    message,
+                })?;
+                (None, None, false)
             }
         };
         let returned_ns = r.now();

@@ -90,6 +90,29 @@ pub enum Op {
     },
     /// SIGKILL of the actor's process: the kernel closes its sockets as after a crash.
     Kill,
+    /// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before ETIMEDOUT.
+    UserTimeout {
+        ms: u32,
+    },
+}
+
+/// Which packets a router fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    ClientToServer,
+    ServerToClient,
+    Both,
+}
+
+/// A fault on the path, in the router's namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum NetOp {
+    /// Silently drop the packets, from this step on (nftables `drop`).
+    Drop { direction: Direction },
+    /// Remove every fault.
+    Restore,
 }
 
 impl Op {
@@ -115,6 +138,7 @@ impl Op {
             Op::Linger { seconds: None } => "linger off".into(),
             Op::Linger { seconds: Some(s) } => format!("linger {s}"),
             Op::Kill => "kill".into(),
+            Op::UserTimeout { ms } => format!("user-timeout {ms}ms"),
         }
     }
 }
@@ -133,6 +157,10 @@ pub enum StepKind {
     Sleep {
         #[serde(serialize_with = "ser_ms")]
         duration: Duration,
+    },
+    Net {
+        #[serde(flatten)]
+        op: NetOp,
     },
 }
 
@@ -192,7 +220,16 @@ pub const DEFAULT_SETTLE: Duration = Duration::from_millis(50);
 pub const DEFAULT_BLOCKED_AFTER: Duration = Duration::from_millis(100);
 
 const OPS: &[&str] = &[
-    "listen", "connect", "accept", "send", "recv", "close", "shutdown", "linger", "kill",
+    "listen",
+    "connect",
+    "accept",
+    "send",
+    "recv",
+    "close",
+    "shutdown",
+    "linger",
+    "kill",
+    "user-timeout",
 ];
 
 /// A word of a line and the column (1-based, in characters) where it starts.
@@ -349,6 +386,14 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
                     kind: StepKind::Sleep { duration },
                 });
             }
+            "net" => {
+                let op = parse_net(&words, lineno)?;
+                sc.steps.push(Step {
+                    line: lineno,
+                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
+                    kind: StepKind::Net { op },
+                });
+            }
             "client" | "server" => {
                 let actor = if first.text == "client" {
                     Actor::Client
@@ -367,7 +412,7 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
                     lineno,
                     first.column,
                     format!(
-                        "unknown word {other:?}: a line starts with client, server, sleep, name, description, settle or blocked-after"
+                        "unknown word {other:?}: a line starts with client, server, net, sleep, name, description, settle or blocked-after"
                     ),
                 ));
             }
@@ -490,6 +535,27 @@ fn parse_op(actor: Actor, words: &[Word], lineno: usize) -> Result<Op, ParseErro
                 },
             }
         }
+        "user-timeout" => {
+            let w = arg.ok_or_else(|| {
+                err(
+                    lineno,
+                    opw.column + 13,
+                    "user-timeout needs a duration, e.g. 1s",
+                )
+            })?;
+            let d = parse_duration(&w.text)
+                .filter(|d| d.as_millis() >= 1 && d.as_millis() <= u128::from(u32::MAX))
+                .ok_or_else(|| {
+                    err(
+                        lineno,
+                        w.column,
+                        format!("bad duration {:?}: use e.g. 500ms, 1s", w.text),
+                    )
+                })?;
+            Op::UserTimeout {
+                ms: d.as_millis() as u32,
+            }
+        }
         other => {
             let hint = OPS
                 .iter()
@@ -517,6 +583,53 @@ fn parse_op(actor: Actor, words: &[Word], lineno: usize) -> Result<Op, ParseErro
         return Err(err(lineno, opw.column, "connect is a client operation"));
     }
     Ok(op)
+}
+
+fn parse_net(words: &[Word], lineno: usize) -> Result<NetOp, ParseError> {
+    let Some(action) = words.get(1) else {
+        return Err(err(
+            lineno,
+            words[0].column + 4,
+            "net needs drop or restore",
+        ));
+    };
+    let extra_at = match action.text.as_str() {
+        "restore" => 2,
+        _ => 3,
+    };
+    if let Some(x) = words.get(extra_at) {
+        return Err(err(lineno, x.column, format!("unexpected {:?}", x.text)));
+    }
+    match action.text.as_str() {
+        "restore" => Ok(NetOp::Restore),
+        "drop" => {
+            let w = words.get(2).ok_or_else(|| {
+                err(
+                    lineno,
+                    action.column + 5,
+                    "net drop needs client->server, server->client or both",
+                )
+            })?;
+            let direction = match w.text.as_str() {
+                "client->server" => Direction::ClientToServer,
+                "server->client" => Direction::ServerToClient,
+                "both" => Direction::Both,
+                _ => {
+                    return Err(err(
+                        lineno,
+                        w.column,
+                        "net drop takes client->server, server->client or both",
+                    ));
+                }
+            };
+            Ok(NetOp::Drop { direction })
+        }
+        other => Err(err(
+            lineno,
+            action.column,
+            format!("unknown net action {other:?}: drop or restore"),
+        )),
+    }
 }
 
 /// Printable, recognisable payload bytes: "abcdefghij..." repeating.
@@ -603,6 +716,31 @@ mod tests {
         let e = parse("server close now").unwrap_err();
         assert_eq!((e.line, e.column), (1, 14));
         assert!(parse("# nothing\n").is_err());
+    }
+
+    #[test]
+    fn faults_and_user_timeout() {
+        let sc =
+            parse("client connect\nclient user-timeout 1s\nnet drop client->server\nnet restore\n")
+                .unwrap();
+        assert_eq!(
+            sc.steps[1].kind,
+            StepKind::Call {
+                actor: Actor::Client,
+                op: Op::UserTimeout { ms: 1000 }
+            }
+        );
+        assert_eq!(
+            sc.steps[2].kind,
+            StepKind::Net {
+                op: NetOp::Drop {
+                    direction: Direction::ClientToServer
+                }
+            }
+        );
+        assert_eq!(sc.steps[3].kind, StepKind::Net { op: NetOp::Restore });
+        let e = parse("net drop sideways").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 10));
     }
 
     #[test]

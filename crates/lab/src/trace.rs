@@ -10,12 +10,21 @@ use std::net::{IpAddr, SocketAddr};
 use tcpmortem_core::errno::{Numbering, name_in};
 use tcpmortem_core::{RstReason, TcpState};
 
-/// The tracepoints the lab (and `watch`) enable.
+/// The tracepoints the lab enables.
 pub const EVENTS: &[&str] = &[
     "tcp/tcp_send_reset",
     "tcp/tcp_receive_reset",
     "sock/inet_sock_set_state",
     "sock/inet_sk_error_report",
+];
+
+/// `watch` adds retransmissions, to tell a timeout's story.
+pub const WATCH_EVENTS: &[&str] = &[
+    "tcp/tcp_send_reset",
+    "tcp/tcp_receive_reset",
+    "sock/inet_sock_set_state",
+    "sock/inet_sk_error_report",
+    "tcp/tcp_retransmit_skb",
 ];
 
 /// One parsed line.
@@ -26,6 +35,9 @@ pub struct TraceLine {
     /// The pid of whatever ran on the CPU: meaningful only in process context.
     pub pid: Option<i32>,
     pub comm: String,
+    /// The event fired in process context (the flags column shows neither hard nor soft
+    /// interrupt), so `pid` is the process that made the call.
+    pub process_context: bool,
     pub event: String,
     pub fields: HashMap<String, String>,
 }
@@ -34,6 +46,8 @@ pub struct TraceLine {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TcpEvent {
     pub ts_ns: u64,
+    /// The pid of the process that caused the event; None in interrupt context, where the
+    /// line carries whatever process happened to run.
     pub pid: Option<i32>,
     pub comm: String,
     pub event: String,
@@ -62,6 +76,13 @@ pub fn parse_line(line: &str) -> Option<TraceLine> {
         Some((c, p)) => (c.to_string(), p.parse().ok()),
         None => (task.to_string(), None),
     };
+    // "[001] ..s2." : the third flag is h (hardirq), s (softirq), H (both) or '.'.
+    let flags = head
+        .split("] ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("");
+    let process_context = flags.len() >= 3 && flags.as_bytes()[2] == b'.';
     let fields = body
         .split_whitespace()
         .filter_map(|kv| kv.split_once('='))
@@ -71,6 +92,7 @@ pub fn parse_line(line: &str) -> Option<TraceLine> {
         ts_ns,
         pid,
         comm,
+        process_context,
         event: event.to_string(),
         fields,
     })
@@ -112,6 +134,13 @@ fn sockaddr(ip: Option<&String>, port: Option<&String>) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port?.parse().ok()?))
 }
 
+/// The count of a `CPU:N [LOST M EVENTS]` line, which trace_pipe prints when the ring buffer
+/// overwrote events before they were read.
+pub fn lost_events(line: &str) -> Option<u64> {
+    let rest = line.split("[LOST ").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// Turns a parsed line into a [`TcpEvent`]; `None` for other events or self-reports that are
 /// not deaths (inet_sk_error_report with error 0 or port 0, which tcp_disconnect emits).
 pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
@@ -124,7 +153,7 @@ pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
     };
     let mut ev = TcpEvent {
         ts_ns: l.ts_ns,
-        pid: l.pid,
+        pid: l.pid.filter(|_| l.process_context),
         comm: l.comm.clone(),
         event: l.event.clone(),
         local: None,
@@ -143,6 +172,11 @@ pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
             ev.remote = f.get("dest").and_then(|s| s.parse().ok());
             ev.state = state(f.get("state"));
             ev.reason = f.get("reason").and_then(|r| RstReason::parse(r));
+        }
+        "tcp_retransmit_skb" => {
+            ev.local = sockaddr(sa, f.get("sport"));
+            ev.remote = sockaddr(da, f.get("dport"));
+            ev.state = state(f.get("state"));
         }
         "tcp_receive_reset" => {
             ev.local = sockaddr(sa, f.get("sport"));
@@ -211,6 +245,22 @@ mod tests {
             tcp_event(&l).is_none(),
             "port 0 self-reports are not deaths"
         );
+    }
+
+    #[test]
+    fn process_context_and_lost_events() {
+        let l = parse_line("curl-77 [001] ..s2. 5.0: tcp_receive_reset: family=AF_INET sport=1 dport=2 saddr=10.0.0.1 daddr=10.0.0.2 saddrv6=:: daddrv6=:: sock_cookie=1").unwrap();
+        assert!(!l.process_context);
+        assert_eq!(
+            tcp_event(&l).unwrap().pid,
+            None,
+            "softirq: the pid is not the owner"
+        );
+        let l = parse_line("curl-77 [001] ..... 5.0: tcp_send_reset: skbaddr=0 skaddr=0 src=10.0.0.1:1 dest=10.0.0.2:2 state=TCP_ESTABLISHED reason=TCP_ABORT_ON_CLOSE").unwrap();
+        assert!(l.process_context);
+        assert_eq!(tcp_event(&l).unwrap().pid, Some(77));
+        assert_eq!(lost_events("CPU:1 [LOST 12 EVENTS]"), Some(12));
+        assert_eq!(lost_events("nothing"), None);
     }
 
     #[test]

@@ -1,0 +1,332 @@
+//! Joining tracepoints into connection deaths.
+//!
+//! One death is a socket's last moments, as the kernel reports them in a burst of events on
+//! one call path: `tcp_reset()` fires `tcp_receive_reset`, then `inet_sock_set_state` (→ CLOSE),
+//! then `inet_sk_error_report`; `__tcp_close()` with unread data fires `tcp_send_reset`, then
+//! the state change. Events of one socket (same local and remote address) that arrive within
+//! [`WINDOW_NS`] of each other belong to the same death. Resets sent without a full socket
+//! (NO_SOCKET, a TIME_WAIT mini-socket) are deaths of their own.
+
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use tcpmortem_core::{RstReason, TcpState};
+use tcpmortem_lab::trace::TcpEvent;
+
+/// How long after a socket's last event its death is considered complete.
+pub const WINDOW_NS: u64 = 10_000_000;
+
+/// What kind of end, in the one spelling of machine-readable output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// This host's kernel sent a RST.
+    RstSent,
+    /// A RST arrived and killed the socket.
+    RstReceived,
+    /// Retransmissions, TCP_USER_TIMEOUT, SYN retries or keepalive ran out: ETIMEDOUT.
+    Timeout,
+    /// A connection attempt was answered with a RST (or ICMP): ECONNREFUSED.
+    Refused,
+    /// Another error reported to the application.
+    Error,
+    /// An orderly end (shown with `--all`).
+    Closed,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::RstSent => "rst-sent",
+            Kind::RstReceived => "rst-received",
+            Kind::Timeout => "timeout",
+            Kind::Refused => "refused",
+            Kind::Error => "error",
+            Kind::Closed => "closed",
+        }
+    }
+
+    pub fn abnormal(self) -> bool {
+        self != Kind::Closed
+    }
+}
+
+/// One connection end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Death {
+    /// Trace clock (CLOCK_MONOTONIC) of the last event.
+    pub ts_ns: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub kind: Kind,
+    pub reason: Option<RstReason>,
+    pub errno: Option<String>,
+    pub state_before: Option<TcpState>,
+    /// From an event in process context only.
+    pub pid: Option<i32>,
+    pub comm: Option<String>,
+    pub netns: Option<u64>,
+    /// From the first state change watch saw to the end; None when it began before watch.
+    pub duration_ms: Option<f64>,
+    pub retransmits: u32,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Conn {
+    started_ns: Option<u64>,
+    retransmits: u32,
+    pid: Option<(i32, String)>,
+}
+
+#[derive(Debug, Clone)]
+struct Pending {
+    last_ns: u64,
+    closed_from: Option<TcpState>,
+    reset_sent: Option<(Option<RstReason>, Option<TcpState>)>,
+    reset_received: bool,
+    errno: Option<String>,
+    conn: Conn,
+}
+
+/// Feeds on tracepoint events; yields deaths once their burst is over.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    conns: HashMap<(SocketAddr, SocketAddr), Conn>,
+    pending: HashMap<(SocketAddr, SocketAddr), Pending>,
+}
+
+impl Tracker {
+    pub fn new() -> Tracker {
+        Tracker::default()
+    }
+
+    /// Connections currently tracked (memory is bounded by live connections).
+    pub fn live(&self) -> usize {
+        self.conns.len() + self.pending.len()
+    }
+
+    pub fn feed(&mut self, ev: &TcpEvent) -> Vec<Death> {
+        let mut out = self.flush(ev.ts_ns);
+        let (Some(local), Some(remote)) = (ev.local, ev.remote) else {
+            return out;
+        };
+        let key = (local, remote);
+        let pid = ev.pid.map(|p| (p, ev.comm.clone()));
+        match ev.event.as_str() {
+            "inet_sock_set_state" => {
+                let (Some(old), Some(new)) = (ev.old_state, ev.new_state) else {
+                    return out;
+                };
+                if new == TcpState::Close {
+                    // A listener closing, or a socket that never left CLOSE, is no connection.
+                    if matches!(old, TcpState::Listen | TcpState::Close) {
+                        self.conns.remove(&key);
+                        return out;
+                    }
+                    let conn = self.conns.remove(&key).unwrap_or_default();
+                    let p = self.pending_for(key, ev.ts_ns, conn);
+                    p.closed_from = Some(old);
+                    if p.conn.pid.is_none() {
+                        p.conn.pid = pid;
+                    }
+                } else {
+                    let c = self.conns.entry(key).or_default();
+                    if c.started_ns.is_none()
+                        && matches!(
+                            new,
+                            TcpState::SynSent | TcpState::SynRecv | TcpState::Established
+                        )
+                    {
+                        c.started_ns = Some(ev.ts_ns);
+                    }
+                    if pid.is_some() {
+                        c.pid = pid;
+                    }
+                }
+            }
+            "tcp_send_reset" => {
+                let conn = self.conns.get(&key).cloned().unwrap_or_default();
+                let p = self.pending_for(key, ev.ts_ns, conn);
+                p.reset_sent = Some((ev.reason, ev.state));
+                if pid.is_some() {
+                    p.conn.pid = pid;
+                }
+            }
+            "tcp_receive_reset" => {
+                let conn = self.conns.get(&key).cloned().unwrap_or_default();
+                self.pending_for(key, ev.ts_ns, conn).reset_received = true;
+            }
+            "inet_sk_error_report" => {
+                let conn = self.conns.get(&key).cloned().unwrap_or_default();
+                let p = self.pending_for(key, ev.ts_ns, conn);
+                p.errno = ev.error.clone();
+                if pid.is_some() {
+                    p.conn.pid = pid;
+                }
+            }
+            "tcp_retransmit_skb" => {
+                self.conns.entry(key).or_default().retransmits += 1;
+            }
+            _ => {}
+        }
+        out.extend(self.flush(ev.ts_ns));
+        out
+    }
+
+    fn pending_for(&mut self, key: (SocketAddr, SocketAddr), ts: u64, conn: Conn) -> &mut Pending {
+        let p = self.pending.entry(key).or_insert_with(|| Pending {
+            last_ns: ts,
+            closed_from: None,
+            reset_sent: None,
+            reset_received: false,
+            errno: None,
+            conn,
+        });
+        p.last_ns = p.last_ns.max(ts);
+        p
+    }
+
+    /// Deaths whose burst ended more than [`WINDOW_NS`] before `now_ns` (trace clock).
+    pub fn flush(&mut self, now_ns: u64) -> Vec<Death> {
+        let done: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now_ns.saturating_sub(p.last_ns) > WINDOW_NS)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut out: Vec<Death> = done
+            .into_iter()
+            .filter_map(|k| self.pending.remove(&k).map(|p| death(k, p)))
+            .collect();
+        out.sort_by_key(|d| d.ts_ns);
+        out
+    }
+
+    /// Everything still pending (at exit).
+    pub fn finish(&mut self) -> Vec<Death> {
+        self.flush(u64::MAX)
+    }
+}
+
+fn death((local, remote): (SocketAddr, SocketAddr), p: Pending) -> Death {
+    let errno = p.errno.as_deref();
+    let state_before = p.closed_from.or(p.reset_sent.and_then(|r| r.1));
+    let kind = if errno == Some("ECONNREFUSED")
+        || (p.reset_received && state_before == Some(TcpState::SynSent))
+    {
+        Kind::Refused
+    } else if errno == Some("ETIMEDOUT") {
+        Kind::Timeout
+    } else if p.reset_received {
+        Kind::RstReceived
+    } else if p.reset_sent.is_some() {
+        Kind::RstSent
+    } else if errno.is_some() {
+        Kind::Error
+    } else {
+        Kind::Closed
+    };
+    Death {
+        ts_ns: p.last_ns,
+        local,
+        remote,
+        kind,
+        reason: p.reset_sent.and_then(|r| r.0),
+        errno: p.errno,
+        state_before,
+        pid: p.conn.pid.as_ref().map(|x| x.0),
+        comm: p.conn.pid.map(|x| x.1),
+        netns: None,
+        duration_ms: p
+            .conn
+            .started_ns
+            .map(|s| p.last_ns.saturating_sub(s) as f64 / 1e6),
+        retransmits: p.conn.retransmits,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tcpmortem_lab::trace::{parse_line, tcp_event};
+
+    fn feed_all(lines: &[&str]) -> Vec<Death> {
+        let mut t = Tracker::new();
+        let mut out = Vec::new();
+        for l in lines {
+            out.extend(t.feed(&tcp_event(&parse_line(l).unwrap()).unwrap()));
+        }
+        out.extend(t.finish());
+        out
+    }
+
+    const C: &str = "sport=40000 dport=8080 saddr=10.0.0.1 daddr=10.0.0.2 saddrv6=:: daddrv6=::";
+
+    #[test]
+    fn received_reset_in_established_is_econnreset() {
+        let d = feed_all(&[
+            &format!(
+                "app-9 [0] ..... 1.000000: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP {C} oldstate=TCP_SYN_SENT newstate=TCP_ESTABLISHED"
+            ),
+            &format!(
+                "<idle>-0 [0] ..s.. 2.000000: tcp_receive_reset: family=AF_INET {C} sock_cookie=1"
+            ),
+            &format!(
+                "<idle>-0 [0] ..s.. 2.000001: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP {C} oldstate=TCP_ESTABLISHED newstate=TCP_CLOSE"
+            ),
+            &format!(
+                "<idle>-0 [0] ..s.. 2.000002: inet_sk_error_report: family=AF_INET protocol=IPPROTO_TCP {C} error=104"
+            ),
+        ]);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].kind, Kind::RstReceived);
+        assert_eq!(d[0].errno.as_deref(), Some("ECONNRESET"));
+        assert_eq!(d[0].state_before, Some(TcpState::Established));
+        assert_eq!(
+            d[0].pid,
+            Some(9),
+            "the pid from the process-context event, not <idle>"
+        );
+        assert!((d[0].duration_ms.unwrap() - 1000.002).abs() < 0.01);
+    }
+
+    #[test]
+    fn close_with_unread_data_and_standalone_resets() {
+        let d = feed_all(&[
+            "srv-5 [0] ..... 1.0: tcp_send_reset: skbaddr=0 skaddr=0 src=10.0.0.2:8080 dest=10.0.0.1:40000 state=TCP_ESTABLISHED reason=TCP_ABORT_ON_CLOSE",
+            "srv-5 [0] ..... 1.000001: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=8080 dport=40000 saddr=10.0.0.2 daddr=10.0.0.1 saddrv6=:: daddrv6=:: oldstate=TCP_ESTABLISHED newstate=TCP_CLOSE",
+            "<idle>-0 [0] ..s.. 5.0: tcp_send_reset: skbaddr=0 skaddr=0 src=10.0.0.2:9 dest=10.0.0.1:40001 state=UNKNOWN reason=NO_SOCKET",
+        ]);
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            (d[0].kind, d[0].reason.unwrap().name()),
+            (Kind::RstSent, "TCP_ABORT_ON_CLOSE".into())
+        );
+        assert_eq!(d[0].pid, Some(5));
+        assert_eq!(d[1].reason.unwrap().name(), "NO_SOCKET");
+        assert_eq!(d[1].state_before, None);
+    }
+
+    #[test]
+    fn refused_timeout_and_graceful() {
+        let d = feed_all(&[
+            &format!(
+                "a-1 [0] ..... 1.0: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP {C} oldstate=TCP_CLOSE newstate=TCP_SYN_SENT"
+            ),
+            &format!("<idle>-0 [0] ..s.. 1.1: tcp_receive_reset: family=AF_INET {C} sock_cookie=1"),
+            &format!(
+                "<idle>-0 [0] ..s.. 1.1: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP {C} oldstate=TCP_SYN_SENT newstate=TCP_CLOSE"
+            ),
+            &format!(
+                "<idle>-0 [0] ..s.. 1.1: inet_sk_error_report: family=AF_INET protocol=IPPROTO_TCP {C} error=111"
+            ),
+            "x-2 [0] ..s.. 3.0: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=1 dport=2 saddr=10.0.0.1 daddr=10.0.0.3 saddrv6=:: daddrv6=:: oldstate=TCP_ESTABLISHED newstate=TCP_CLOSE",
+            "x-2 [0] ..s.. 3.0: inet_sk_error_report: family=AF_INET protocol=IPPROTO_TCP sport=1 dport=2 saddr=10.0.0.1 daddr=10.0.0.3 saddrv6=:: daddrv6=:: error=110",
+            "y-3 [0] ..... 4.0: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=3 dport=4 saddr=10.0.0.1 daddr=10.0.0.3 saddrv6=:: daddrv6=:: oldstate=TCP_LAST_ACK newstate=TCP_CLOSE",
+            "y-3 [0] ..... 4.0: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=9 dport=0 saddr=10.0.0.1 daddr=0.0.0.0 saddrv6=:: daddrv6=:: oldstate=TCP_LISTEN newstate=TCP_CLOSE",
+        ]);
+        let kinds: Vec<Kind> = d.iter().map(|d| d.kind).collect();
+        assert_eq!(kinds, [Kind::Refused, Kind::Timeout, Kind::Closed]);
+        assert_eq!(d[0].errno.as_deref(), Some("ECONNREFUSED"));
+    }
+}
