@@ -5,6 +5,8 @@
 pub const OK: u8 = 0;
 /// `explain`: nothing in the query was recognised.
 pub const UNKNOWN_QUERY: u8 = 2;
+/// `lab run`: the run worked, and an expectation failed.
+pub const EXPECTATION_FAILED: u8 = 1;
 /// Bad arguments (sysexits EX_USAGE).
 pub const USAGE: u8 = 64;
 /// A scenario file with a syntax error, or a step the scenario cannot do (EX_DATAERR).
@@ -23,6 +25,7 @@ pub const INTERNAL: u8 = 70;
 pub const HELP: &str = "\
 Exit codes:
   0   success
+  1   lab run: an expectation failed (the diff is on stderr)
   2   explain: nothing in the query was recognised (the closest known errors are suggested)
   64  bad arguments
   65  lab: the scenario has a syntax error or asks for an impossible step

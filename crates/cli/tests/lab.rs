@@ -26,6 +26,15 @@ fn tcpmortem() -> Command {
     cmd
 }
 
+/// Every expectation of a run passed; returns how many there were.
+fn all_passed(v: &Value) -> usize {
+    let exps = v["expectations"].as_array().unwrap();
+    for e in exps {
+        assert_eq!(e["status"], "passed", "{e}");
+    }
+    exps.len()
+}
+
 fn run_json(scenario: &str, extra: &[&str]) -> Value {
     let out = tcpmortem()
         .args(["lab", "run", scenario, "--json"])
@@ -111,6 +120,7 @@ fn seed_10053_server_closes_early() {
     let dir = tempdir();
     let pcap = dir.join("seed.pcapng");
     let v = run_json("server-closes-early", &["--pcap", pcap.to_str().unwrap()]);
+    assert_eq!(all_passed(&v), 12);
     assert_eq!(
         results(&v),
         [
@@ -191,7 +201,7 @@ fn seed_10053_server_closes_early() {
     assert_eq!(rst.len(), 2, "the RST, on both links:\n{text}");
     assert!(
         rst.iter()
-            .all(|l| l.ends_with("tcpmortem step 6 (line 10): client send 9")),
+            .all(|l| l.ends_with("tcpmortem step 6 (line 15): client send 9")),
         "the RST is not commented with the step that caused it:\n{text}"
     );
     // Both router links are interfaces: every segment appears on each side.
@@ -209,6 +219,7 @@ fn seed_10054_server_crashes_sends_fin_not_rst() {
         return;
     }
     let v = run_json("server-crashes", &[]);
+    assert_eq!(all_passed(&v), 7);
     assert_eq!(
         results(&v),
         [
@@ -243,6 +254,7 @@ fn server_crashes_with_unread_data_resets_at_once() {
         return;
     }
     let v = run_json("server-crashes-with-unread-data", &[]);
+    assert_eq!(all_passed(&v), 6);
     assert_eq!(
         results(&v),
         [
@@ -578,4 +590,36 @@ fn a_failed_step_leaves_nothing_behind() {
     assert!(err.contains("line 2: no connection yet"), "{err}");
     assert!(processes_with(&marker).is_empty(), "actors left behind");
     assert!(instances_of(pid).is_empty(), "tracefs instance left behind");
+}
+
+#[test]
+fn a_failed_expectation_exits_1_with_a_diff_and_scopes_are_never_passed() {
+    if !lab_available() {
+        return;
+    }
+    let dir = tempdir();
+    let p = dir.join("wrong.tcpm");
+    std::fs::write(
+        &p,
+        "name wrong\nclient connect\nserver accept\nclient send 5\nserver kill\nclient recv\nexpect client recv = EOF\nexpect kernel reset reason = TCP_ABORT_ON_CLOSE on kernel < 6.1\n",
+    )
+    .unwrap();
+    let out = tcpmortem()
+        .args(["lab", "run", p.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 of 2 expectations failed"), "{err}");
+    assert!(
+        err.contains("- expected: expect client recv = EOF"),
+        "{err}"
+    );
+    assert!(
+        err.contains("+ observed: client recv → ECONNRESET"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["expectations"][0]["status"], "failed");
+    assert_eq!(v["expectations"][1]["status"], "not-checked");
 }

@@ -2,7 +2,7 @@
 //! private client ↔ router ↔ server network, observed through each call's result, both ends'
 //! TCP states, every packet on both router links, and the kernel's own tracepoints.
 //!
-//! - [`scenario`]: the scenario language (pure parsing);
+//! - [`scenario`]: the scenario language (pure parsing), and [`expect`]: its assertions;
 //! - [`builtin`]: the scenarios shipped in the binary;
 //! - [`sandbox`]: namespaces, veths and addresses;
 //! - [`faults`]: faults on the path (nftables in the router's namespace);
@@ -15,6 +15,7 @@
 
 pub mod actor;
 pub mod builtin;
+pub mod expect;
 pub mod explain;
 pub mod faults;
 pub mod observe;

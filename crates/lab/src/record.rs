@@ -21,6 +21,8 @@ pub struct Record {
     pub completions: Vec<Completion>,
     /// Anything the reader should know: missing kernel view, a step that never settled.
     pub notes: Vec<String>,
+    /// The scenario's `expect` lines, checked against what was observed.
+    pub expectations: Vec<crate::expect::Verdict>,
     /// Wall time of the whole run, sandbox set-up and teardown included.
     pub wall_ms: f64,
 }

@@ -421,9 +421,11 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         events,
         completions,
         notes,
+        expectations: Vec::new(),
         wall_ms: 0.0,
     };
     other_os::annotate(&mut record);
+    record.expectations = crate::expect::evaluate(&sc.expectations, &record);
     record.wall_ms = wall.elapsed().as_secs_f64() * 1e3;
     Ok(Run { record, frames })
 }

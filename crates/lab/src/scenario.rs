@@ -189,6 +189,8 @@ pub struct Scenario {
     #[serde(serialize_with = "ser_ms")]
     pub blocked_after: Duration,
     pub steps: Vec<Step>,
+    /// `expect` lines, each checking the step before it.
+    pub expectations: Vec<crate::expect::Expectation>,
 }
 
 impl Scenario {
@@ -345,6 +347,7 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
         settle: DEFAULT_SETTLE,
         blocked_after: DEFAULT_BLOCKED_AFTER,
         steps: Vec::new(),
+        expectations: Vec::new(),
     };
     for (idx, raw) in src.lines().enumerate() {
         let lineno = idx + 1;
@@ -386,6 +389,27 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
                     kind: StepKind::Sleep { duration },
                 });
             }
+            "expect" => {
+                let rest: Vec<&str> = words[1..].iter().map(|w| w.text.as_str()).collect();
+                let (check, scope) = crate::expect::parse(&rest).map_err(|(i, m)| {
+                    let col = words.get(i + 1).map_or(first.column, |w| w.column);
+                    err(lineno, col, m)
+                })?;
+                let step = sc.steps.len().checked_sub(1).ok_or_else(|| {
+                    err(
+                        lineno,
+                        first.column,
+                        "expect checks the step before it; there is none",
+                    )
+                })?;
+                sc.expectations.push(crate::expect::Expectation {
+                    line: lineno,
+                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
+                    step,
+                    check,
+                    scope,
+                });
+            }
             "net" => {
                 let op = parse_net(&words, lineno)?;
                 sc.steps.push(Step {
@@ -412,7 +436,7 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
                     lineno,
                     first.column,
                     format!(
-                        "unknown word {other:?}: a line starts with client, server, net, sleep, name, description, settle or blocked-after"
+                        "unknown word {other:?}: a line starts with client, server, net, sleep, expect, name, description, settle or blocked-after"
                     ),
                 ));
             }
@@ -741,6 +765,17 @@ mod tests {
         assert_eq!(sc.steps[3].kind, StepKind::Net { op: NetOp::Restore });
         let e = parse("net drop sideways").unwrap_err();
         assert_eq!((e.line, e.column), (1, 10));
+    }
+
+    #[test]
+    fn expectations_refer_to_the_step_before() {
+        let sc = parse("client connect\nexpect client state = ESTABLISHED\nserver accept\nexpect packet client->server S.\n").unwrap();
+        assert_eq!(sc.expectations.len(), 2);
+        assert_eq!((sc.expectations[0].step, sc.expectations[1].step), (0, 1));
+        let e = parse("expect client state = CLOSE_WAIT\n").unwrap_err();
+        assert!(e.message.contains("there is none"));
+        let e = parse("client connect\nexpect client state = CLOSED_WAIT\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 23));
     }
 
     #[test]

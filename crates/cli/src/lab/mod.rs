@@ -180,5 +180,31 @@ fn run_scenario(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
     } else {
         timeline::render(&result.record, &explanation, out)?;
     }
-    Ok(exit::OK)
+    let failed: Vec<_> = result
+        .record
+        .expectations
+        .iter()
+        .filter(|v| v.status == tcpmortem_lab::expect::Status::Failed)
+        .collect();
+    if failed.is_empty() {
+        return Ok(exit::OK);
+    }
+    out.flush()?;
+    eprintln!(
+        "tcpmortem: {} of {} expectations failed:",
+        failed.len(),
+        result.record.expectations.len()
+    );
+    for v in failed {
+        let step = &result.record.steps[v.step];
+        eprintln!(
+            "  line {}: after step {} `{}`",
+            v.line,
+            v.step + 1,
+            step.text
+        );
+        eprintln!("    - expected: {}", v.text);
+        eprintln!("    + observed: {}", v.observed);
+    }
+    Ok(exit::EXPECTATION_FAILED)
 }

@@ -5,6 +5,7 @@
 use anstyle::{AnsiColor, Style};
 use std::io::{self, Write};
 use tcpmortem_core::TcpState;
+use tcpmortem_lab::expect::Status;
 use tcpmortem_lab::record::{EndState, KernelEvent, Outcome, PacketRecord, Record};
 use tcpmortem_lab::scenario::Actor;
 use tcpmortem_wire::Flags;
@@ -113,6 +114,18 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
             }
         }
         states(out, &s.before, &s.after)?;
+        for v in r.expectations.iter().filter(|v| v.step == s.index) {
+            let (mark, style) = match v.status {
+                Status::Passed => ("✓", GREEN),
+                Status::Failed => ("✗", RED),
+                Status::NotChecked => ("–", YELLOW),
+            };
+            let why = match v.status {
+                Status::Passed => String::new(),
+                _ => format!(" (observed: {})", v.observed),
+            };
+            writeln!(out, "{:>9}  {style}{mark} {}{why}{style:#}", "", v.text)?;
+        }
         for o in &s.other_os {
             writeln!(
                 out,
@@ -129,6 +142,16 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
     writeln!(out, "{BOLD}What happened{BOLD:#}")?;
     for line in explanation {
         writeln!(out, "  • {line}")?;
+    }
+    if !r.expectations.is_empty() {
+        let count = |st: Status| r.expectations.iter().filter(|v| v.status == st).count();
+        writeln!(
+            out,
+            "{BOLD}Expectations:{BOLD:#} {} passed, {} failed, {} not checked",
+            count(Status::Passed),
+            count(Status::Failed),
+            count(Status::NotChecked)
+        )?;
     }
     for n in &r.notes {
         writeln!(out, "{YELLOW}note: {n}{YELLOW:#}")?;
