@@ -270,12 +270,13 @@ fn one(e: &Expectation, r: &Record) -> Verdict {
                 .events
                 .iter()
                 .filter(|ev| {
-                    ev.event == "tcp_send_reset"
+                    ev.tcp.event == "tcp_send_reset"
                         && ev.order_ns >= step.start_ns
                         && ev.order_ns < end
                 })
                 .map(|ev| {
-                    ev.reason
+                    ev.tcp
+                        .reason
                         .map(|x| x.name())
                         .unwrap_or_else(|| "no reason".into())
                 })

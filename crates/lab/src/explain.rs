@@ -45,11 +45,11 @@ pub fn explain(r: &Record) -> Vec<String> {
     }
     for p in r.packets.iter().filter(|p| p.flags.has(Flags::RST)) {
         let ev = r.events.iter().find(|e| {
-            e.event == "tcp_send_reset"
+            e.tcp.event == "tcp_send_reset"
                 && e.host == Some(p.from)
                 && e.t_ns.abs_diff(p.t_ns) < 5_000_000
         });
-        let why = match ev.and_then(|e| e.reason.map(|x| (x, e.state))) {
+        let why = match ev.and_then(|e| e.tcp.reason.map(|x| (x, e.tcp.state))) {
             Some((reason, state)) => format!(
                 ", reason {reason}{}: {}",
                 state.map(|s| format!(" in {s}")).unwrap_or_default(),
@@ -105,7 +105,7 @@ pub fn explain(r: &Record) -> Vec<String> {
         for e in r
             .events
             .iter()
-            .filter(|e| e.host == Some(actor) && e.event == "inet_sk_error_report")
+            .filter(|e| e.host == Some(actor) && e.tcp.event == "inet_sk_error_report")
         {
             let next_read = r
                 .steps
@@ -113,7 +113,7 @@ pub fn explain(r: &Record) -> Vec<String> {
                 .find(|s| s.actor == Some(actor) && s.start_ns > e.t_ns && s.text.contains("recv"));
             let mut line = format!(
                 "The {actor}'s kernel stored {} on the socket when it happened (inet_sk_error_report)",
-                e.error.as_deref().unwrap_or("an error")
+                e.tcp.error.as_deref().unwrap_or("an error")
             );
             if let Some(s) = next_read.filter(|s| s.outcome == Some(Outcome::Eof)) {
                 line.push_str(&format!(

@@ -3,10 +3,11 @@
 //! instance; packet timestamps (CLOCK_REALTIME) are converted to it.
 
 use crate::scenario::{Actor, Scenario};
+use crate::trace::TcpEvent;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use tcpmortem_core::{RstReason, TcpState};
+use tcpmortem_core::TcpState;
 use tcpmortem_wire::Flags;
 
 #[derive(Debug, Clone, Serialize)]
@@ -193,16 +194,10 @@ pub struct KernelEvent {
     pub order_ns: u64,
     /// Whose kernel: the host that owns the socket's local address.
     pub host: Option<Actor>,
-    pub event: String,
-    pub local: Option<SocketAddr>,
-    pub remote: Option<SocketAddr>,
-    pub state: Option<TcpState>,
-    pub old_state: Option<TcpState>,
-    pub new_state: Option<TcpState>,
-    pub reason: Option<RstReason>,
-    /// inet_sk_error_report's error: stored on the socket, not necessarily what the
-    /// application reads next.
-    pub error: Option<String>,
+    /// The event as parsed; `error` is inet_sk_error_report's, stored on the socket and not
+    /// necessarily what the application reads next.
+    #[serde(flatten)]
+    pub tcp: TcpEvent,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -533,18 +533,12 @@ fn events(
         .into_iter()
         .filter_map(|e| {
             let host = host_of(e.local?.ip())?;
+            let t = e.ts_ns.saturating_sub(t0);
             Some(KernelEvent {
-                t_ns: e.ts_ns.saturating_sub(t0),
-                order_ns: e.ts_ns.saturating_sub(t0),
+                t_ns: t,
+                order_ns: t,
                 host: Some(host),
-                event: e.event,
-                local: e.local,
-                remote: e.remote,
-                state: e.state,
-                old_state: e.old_state,
-                new_state: e.new_state,
-                reason: e.reason,
-                error: e.error,
+                tcp: e,
             })
         })
         .collect();
@@ -552,7 +546,7 @@ fn events(
     let rsts: Vec<&PacketRecord> = packets.iter().filter(|p| p.flags.has(Flags::RST)).collect();
     for e in &mut out {
         let Some(host) = e.host else { continue };
-        if e.event == "tcp_send_reset" {
+        if e.tcp.event == "tcp_send_reset" {
             // The RST this host sent: the event belongs just before it.
             if let Some(p) = rsts
                 .iter()
@@ -567,9 +561,9 @@ fn events(
             .min_by_key(|p| p.t_ns.abs_diff(e.t_ns))
         {
             // What the receiving host did about a RST comes after the RST.
-            let caused = e.event == "tcp_receive_reset"
-                || e.event == "inet_sk_error_report"
-                || e.new_state == Some(TcpState::Close);
+            let caused = e.tcp.event == "tcp_receive_reset"
+                || e.tcp.event == "inet_sk_error_report"
+                || e.tcp.new_state == Some(TcpState::Close);
             if caused {
                 e.order_ns = e.t_ns.max(p.t_ns + 1);
             }

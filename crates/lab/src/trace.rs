@@ -42,13 +42,17 @@ pub struct TraceLine {
     pub fields: HashMap<String, String>,
 }
 
-/// A TCP tracepoint event with its addresses from the socket's point of view.
-#[derive(Debug, Clone, PartialEq)]
+/// A TCP tracepoint event with its addresses from the socket's point of view. Serialized as
+/// the lab's record shows it: the clock and the process are given by the record instead.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TcpEvent {
+    #[serde(skip)]
     pub ts_ns: u64,
     /// The pid of the process that caused the event; None in interrupt context, where the
     /// line carries whatever process happened to run.
+    #[serde(skip)]
     pub pid: Option<i32>,
+    #[serde(skip)]
     pub comm: String,
     pub event: String,
     pub local: Option<SocketAddr>,
@@ -59,6 +63,7 @@ pub struct TcpEvent {
     pub reason: Option<RstReason>,
     /// inet_sk_error_report's error as a Linux errno name.
     pub error: Option<String>,
+    #[serde(skip)]
     pub error_number: Option<i32>,
 }
 

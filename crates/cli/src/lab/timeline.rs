@@ -169,8 +169,8 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
 /// State changes are shown through the states line; events that explain a death are shown
 /// on their own.
 fn show_event(e: &KernelEvent) -> bool {
-    match e.event.as_str() {
-        "inet_sock_set_state" => e.new_state == Some(TcpState::Close),
+    match e.tcp.event.as_str() {
+        "inet_sock_set_state" => e.tcp.new_state == Some(TcpState::Close),
         _ => true,
     }
 }
@@ -212,26 +212,28 @@ fn packet(out: &mut impl Write, t: u64, p: &PacketRecord) -> io::Result<()> {
 
 fn event(out: &mut impl Write, t: u64, e: &KernelEvent) -> io::Result<()> {
     let host = e.host.map(|h| h.name()).unwrap_or("?");
-    let text = match e.event.as_str() {
+    let text = match e.tcp.event.as_str() {
         "tcp_send_reset" => format!(
             "{host} kernel sends RST: {}{}",
-            e.reason
+            e.tcp
+                .reason
                 .map(|r| r.name())
                 .unwrap_or_else(|| "no reason (kernel < 6.10)".into()),
-            e.state
+            e.tcp
+                .state
                 .map(|s| format!(" (socket in {s})"))
                 .unwrap_or_default()
         ),
         "tcp_receive_reset" => format!("{host} kernel receives the RST"),
         "inet_sk_error_report" => format!(
             "{host} kernel stores {} on the socket (not necessarily what the next call returns)",
-            e.error.as_deref().unwrap_or("?")
+            e.tcp.error.as_deref().unwrap_or("?")
         ),
         "inet_sock_set_state" => format!(
             "{host} socket {} → {}{}",
-            e.old_state.map(|s| s.name()).unwrap_or("?"),
-            e.new_state.map(|s| s.name()).unwrap_or("?"),
-            match e.old_state {
+            e.tcp.old_state.map(|s| s.name()).unwrap_or("?"),
+            e.tcp.new_state.map(|s| s.name()).unwrap_or("?"),
+            match e.tcp.old_state {
                 // tcp_time_wait(): a closed socket's FIN_WAIT2 or TIME_WAIT continues as a
                 // timewait mini-socket, which sock_diag still lists.
                 Some(TcpState::FinWait2 | TcpState::TimeWait) =>
