@@ -4,7 +4,7 @@
 //! machine-readable spelling is the kernel's without the `TCP_` prefix (`CLOSE_WAIT`), and
 //! [`TcpState::rfc_name`] gives RFC 9293 §3.3.2's (`CLOSE-WAIT`) for human output.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A TCP state as the Linux kernel numbers it (`include/net/tcp_states.h`).
@@ -115,6 +115,14 @@ impl Serialize for TcpState {
     }
 }
 
+impl<'de> Deserialize<'de> for TcpState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TcpState, D::Error> {
+        let s = String::deserialize(d)?;
+        TcpState::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown TCP state {s:?}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +137,17 @@ mod tests {
         assert_eq!(TcpState::NewSynRecv.number(), 12);
         assert_eq!(TcpState::from_number(0), None);
         assert_eq!(TcpState::from_number(14), None);
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let j = serde_json::to_string(&TcpState::CloseWait).unwrap();
+        assert_eq!(j, "\"CLOSE_WAIT\"");
+        assert_eq!(
+            serde_json::from_str::<TcpState>(&j).unwrap(),
+            TcpState::CloseWait
+        );
+        assert!(serde_json::from_str::<TcpState>("\"NOPE\"").is_err());
     }
 
     #[test]

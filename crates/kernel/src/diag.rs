@@ -16,27 +16,24 @@ const INET_DIAG_NOCOOKIE: u32 = !0;
 /// One TCP socket of a namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiagSocket {
-    /// Kernel state number (`TCP_ESTABLISHED` = 1 ...).
-    pub state: u8,
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    /// Bytes received but not read (netstat's Recv-Q); for a listener, the accept queue.
-    pub recv_q: u32,
-    /// Bytes sent but not acknowledged (netstat's Send-Q); for a listener, the backlog.
-    pub send_q: u32,
     pub inode: u32,
     pub cookie: u64,
-    /// From `struct tcp_info`, when the kernel attached it (not for TIME_WAIT and request
-    /// sockets).
-    pub info: Option<TcpInfo>,
+    pub status: DiagState,
 }
 
 /// A socket's state and queues, from sock_diag or from TCP_INFO on its descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiagState {
+    /// Kernel state number (`TCP_ESTABLISHED` = 1 ...).
     pub state: u8,
+    /// Bytes received but not read (netstat's Recv-Q); for a listener, the accept queue.
     pub recv_q: u32,
+    /// Bytes sent but not acknowledged (netstat's Send-Q); for a listener, the backlog.
     pub send_q: u32,
+    /// From `struct tcp_info`, when the kernel attached it (not for TIME_WAIT and request
+    /// sockets).
     pub info: Option<TcpInfo>,
 }
 
@@ -123,14 +120,16 @@ fn parse(msg: &[u8]) -> Option<DiagSocket> {
             })
         });
     Some(DiagSocket {
-        state: msg[1],
         local: addr(family, &msg[8..24], sport),
         remote: addr(family, &msg[24..40], dport),
-        recv_q: u32_at(msg, 56),
-        send_q: u32_at(msg, 60),
         inode: u32_at(msg, 68),
         cookie,
-        info,
+        status: DiagState {
+            state: msg[1],
+            recv_q: u32_at(msg, 56),
+            send_q: u32_at(msg, 60),
+            info,
+        },
     })
 }
 

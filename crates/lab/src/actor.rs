@@ -7,7 +7,7 @@
 //! polling, and reports the completion later.
 
 use crate::LabError;
-use crate::record::Outcome;
+use crate::record::{EndState, Outcome};
 use crate::sandbox::CONGESTION_CONTROL;
 use crate::scenario::How;
 use serde::{Deserialize, Serialize};
@@ -46,21 +46,11 @@ pub enum Cmd {
     /// TCP_INFO of the socket with this local address (or the newest connection).
     Info {
         local: Option<SocketAddr>,
+        host: crate::scenario::Actor,
     },
     UserTimeout {
         ms: u32,
     },
-}
-
-/// A socket's state as its owner sees it through TCP_INFO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SockInfo {
-    pub state: u8,
-    pub recv_q: u32,
-    pub send_q: u32,
-    pub unacked: u32,
-    pub retransmits: u32,
-    pub total_retrans: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,7 +81,7 @@ pub enum Reply {
     /// The actor could not run the command (a scenario error, e.g. send before connect).
     Refused { id: u64, message: String },
     /// The answer to [`Cmd::Info`]; None when the actor holds no such socket.
-    Info { id: u64, info: Option<SockInfo> },
+    Info { id: u64, info: Option<EndState> },
 }
 
 fn hex(data: &[u8]) -> String {
@@ -393,7 +383,7 @@ fn progress_pending(st: &mut ActorState, out: &mut impl Write) {
 }
 
 fn run_request(st: &mut ActorState, req: Request, out: &mut impl Write) {
-    if let Cmd::Info { local } = req.cmd {
+    if let Cmd::Info { local, host } = req.cmd {
         let sock = st
             .conns
             .iter()
@@ -401,14 +391,9 @@ fn run_request(st: &mut ActorState, req: Request, out: &mut impl Write) {
             .rev()
             .find(|s| local.is_none() || s.local_addr() == local)
             .or(st.current().and_then(|i| st.conns[i].as_ref()));
-        let info = sock.and_then(|s| s.tcp_info().ok()).map(|d| SockInfo {
-            state: d.state,
-            recv_q: d.recv_q,
-            send_q: d.send_q,
-            unacked: d.info.map_or(0, |i| i.unacked),
-            retransmits: d.info.map_or(0, |i| u32::from(i.retransmits)),
-            total_retrans: d.info.map_or(0, |i| i.total_retrans),
-        });
+        let info = sock
+            .and_then(|s| s.tcp_info().ok())
+            .map(|d| EndState::from_kernel(host, Some(&d)));
         write_reply(out, &Reply::Info { id: req.id, info });
         return;
     }

@@ -108,7 +108,7 @@ impl Outcome {
 }
 
 /// One end of the connection as sock_diag saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EndState {
     pub host: Actor,
     /// None: the kernel has no socket for this end (closed, or never existed).
@@ -121,6 +121,20 @@ pub struct EndState {
 }
 
 impl EndState {
+    /// One end from what the kernel reports of it (sock_diag or TCP_INFO); None: no socket.
+    pub fn from_kernel(host: Actor, k: Option<&tcpmortem_kernel::diag::DiagState>) -> EndState {
+        let info = k.and_then(|k| k.info);
+        EndState {
+            host,
+            state: k.and_then(|k| TcpState::from_number(k.state)),
+            recv_q: k.map_or(0, |k| k.recv_q),
+            send_q: k.map_or(0, |k| k.send_q),
+            unacked: info.map_or(0, |i| i.unacked),
+            retransmits: info.map_or(0, |i| u32::from(i.retransmits)),
+            total_retrans: info.map_or(0, |i| i.total_retrans),
+        }
+    }
+
     pub fn state_name(&self) -> &'static str {
         self.state.map(|s| s.name()).unwrap_or("-")
     }

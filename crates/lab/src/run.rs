@@ -1,6 +1,6 @@
 //! Running a scenario: sandbox, actors, observers, steps with settle detection, and the record.
 
-use crate::actor::{ActorProc, Cmd, Late, Reply, SockInfo, send_cmd};
+use crate::actor::{ActorProc, Cmd, Late, Reply, send_cmd};
 use crate::observe::{Captured, Observers};
 use crate::record::{
     Completion, EndState, Environment, KernelEvent, Link, Outcome, PacketRecord, Record, StepRecord,
@@ -79,27 +79,8 @@ fn end_state(host: Actor, socks: &[DiagSocket], local: SocketAddr, remote: Socke
     let s = socks
         .iter()
         .filter(|s| s.local == local && s.remote == remote)
-        .min_by_key(|s| u8::from(s.state == TcpState::NewSynRecv.number()));
-    match s {
-        Some(s) => EndState {
-            host,
-            state: TcpState::from_number(s.state),
-            recv_q: s.recv_q,
-            send_q: s.send_q,
-            unacked: s.info.map_or(0, |i| i.unacked),
-            retransmits: s.info.map_or(0, |i| u32::from(i.retransmits)),
-            total_retrans: s.info.map_or(0, |i| i.total_retrans),
-        },
-        None => EndState {
-            host,
-            state: None,
-            recv_q: 0,
-            send_q: 0,
-            unacked: 0,
-            retransmits: 0,
-            total_retrans: 0,
-        },
-    }
+        .min_by_key(|s| u8::from(s.status.state == TcpState::NewSynRecv.number()));
+    EndState::from_kernel(host, s.map(|s| &s.status))
 }
 
 struct Runner<'a> {
@@ -138,23 +119,15 @@ impl Runner<'_> {
         // is visible only to its owner, through TCP_INFO.
         for (end, local) in ends.iter_mut().zip([c, s]) {
             if end.state.is_none()
-                && let Some(i) = self.owner_info(end.host, local)
+                && let Some(owned) = self.owner_info(end.host, local)
             {
-                *end = EndState {
-                    host: end.host,
-                    state: TcpState::from_number(i.state),
-                    recv_q: i.recv_q,
-                    send_q: i.send_q,
-                    unacked: i.unacked,
-                    retransmits: i.retransmits,
-                    total_retrans: i.total_retrans,
-                };
+                *end = owned;
             }
         }
         ends
     }
 
-    fn owner_info(&mut self, host: Actor, local: SocketAddr) -> Option<SockInfo> {
+    fn owner_info(&mut self, host: Actor, local: SocketAddr) -> Option<EndState> {
         if self.actor(host).dead {
             return None;
         }
@@ -163,7 +136,7 @@ impl Runner<'_> {
         let local = (host == Actor::Client).then_some(local);
         let reply = self
             .actor(host)
-            .call(Cmd::Info { local }, blocked_after, timeout, &mut late)
+            .call(Cmd::Info { local, host }, blocked_after, timeout, &mut late)
             .ok();
         self.late.extend(late.into_iter().map(|l| (host, l)));
         match reply {

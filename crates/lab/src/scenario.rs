@@ -22,7 +22,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// Who performs a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Actor {
     Client,
