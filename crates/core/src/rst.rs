@@ -70,6 +70,10 @@ impl RstReason {
 
     /// Parses the tracepoint's symbol (any case, `SK_RST_REASON_` prefix allowed).
     pub fn parse(s: &str) -> Option<RstReason> {
+        // Fast path, without allocating: the tracepoint's own spelling.
+        if let Some(i) = Self::KNOWN.iter().position(|r| r.name == s) {
+            return Some(RstReason::Known(i as u8));
+        }
         let up = s.trim().to_ascii_uppercase();
         let up = up.strip_prefix("SK_RST_REASON_").unwrap_or(&up);
         Self::KNOWN

@@ -93,6 +93,13 @@ impl TcpState {
 
     /// Parses the kernel spelling, with or without `TCP_`, or the RFC spelling; any case.
     pub fn parse(s: &str) -> Option<TcpState> {
+        // Fast path, without allocating: the tracepoints' own `TCP_ESTABLISHED` spelling.
+        if let Some(st) = s
+            .strip_prefix("TCP_")
+            .and_then(|n| Self::ALL.into_iter().find(|st| st.name() == n))
+        {
+            return Some(st);
+        }
         let s = s.trim().to_ascii_uppercase().replace('-', "_");
         let s = s.strip_prefix("TCP_").unwrap_or(&s);
         Self::ALL.into_iter().find(|st| {

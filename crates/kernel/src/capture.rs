@@ -20,6 +20,8 @@ pub struct Frame {
 #[derive(Debug)]
 pub struct Capture {
     fd: OwnedFd,
+    /// Reused for every frame; each frame keeps only its own bytes.
+    buf: Vec<u8>,
 }
 
 impl Capture {
@@ -80,7 +82,10 @@ impl Capture {
             },
             || format!("bind AF_PACKET to interface {index}"),
         )?;
-        Ok(Capture { fd })
+        Ok(Capture {
+            fd,
+            buf: vec![0u8; 65536],
+        })
     }
 
     pub fn raw_fd(&self) -> RawFd {
@@ -88,11 +93,10 @@ impl Capture {
     }
 
     /// Reads one frame without blocking; `Ok(None)` when none is queued.
-    pub fn next(&self) -> Result<Option<Frame>> {
-        let mut data = vec![0u8; 65536];
+    pub fn next_frame(&mut self) -> Result<Option<Frame>> {
         let mut iov = libc::iovec {
-            iov_base: data.as_mut_ptr().cast(),
-            iov_len: data.len(),
+            iov_base: self.buf.as_mut_ptr().cast(),
+            iov_len: self.buf.len(),
         };
         // SAFETY: zeroed sockaddr_ll and msghdr are valid; every pointer stored in msg points
         // at a live buffer of the stated length for the duration of recvmsg.
@@ -116,7 +120,7 @@ impl Capture {
             };
         }
         let wire_len = n as u32;
-        data.truncate((n as usize).min(data.len()));
+        let data = self.buf[..(n as usize).min(self.buf.len())].to_vec();
         let mut realtime_ns = 0u64;
         // SAFETY: CMSG_* walk the control buffer that recvmsg filled, within msg_controllen.
         unsafe {

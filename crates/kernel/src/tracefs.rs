@@ -125,6 +125,7 @@ impl Instance {
         Ok(TracePipe {
             file: f,
             partial: String::new(),
+            buf: vec![0u8; 1 << 16],
         })
     }
 
@@ -163,6 +164,7 @@ impl Drop for Instance {
 pub struct TracePipe {
     file: File,
     partial: String,
+    buf: Vec<u8>,
 }
 
 impl TracePipe {
@@ -172,13 +174,13 @@ impl TracePipe {
 
     /// Reads what is available and returns the complete lines.
     pub fn read_lines(&mut self) -> Result<Vec<String>> {
-        let mut buf = vec![0u8; 65536];
         let mut lines = Vec::new();
         loop {
-            match self.file.read(&mut buf) {
+            match self.file.read(&mut self.buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    self.partial.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    self.partial
+                        .push_str(&String::from_utf8_lossy(&self.buf[..n]));
                     while let Some(i) = self.partial.find('\n') {
                         let line: String = self.partial.drain(..=i).collect();
                         lines.push(line.trim_end().to_string());

@@ -152,7 +152,12 @@ fn start_trace() -> tcpmortem_kernel::Result<Instance> {
     Instance::create(&root, EVENTS, None)
 }
 
-fn capture_loop(caps: [Capture; 2], t0: u64, stop: &AtomicBool, last: &AtomicU64) -> Vec<Captured> {
+fn capture_loop(
+    mut caps: [Capture; 2],
+    t0: u64,
+    stop: &AtomicBool,
+    last: &AtomicU64,
+) -> Vec<Captured> {
     // AF_PACKET stamps are CLOCK_REALTIME; the run's clock is CLOCK_MONOTONIC.
     let offset = proc::monotonic_ns() as i128 - proc::realtime_ns() as i128;
     let links = [Link::ClientSide, Link::ServerSide];
@@ -161,8 +166,8 @@ fn capture_loop(caps: [Capture; 2], t0: u64, stop: &AtomicBool, last: &AtomicU64
     let mut draining = false;
     loop {
         let _ = poll(&fds, 5);
-        for (cap, link) in caps.iter().zip(links) {
-            while let Ok(Some(f)) = cap.next() {
+        for (cap, link) in caps.iter_mut().zip(links) {
+            while let Ok(Some(f)) = cap.next_frame() {
                 let mono = (f.realtime_ns as i128 + offset).max(0) as u64;
                 bump(last, mono);
                 out.push(Captured {

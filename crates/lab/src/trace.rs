@@ -5,7 +5,6 @@
 //! <idle>-0 [001] ..s2. 1234.567890: tcp_send_reset: skbaddr=.. skaddr=.. src=198.18.0.6:8080 dest=198.18.0.1:40000 state=TCP_TIME_WAIT reason=TCP_TIMEWAIT_SOCKET
 //! ```
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use tcpmortem_core::errno::{Numbering, name_in};
 use tcpmortem_core::{RstReason, TcpState};
@@ -29,17 +28,25 @@ pub const WATCH_EVENTS: &[&str] = &[
 
 /// One parsed line.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TraceLine {
+pub struct TraceLine<'a> {
     /// The instance clock (mono) in nanoseconds.
     pub ts_ns: u64,
     /// The pid of whatever ran on the CPU: meaningful only in process context.
     pub pid: Option<i32>,
-    pub comm: String,
+    pub comm: &'a str,
     /// The event fired in process context (the flags column shows neither hard nor soft
     /// interrupt), so `pid` is the process that made the call.
     pub process_context: bool,
-    pub event: String,
-    pub fields: HashMap<String, String>,
+    pub event: &'a str,
+    /// `key=value` pairs in the order the format prints them, borrowed from the line: no
+    /// allocation per event on `watch`'s hot path.
+    pub fields: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> TraceLine<'a> {
+    pub fn field(&self, key: &str) -> Option<&'a str> {
+        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
 }
 
 /// A TCP tracepoint event with its addresses from the socket's point of view. Serialized as
@@ -68,7 +75,7 @@ pub struct TcpEvent {
 }
 
 /// Parses one `trace_pipe` line; `None` for anything else (headers, lost-event notes).
-pub fn parse_line(line: &str) -> Option<TraceLine> {
+pub fn parse_line(line: &str) -> Option<TraceLine<'_>> {
     // Find "TS: EVENT: " where TS is seconds.micro; the comm before it may contain spaces.
     let (head, rest) = split_event(line)?;
     let (event, body) = rest
@@ -78,8 +85,8 @@ pub fn parse_line(line: &str) -> Option<TraceLine> {
     let ts_ns = parse_ts(ts_text)?;
     let task = head.split(" [").next().unwrap_or("").trim();
     let (comm, pid) = match task.rsplit_once('-') {
-        Some((c, p)) => (c.to_string(), p.parse().ok()),
-        None => (task.to_string(), None),
+        Some((c, p)) => (c, p.parse().ok()),
+        None => (task, None),
     };
     // "[001] ..s2." : the third flag is h (hardirq), s (softirq), H (both) or '.'.
     let flags = head
@@ -91,14 +98,13 @@ pub fn parse_line(line: &str) -> Option<TraceLine> {
     let fields = body
         .split_whitespace()
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     Some(TraceLine {
         ts_ns,
         pid,
         comm,
         process_context,
-        event: event.to_string(),
+        event,
         fields,
     })
 }
@@ -130,11 +136,11 @@ fn parse_ts(s: &str) -> Option<u64> {
     Some(sec * 1_000_000_000 + frac_v * 10u64.pow(9 - digits as u32))
 }
 
-fn state(v: Option<&String>) -> Option<TcpState> {
+fn state(v: Option<&str>) -> Option<TcpState> {
     TcpState::parse(v?)
 }
 
-fn sockaddr(ip: Option<&String>, port: Option<&String>) -> Option<SocketAddr> {
+fn sockaddr(ip: Option<&str>, port: Option<&str>) -> Option<SocketAddr> {
     let ip: IpAddr = ip?.parse().ok()?;
     Some(SocketAddr::new(ip, port?.parse().ok()?))
 }
@@ -149,18 +155,23 @@ pub fn lost_events(line: &str) -> Option<u64> {
 /// Turns a parsed line into a [`TcpEvent`]; `None` for other events or self-reports that are
 /// not deaths (inet_sk_error_report with error 0 or port 0, which tcp_disconnect emits).
 pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
-    let f = &l.fields;
-    let v6 = f.get("family").is_some_and(|x| x == "AF_INET6");
+    let f = |k: &str| l.field(k);
+    let v6 = f("family").is_some_and(|x| x == "AF_INET6");
     let (sa, da) = if v6 {
-        (f.get("saddrv6"), f.get("daddrv6"))
+        (f("saddrv6"), f("daddrv6"))
     } else {
-        (f.get("saddr"), f.get("daddr"))
+        (f("saddr"), f("daddr"))
     };
     let mut ev = TcpEvent {
         ts_ns: l.ts_ns,
         pid: l.pid.filter(|_| l.process_context),
-        comm: l.comm.clone(),
-        event: l.event.clone(),
+        // The command name only means something with a pid from process context.
+        comm: if l.process_context {
+            l.comm.to_string()
+        } else {
+            String::new()
+        },
+        event: l.event.to_string(),
         local: None,
         remote: None,
         state: None,
@@ -170,39 +181,39 @@ pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
         error: None,
         error_number: None,
     };
-    match l.event.as_str() {
+    match l.event {
         "tcp_send_reset" => {
             // src/dest are the RST's: src is this host's end.
-            ev.local = f.get("src").and_then(|s| s.parse().ok());
-            ev.remote = f.get("dest").and_then(|s| s.parse().ok());
-            ev.state = state(f.get("state"));
-            ev.reason = f.get("reason").and_then(|r| RstReason::parse(r));
+            ev.local = f("src").and_then(|s| s.parse().ok());
+            ev.remote = f("dest").and_then(|s| s.parse().ok());
+            ev.state = state(f("state"));
+            ev.reason = f("reason").and_then(RstReason::parse);
         }
         "tcp_retransmit_skb" => {
-            ev.local = sockaddr(sa, f.get("sport"));
-            ev.remote = sockaddr(da, f.get("dport"));
-            ev.state = state(f.get("state"));
+            ev.local = sockaddr(sa, f("sport"));
+            ev.remote = sockaddr(da, f("dport"));
+            ev.state = state(f("state"));
         }
         "tcp_receive_reset" => {
-            ev.local = sockaddr(sa, f.get("sport"));
-            ev.remote = sockaddr(da, f.get("dport"));
+            ev.local = sockaddr(sa, f("sport"));
+            ev.remote = sockaddr(da, f("dport"));
         }
         "inet_sock_set_state" => {
-            if f.get("protocol").is_some_and(|p| p != "IPPROTO_TCP") {
+            if f("protocol").is_some_and(|p| p != "IPPROTO_TCP") {
                 return None;
             }
-            ev.local = sockaddr(sa, f.get("sport"));
-            ev.remote = sockaddr(da, f.get("dport"));
-            ev.old_state = state(f.get("oldstate"));
-            ev.new_state = state(f.get("newstate"));
+            ev.local = sockaddr(sa, f("sport"));
+            ev.remote = sockaddr(da, f("dport"));
+            ev.old_state = state(f("oldstate"));
+            ev.new_state = state(f("newstate"));
         }
         "inet_sk_error_report" => {
-            if f.get("protocol").is_some_and(|p| p != "IPPROTO_TCP") {
+            if f("protocol").is_some_and(|p| p != "IPPROTO_TCP") {
                 return None;
             }
-            ev.local = sockaddr(sa, f.get("sport"));
-            ev.remote = sockaddr(da, f.get("dport"));
-            let n: i32 = f.get("error")?.parse().ok()?;
+            ev.local = sockaddr(sa, f("sport"));
+            ev.remote = sockaddr(da, f("dport"));
+            let n: i32 = f("error")?.parse().ok()?;
             let n = n.abs();
             if n == 0 || ev.local.is_none_or(|a| a.port() == 0) {
                 return None;
