@@ -51,6 +51,13 @@ pub enum Cmd {
     UserTimeout {
         ms: u32,
     },
+    /// An integer socket option, on the newest connection (or the listener, whose accepted
+    /// sockets inherit it).
+    SetInt {
+        level: i32,
+        name: i32,
+        value: i32,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -290,6 +297,19 @@ impl ActorState {
                 )
             }
             Cmd::Info { .. } => return Err("info is answered directly".into()),
+            Cmd::SetInt { level, name, value } => {
+                let s = match self.current() {
+                    Some(i) => self.conns[i].as_ref(),
+                    None => self.listener.as_ref(),
+                }
+                .ok_or("no socket for the option")?;
+                let r = s.setsockopt_int(level, name, value);
+                (
+                    0,
+                    false,
+                    Step::Done(r.map_or_else(Outcome::error, |()| Outcome::Ok)),
+                )
+            }
             Cmd::UserTimeout { ms } => {
                 let i = conn(self)?;
                 let s = self.conns[i].as_ref().ok_or("closed")?;

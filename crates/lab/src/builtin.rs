@@ -14,6 +14,63 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "server-crashes-with-unread-data",
         include_str!("../scenarios/server-crashes-with-unread-data.tcpm"),
     ),
+    (
+        "graceful-close",
+        include_str!("../scenarios/graceful-close.tcpm"),
+    ),
+    ("half-close", include_str!("../scenarios/half-close.tcpm")),
+    (
+        "close-with-unread-data",
+        include_str!("../scenarios/close-with-unread-data.tcpm"),
+    ),
+    (
+        "linger-abort",
+        include_str!("../scenarios/linger-abort.tcpm"),
+    ),
+    (
+        "reset-with-queued-data",
+        include_str!("../scenarios/reset-with-queued-data.tcpm"),
+    ),
+    (
+        "connect-refused",
+        include_str!("../scenarios/connect-refused.tcpm"),
+    ),
+    ("syn-dropped", include_str!("../scenarios/syn-dropped.tcpm")),
+    (
+        "user-timeout",
+        include_str!("../scenarios/user-timeout.tcpm"),
+    ),
+    (
+        "keepalive-timeout",
+        include_str!("../scenarios/keepalive-timeout.tcpm"),
+    ),
+    (
+        "accept-queue-full",
+        include_str!("../scenarios/accept-queue-full.tcpm"),
+    ),
+    (
+        "accept-queue-abort",
+        include_str!("../scenarios/accept-queue-abort.tcpm"),
+    ),
+    ("peer-reboot", include_str!("../scenarios/peer-reboot.tcpm")),
+    (
+        "middlebox-reset",
+        include_str!("../scenarios/middlebox-reset.tcpm"),
+    ),
+    (
+        "middlebox-idle-timeout",
+        include_str!("../scenarios/middlebox-idle-timeout.tcpm"),
+    ),
+    (
+        "icmp-unreachable-connect",
+        include_str!("../scenarios/icmp-unreachable-connect.tcpm"),
+    ),
+    (
+        "icmp-unreachable-established",
+        include_str!("../scenarios/icmp-unreachable-established.tcpm"),
+    ),
+    ("ipv6-reset", include_str!("../scenarios/ipv6-reset.tcpm")),
+    ("local-abort", include_str!("../scenarios/local-abort.tcpm")),
 ];
 
 /// The source of a built-in scenario.

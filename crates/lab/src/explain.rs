@@ -43,7 +43,24 @@ pub fn explain(r: &Record) -> Vec<String> {
     if r.steps.iter().any(|s| s.outcome == Some(Outcome::Killed)) {
         out.push("SIGKILL closes a process's sockets like close(): FIN, or RST only when data was left unread. Linux does not reset on process death by itself.".into());
     }
-    for p in r.packets.iter().filter(|p| p.flags.has(Flags::RST)) {
+    for p in r
+        .packets
+        .iter()
+        .filter(|p| p.flags.has(Flags::RST) && p.forged)
+    {
+        out.push(format!(
+            "The router forged a RST toward the {} at {}, with the {}'s address as its source, as a firewall's `reject with tcp reset` does; the {} itself never sent it.",
+            p.from.peer(),
+            step_ref(r, p.step),
+            p.from,
+            p.from
+        ));
+    }
+    for p in r
+        .packets
+        .iter()
+        .filter(|p| p.flags.has(Flags::RST) && !p.forged)
+    {
         let ev = r.events.iter().find(|e| {
             e.tcp.event == "tcp_send_reset"
                 && e.host == Some(p.from)

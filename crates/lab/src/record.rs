@@ -193,6 +193,9 @@ pub struct PacketRecord {
     pub ip_id: Option<u16>,
     /// It reached the far link (the router forwarded it).
     pub crossed: bool,
+    /// The router made it (a firewall's forged RST): seen only leaving the router, with the
+    /// peer's address as its source. Its TTL and IP ID are the router's, not the peer's.
+    pub forged: bool,
     /// Index of the frame in the pcapng (sender's link).
     #[serde(skip)]
     pub frame: usize,

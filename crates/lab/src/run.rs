@@ -200,6 +200,12 @@ impl Runner<'_> {
         actor: Actor,
         op: &Op,
     ) -> Result<(Outcome, bool), LabError> {
+        if self.actor(actor).dead {
+            return Err(LabError::Scenario {
+                line,
+                message: format!("the {actor} was killed earlier; it cannot {}", op.text()),
+            });
+        }
         let a = self.sandbox.addresses.clone();
         let cmd = match op {
             Op::Kill => {
@@ -220,13 +226,115 @@ impl Runner<'_> {
             Op::Shutdown { how } => Cmd::Shutdown { how: *how },
             Op::Linger { seconds } => Cmd::Linger { seconds: *seconds },
             Op::UserTimeout { ms } => Cmd::UserTimeout { ms: *ms },
+            Op::Nodelay => Cmd::SetInt {
+                level: libc::IPPROTO_TCP,
+                name: libc::TCP_NODELAY,
+                value: 1,
+            },
+            Op::Rcvbuf { bytes } => Cmd::SetInt {
+                level: libc::SOL_SOCKET,
+                name: libc::SO_RCVBUF,
+                value: *bytes as i32,
+            },
+            Op::Sndbuf { bytes } => Cmd::SetInt {
+                level: libc::SOL_SOCKET,
+                name: libc::SO_SNDBUF,
+                value: *bytes as i32,
+            },
+            Op::Keepalive {
+                idle,
+                interval,
+                count,
+            } => {
+                for (level, name, value) in [
+                    (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, *idle),
+                    (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, *interval),
+                    (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, *count),
+                ] {
+                    let cmd = Cmd::SetInt {
+                        level,
+                        name,
+                        value: value as i32,
+                    };
+                    let (o, _) = self.simple(actor, line, cmd)?;
+                    if o != Outcome::Ok {
+                        return Ok((o, false));
+                    }
+                }
+                Cmd::SetInt {
+                    level: libc::SOL_SOCKET,
+                    name: libc::SO_KEEPALIVE,
+                    value: 1,
+                }
+            }
+            Op::Abort => return self.abort(actor, line).map(|o| (o, false)),
         };
-        if self.actor(actor).dead {
+        self.simple_indexed(index, actor, line, cmd)
+    }
+
+    /// A command whose answer must come back at once (options): its outcome.
+    fn simple(&mut self, actor: Actor, line: usize, cmd: Cmd) -> Result<(Outcome, bool), LabError> {
+        self.simple_indexed(usize::MAX, actor, line, cmd)
+    }
+
+    /// SOCK_DESTROY of the actor's end of the connection, from its own namespace (`ss -K`).
+    fn abort(&mut self, actor: Actor, line: usize) -> Result<Outcome, LabError> {
+        let Some((c, s)) = self.conn else {
             return Err(LabError::Scenario {
                 line,
-                message: format!("the {actor} was killed earlier; it cannot {}", op.text()),
+                message: "abort needs a connection".into(),
             });
+        };
+        let (local, remote, diag) = match actor {
+            Actor::Client => (c, s, &mut self.hosts.client),
+            Actor::Server => (s, c, &mut self.hosts.server),
+        };
+        let sock = diag
+            .tcp_sockets()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|x| x.local == local && x.remote == remote)
+            .ok_or_else(|| LabError::Scenario {
+                line,
+                message: format!("the {actor} has no socket to abort"),
+            })?;
+        Ok(match diag.destroy(&sock) {
+            Ok(()) => Outcome::Ok,
+            Err(e) => Outcome::error(e.errno().unwrap_or(libc::EIO)),
+        })
+    }
+
+    /// The host forgets every connection: its sockets are destroyed while the router drops
+    /// what they send (the RSTs tcp_abort() emits), then the path is open again.
+    fn reboot(&mut self, host: Actor, line: usize) -> Result<(), LabError> {
+        let scenario = |message: String| LabError::Scenario { line, message };
+        let ip = match host {
+            Actor::Client => self.sandbox.addresses.client,
+            Actor::Server => self.sandbox.addresses.server,
+        };
+        crate::faults::silence(&self.sandbox, ip, true).map_err(scenario)?;
+        let diag = match host {
+            Actor::Client => &mut self.hosts.client,
+            Actor::Server => &mut self.hosts.server,
+        };
+        for sock in diag.tcp_sockets().unwrap_or_default() {
+            // TIME_WAIT mini-sockets cannot be destroyed; a reboot would lose them too, but
+            // they answer nothing but stray segments, which the next steps do not send.
+            let _ = diag.destroy(&sock);
         }
+        // Let the dropped RSTs leave before the path opens again.
+        std::thread::sleep(Duration::from_millis(5));
+        crate::faults::silence(&self.sandbox, ip, false).map_err(scenario)
+    }
+
+    fn simple_indexed(
+        &mut self,
+        index: usize,
+        actor: Actor,
+        line: usize,
+        cmd: Cmd,
+    ) -> Result<(Outcome, bool), LabError> {
+        let a = self.sandbox.addresses.clone();
         let (blocked_after, timeout) = (self.sc.blocked_after, self.opts.call_timeout);
         let mut late = Vec::new();
         let (id, reply) = self
@@ -256,7 +364,7 @@ impl Runner<'_> {
 pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     let wall = Instant::now();
     check_privileges()?;
-    let sandbox = Sandbox::new()?;
+    let sandbox = Sandbox::new(sc.ipv6)?;
     let kerr = |e: tcpmortem_kernel::Error| LabError::Setup(e.to_string());
     let hosts = Hosts {
         client: sandbox
@@ -311,6 +419,25 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
             StepKind::Call { actor, op } => {
                 let (o, sp) = r.call(i, step.line, *actor, op)?;
                 (Some(*actor), Some(o), sp)
+            }
+            StepKind::Sysctl { host, key, value } => {
+                let ns = match host {
+                    crate::scenario::Host::Client => &r.sandbox.client,
+                    crate::scenario::Host::Router => &r.sandbox.router,
+                    crate::scenario::Host::Server => &r.sandbox.server,
+                };
+                let (k, v) = (key.clone(), value.clone());
+                ns.run(move || tcpmortem_kernel::netns::write_sysctl(&k, &v))
+                    .and_then(|x| x)
+                    .map_err(|e| LabError::Scenario {
+                        line: step.line,
+                        message: e.to_string(),
+                    })?;
+                (None, None, false)
+            }
+            StepKind::Reboot { host } => {
+                r.reboot(*host, step.line)?;
+                (None, None, false)
             }
             StepKind::Net { op } => {
                 crate::faults::apply(&r.sandbox, op).map_err(|message| LabError::Scenario {
@@ -435,14 +562,23 @@ fn packets(
             Actor::Client => Link::ClientSide,
             Actor::Server => Link::ServerSide,
         };
-        if f.link != sender_link || f.outgoing {
+        let forged = if f.link != sender_link || f.outgoing {
             // The far-link copy of a forwarded packet: mark its original as crossed.
             if let Some(pos) = pending_far.iter().position(|(_, s)| same_segment(s, &seg)) {
                 let (rec, _) = pending_far.remove(pos);
                 out[rec].crossed = true;
+                continue;
             }
-            continue;
-        }
+            // Leaving the router toward the sender's own side with no original: the router
+            // made it (`reject with tcp reset`).
+            if f.outgoing && f.link != sender_link {
+                true
+            } else {
+                continue;
+            }
+        } else {
+            false
+        };
         let key = (seg.src, seg.dst);
         if seg.flags.has(Flags::SYN) {
             isn.insert(key, seg.seq);
@@ -467,10 +603,13 @@ fn packets(
             window: seg.window,
             ttl: seg.ttl,
             ip_id: seg.ip_id,
-            crossed: false,
+            crossed: forged,
+            forged,
             frame: idx,
         });
-        pending_far.push((out.len() - 1, seg));
+        if !forged {
+            pending_far.push((out.len() - 1, seg));
+        }
     }
     out
 }

@@ -1,8 +1,9 @@
 //! The run's private network: client ↔ router ↔ server, three namespaces joined by two veth
 //! pairs, built with rtnetlink. The host namespace is never touched.
 //!
-//! Addresses come from 198.18.0.0/15 (RFC 2544's benchmarking range). Each run reserves one
-//! /24 of it with a lock file, so parallel runs never share addresses:
+//! Addresses come from 198.18.0.0/15 (RFC 2544's benchmarking range), or 2001:2::/48 (RFC
+//! 5180) for IPv6 scenarios. Each run reserves one block with a lock file, so parallel runs
+//! never share addresses:
 //!
 //! ```text
 //! client 198.18.B.1/30 ── eth0 │ to-client 198.18.B.2/30  router  to-server 198.18.B.5/30 │ eth0 ── server 198.18.B.6/30
@@ -82,22 +83,43 @@ fn reserve_block() -> Result<(u32, File), LabError> {
     ))
 }
 
-fn ip(block: u32, host: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(
-        198,
-        18 + (block / 256) as u8,
-        (block % 256) as u8,
-        host,
-    ))
+fn ip(block: u32, host: u8, v6: bool) -> IpAddr {
+    if v6 {
+        // 2001:2::/48 (RFC 5180), IPv6's benchmarking range: 2001:2:0:BLOCK::HOST.
+        IpAddr::V6(std::net::Ipv6Addr::new(
+            0x2001,
+            2,
+            0,
+            block as u16,
+            0,
+            0,
+            0,
+            u16::from(host),
+        ))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(
+            198,
+            18 + (block / 256) as u8,
+            (block % 256) as u8,
+            host,
+        ))
+    }
 }
 
 fn kerr(e: tcpmortem_kernel::Error) -> LabError {
     LabError::Setup(e.to_string())
 }
 
-/// Settings every host gets before its links exist: no IPv6, so no ND or MLD noise on the
-/// links.
-fn base_sysctls() -> tcpmortem_kernel::Result<()> {
+/// Settings every host gets before its links exist. IPv4 runs turn IPv6 off, so the links
+/// carry no ND or MLD noise. IPv6 runs keep link-local addresses, which a router needs to
+/// solicit a neighbour for a packet it forwards (ndisc_send_ns() takes its source from the
+/// link-local address), without duplicate address detection, which would hold them back.
+fn base_sysctls(ipv6: bool) -> tcpmortem_kernel::Result<()> {
+    if ipv6 {
+        write_sysctl("net.ipv6.conf.default.accept_dad", "0")?;
+        write_sysctl("net.ipv6.conf.all.accept_dad", "0")?;
+        return write_sysctl("net.ipv6.conf.all.forwarding", "1");
+    }
     write_sysctl("net.ipv6.conf.all.disable_ipv6", "1")?;
     write_sysctl("net.ipv6.conf.default.disable_ipv6", "1")
 }
@@ -113,7 +135,13 @@ fn configure_host(
     rt.set_up(if_index("lo")?)?;
     let idx = if_index(ifname)?;
     ethtool::disable_offloads(ifname)?;
-    rt.add_addr(idx, addr, 30)?;
+    if addr.is_ipv6() {
+        // End hosts do not forward.
+        if gateway.is_some() {
+            write_sysctl(&format!("net.ipv6.conf.{ifname}.forwarding"), "0")?;
+        }
+    }
+    rt.add_addr(idx, addr, if addr.is_ipv6() { 126 } else { 30 })?;
     rt.set_up(idx)?;
     if let Some(gw) = gateway {
         rt.add_default_route(gw, idx)?;
@@ -122,13 +150,14 @@ fn configure_host(
 }
 
 impl Sandbox {
-    pub fn new() -> Result<Sandbox, LabError> {
+    /// Builds the sandbox, over IPv6 instead of IPv4 when `ipv6` is set.
+    pub fn new(ipv6: bool) -> Result<Sandbox, LabError> {
         let (block, lock) = reserve_block()?;
         let addresses = Addresses {
-            client: ip(block, 1),
-            router_client_side: ip(block, 2),
-            router_server_side: ip(block, 5),
-            server: ip(block, 6),
+            client: ip(block, 1, ipv6),
+            router_client_side: ip(block, 2, ipv6),
+            router_server_side: ip(block, 5, ipv6),
+            server: ip(block, 6, ipv6),
             server_port: SERVER_PORT,
         };
         let client = NetNs::new().map_err(kerr)?;
@@ -139,7 +168,9 @@ impl Sandbox {
             .and_then(|r| r)
             .unwrap_or_default();
         for ns in [&client, &router, &server] {
-            ns.run(base_sysctls).and_then(|r| r).map_err(kerr)?;
+            ns.run(|| base_sysctls(ipv6))
+                .and_then(|r| r)
+                .map_err(kerr)?;
         }
         let (cfd, sfd) = (client.raw_fd(), server.raw_fd());
         let a = addresses.clone();

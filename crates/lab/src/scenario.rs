@@ -94,6 +94,32 @@ pub enum Op {
     UserTimeout {
         ms: u32,
     },
+    /// SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL (seconds) and TCP_KEEPCNT.
+    Keepalive {
+        idle: u32,
+        interval: u32,
+        count: u32,
+    },
+    /// TCP_NODELAY.
+    Nodelay,
+    /// SO_RCVBUF / SO_SNDBUF in bytes.
+    Rcvbuf {
+        bytes: u32,
+    },
+    Sndbuf {
+        bytes: u32,
+    },
+    /// SOCK_DESTROY of the actor's own connection, as `ss -K` does: ECONNABORTED locally.
+    Abort,
+}
+
+/// A host of the sandbox, for host-level steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Host {
+    Client,
+    Router,
+    Server,
 }
 
 /// Which packets a router fault applies to.
@@ -106,11 +132,19 @@ pub enum Direction {
 }
 
 /// A fault on the path, in the router's namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum NetOp {
-    /// Silently drop the packets, from this step on (nftables `drop`).
-    Drop { direction: Direction },
+    /// Silently drop the packets, from this step on (nftables `drop`); with `flags`, only
+    /// segments whose flags are exactly these (`.` = a pure ACK, as a handshake's last one).
+    Drop {
+        direction: Direction,
+        flags: Option<String>,
+    },
+    /// Answer the packets with a forged TCP RST, as a firewall does (`reject with tcp reset`).
+    Reset { direction: Direction },
+    /// Answer the packets with ICMP host-unreachable, or port-unreachable with `port`.
+    Unreachable { direction: Direction, port: bool },
     /// Remove every fault.
     Restore,
 }
@@ -139,6 +173,15 @@ impl Op {
             Op::Linger { seconds: Some(s) } => format!("linger {s}"),
             Op::Kill => "kill".into(),
             Op::UserTimeout { ms } => format!("user-timeout {ms}ms"),
+            Op::Keepalive {
+                idle,
+                interval,
+                count,
+            } => format!("keepalive {idle} {interval} {count}"),
+            Op::Nodelay => "nodelay".into(),
+            Op::Rcvbuf { bytes } => format!("rcvbuf {bytes}"),
+            Op::Sndbuf { bytes } => format!("sndbuf {bytes}"),
+            Op::Abort => "abort".into(),
         }
     }
 }
@@ -162,6 +205,15 @@ pub enum StepKind {
         #[serde(flatten)]
         op: NetOp,
     },
+    /// A namespaced sysctl, written inside that host's namespace only.
+    Sysctl {
+        host: Host,
+        key: String,
+        value: String,
+    },
+    /// The host forgets every connection without sending anything (its sockets are destroyed
+    /// while the router drops what they send), as after a reboot.
+    Reboot { host: Actor },
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -191,6 +243,8 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// `expect` lines, each checking the step before it.
     pub expectations: Vec<crate::expect::Expectation>,
+    /// Run over IPv6 (`ipv6` at the top) instead of IPv4.
+    pub ipv6: bool,
 }
 
 impl Scenario {
@@ -232,6 +286,11 @@ const OPS: &[&str] = &[
     "linger",
     "kill",
     "user-timeout",
+    "keepalive",
+    "nodelay",
+    "rcvbuf",
+    "sndbuf",
+    "abort",
 ];
 
 /// A word of a line and the column (1-based, in characters) where it starts.
@@ -348,6 +407,7 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
         blocked_after: DEFAULT_BLOCKED_AFTER,
         steps: Vec::new(),
         expectations: Vec::new(),
+        ipv6: false,
     };
     for (idx, raw) in src.lines().enumerate() {
         let lineno = idx + 1;
@@ -378,6 +438,16 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
         };
         match first.text.as_str() {
             "name" => sc.name = rest_text(1),
+            "ipv6" if words.len() == 1 => {
+                if !sc.steps.is_empty() {
+                    return Err(err(
+                        lineno,
+                        first.column,
+                        "ipv6 goes at the top, before the steps",
+                    ));
+                }
+                sc.ipv6 = true;
+            }
             "description" => sc.description = rest_text(1),
             "settle" => sc.settle = duration_arg("settle")?,
             "blocked-after" => sc.blocked_after = duration_arg("blocked-after")?,
@@ -410,6 +480,63 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
                     scope,
                 });
             }
+            "sysctl" => {
+                let host = match words.get(1).map(|w| w.text.as_str()) {
+                    Some("client") => Host::Client,
+                    Some("server") => Host::Server,
+                    Some("router") => Host::Router,
+                    _ => {
+                        let col = words.get(1).map_or(first.column + 7, |w| w.column);
+                        return Err(err(
+                            lineno,
+                            col,
+                            "sysctl needs a host: client, server or router",
+                        ));
+                    }
+                };
+                let kv = words
+                    .get(2)
+                    .filter(|_| words.len() == 3)
+                    .ok_or_else(|| err(lineno, first.column, "sysctl HOST KEY=VALUE"))?;
+                let (key, value) = kv
+                    .text
+                    .split_once('=')
+                    .filter(|(k, v)| k.starts_with("net.") && !v.is_empty())
+                    .ok_or_else(|| {
+                        err(
+                            lineno,
+                            kv.column,
+                            "only network sysctls, as net.ipv4.KEY=VALUE, are per namespace",
+                        )
+                    })?;
+                sc.steps.push(Step {
+                    line: lineno,
+                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
+                    kind: StepKind::Sysctl {
+                        host,
+                        key: key.into(),
+                        value: value.into(),
+                    },
+                });
+            }
+            "host" => {
+                let host = match (
+                    words.get(1).map(|w| w.text.as_str()),
+                    words.get(2).map(|w| w.text.as_str()),
+                ) {
+                    (Some("reboot"), Some("server")) => Actor::Server,
+                    (Some("reboot"), Some("client")) => Actor::Client,
+                    _ => return Err(err(lineno, first.column, "host reboot client|server")),
+                };
+                if let Some(x) = words.get(3) {
+                    return Err(err(lineno, x.column, format!("unexpected {:?}", x.text)));
+                }
+                sc.steps.push(Step {
+                    line: lineno,
+                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
+                    kind: StepKind::Reboot { host },
+                });
+            }
             "net" => {
                 let op = parse_net(&words, lineno)?;
                 sc.steps.push(Step {
@@ -436,7 +563,7 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
                     lineno,
                     first.column,
                     format!(
-                        "unknown word {other:?}: a line starts with client, server, net, sleep, expect, name, description, settle or blocked-after"
+                        "unknown word {other:?}: a line starts with client, server, net, sysctl, host, sleep, expect, ipv6, name, description, settle or blocked-after"
                     ),
                 ));
             }
@@ -458,13 +585,12 @@ fn parse_op(actor: Actor, words: &[Word], lineno: usize) -> Result<Op, ParseErro
         ));
     };
     let arg = words.get(2);
-    let extra = words.get(3).or(
-        if matches!(opw.text.as_str(), "accept" | "close" | "kill") {
-            arg
-        } else {
-            None
-        },
-    );
+    let nargs = match opw.text.as_str() {
+        "accept" | "close" | "kill" | "nodelay" | "abort" => 0,
+        "keepalive" => 3,
+        _ => 1,
+    };
+    let extra = words.get(2 + nargs);
     if let Some(x) = extra {
         return Err(err(
             lineno,
@@ -559,6 +685,45 @@ fn parse_op(actor: Actor, words: &[Word], lineno: usize) -> Result<Op, ParseErro
                 },
             }
         }
+        "nodelay" => Op::Nodelay,
+        "abort" => Op::Abort,
+        "rcvbuf" | "sndbuf" => {
+            let w = arg.ok_or_else(|| {
+                err(
+                    lineno,
+                    opw.column + 7,
+                    format!("{} needs a size in bytes", opw.text),
+                )
+            })?;
+            let bytes = u32::try_from(num(w, "size")?)
+                .map_err(|_| err(lineno, w.column, "size too large"))?;
+            if opw.text == "rcvbuf" {
+                Op::Rcvbuf { bytes }
+            } else {
+                Op::Sndbuf { bytes }
+            }
+        }
+        "keepalive" => {
+            let mut v = [0u32; 3];
+            for (k, slot) in v.iter_mut().enumerate() {
+                let w = words.get(2 + k).ok_or_else(|| {
+                    err(
+                        lineno,
+                        opw.column + 10,
+                        "keepalive needs IDLE INTERVAL COUNT (seconds, seconds, probes)",
+                    )
+                })?;
+                *slot = u32::try_from(num(w, "keepalive value")?)
+                    .ok()
+                    .filter(|x| *x >= 1)
+                    .ok_or_else(|| err(lineno, w.column, "keepalive values are 1 or more"))?;
+            }
+            Op::Keepalive {
+                idle: v[0],
+                interval: v[1],
+                count: v[2],
+            }
+        }
         "user-timeout" => {
             let w = arg.ok_or_else(|| {
                 err(
@@ -610,50 +775,70 @@ fn parse_op(actor: Actor, words: &[Word], lineno: usize) -> Result<Op, ParseErro
 }
 
 fn parse_net(words: &[Word], lineno: usize) -> Result<NetOp, ParseError> {
+    let usage = "net drop DIR [flags F] | net reset DIR | net unreachable DIR [host|port] | net restore (DIR: client->server, server->client, both)";
     let Some(action) = words.get(1) else {
-        return Err(err(
-            lineno,
-            words[0].column + 4,
-            "net needs drop or restore",
-        ));
+        return Err(err(lineno, words[0].column + 4, usage));
     };
-    let extra_at = match action.text.as_str() {
-        "restore" => 2,
-        _ => 3,
-    };
-    if let Some(x) = words.get(extra_at) {
-        return Err(err(lineno, x.column, format!("unexpected {:?}", x.text)));
+    if action.text == "restore" {
+        return match words.get(2) {
+            Some(x) => Err(err(lineno, x.column, format!("unexpected {:?}", x.text))),
+            None => Ok(NetOp::Restore),
+        };
     }
-    match action.text.as_str() {
-        "restore" => Ok(NetOp::Restore),
-        "drop" => {
-            let w = words.get(2).ok_or_else(|| {
-                err(
-                    lineno,
-                    action.column + 5,
-                    "net drop needs client->server, server->client or both",
-                )
-            })?;
-            let direction = match w.text.as_str() {
-                "client->server" => Direction::ClientToServer,
-                "server->client" => Direction::ServerToClient,
-                "both" => Direction::Both,
-                _ => {
-                    return Err(err(
-                        lineno,
-                        w.column,
-                        "net drop takes client->server, server->client or both",
-                    ));
-                }
-            };
-            Ok(NetOp::Drop { direction })
+    let w = words
+        .get(2)
+        .ok_or_else(|| err(lineno, action.column + action.text.len() + 1, usage))?;
+    let direction = match w.text.as_str() {
+        "client->server" => Direction::ClientToServer,
+        "server->client" => Direction::ServerToClient,
+        "both" => Direction::Both,
+        _ => {
+            return Err(err(
+                lineno,
+                w.column,
+                "the direction is client->server, server->client or both",
+            ));
         }
-        other => Err(err(
-            lineno,
-            action.column,
-            format!("unknown net action {other:?}: drop or restore"),
-        )),
-    }
+    };
+    let rest: Vec<&Word> = words[3..].iter().collect();
+    let op = match (action.text.as_str(), rest.as_slice()) {
+        ("drop", []) => NetOp::Drop {
+            direction,
+            flags: None,
+        },
+        ("drop", [k, f]) if k.text == "flags" => {
+            tcpmortem_wire::Flags::parse(&f.text)
+                .ok_or_else(|| err(lineno, f.column, "flags are letters S F P R U and . (ACK)"))?;
+            NetOp::Drop {
+                direction,
+                flags: Some(f.text.clone()),
+            }
+        }
+        ("reset", []) => NetOp::Reset { direction },
+        ("unreachable", []) => NetOp::Unreachable {
+            direction,
+            port: false,
+        },
+        ("unreachable", [k]) if k.text == "host" || k.text == "port" => NetOp::Unreachable {
+            direction,
+            port: k.text == "port",
+        },
+        ("drop" | "reset" | "unreachable", [x, ..]) => {
+            return Err(err(
+                lineno,
+                x.column,
+                format!("unexpected {:?}: {usage}", x.text),
+            ));
+        }
+        (other, _) => {
+            return Err(err(
+                lineno,
+                action.column,
+                format!("unknown net action {other:?}: {usage}"),
+            ));
+        }
+    };
+    Ok(op)
 }
 
 /// Printable, recognisable payload bytes: "abcdefghij..." repeating.
@@ -758,13 +943,61 @@ mod tests {
             sc.steps[2].kind,
             StepKind::Net {
                 op: NetOp::Drop {
-                    direction: Direction::ClientToServer
+                    direction: Direction::ClientToServer,
+                    flags: None
                 }
             }
         );
         assert_eq!(sc.steps[3].kind, StepKind::Net { op: NetOp::Restore });
         let e = parse("net drop sideways").unwrap_err();
         assert_eq!((e.line, e.column), (1, 10));
+        let sc = parse("client connect\nnet drop client->server flags .\nnet reset both\nnet unreachable client->server port\nsysctl server net.ipv4.tcp_abort_on_overflow=1\nhost reboot server\nclient keepalive 1 1 2\nclient abort\n").unwrap();
+        assert_eq!(
+            sc.steps[1].kind,
+            StepKind::Net {
+                op: NetOp::Drop {
+                    direction: Direction::ClientToServer,
+                    flags: Some(".".into())
+                }
+            }
+        );
+        assert_eq!(
+            sc.steps[3].kind,
+            StepKind::Net {
+                op: NetOp::Unreachable {
+                    direction: Direction::ClientToServer,
+                    port: true
+                }
+            }
+        );
+        assert!(matches!(
+            sc.steps[4].kind,
+            StepKind::Sysctl {
+                host: Host::Server,
+                ..
+            }
+        ));
+        assert_eq!(
+            sc.steps[5].kind,
+            StepKind::Reboot {
+                host: Actor::Server
+            }
+        );
+        assert_eq!(
+            sc.steps[6].kind,
+            StepKind::Call {
+                actor: Actor::Client,
+                op: Op::Keepalive {
+                    idle: 1,
+                    interval: 1,
+                    count: 2
+                }
+            }
+        );
+        let e = parse("sysctl server kernel.panic=1\n").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 15));
+        let e = parse("client keepalive 1 1\n").unwrap_err();
+        assert!(e.message.contains("IDLE INTERVAL COUNT"), "{}", e.message);
     }
 
     #[test]

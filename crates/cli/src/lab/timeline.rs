@@ -40,10 +40,9 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
     )?;
     writeln!(
         out,
-        "{DIM}client {} ── router ── server {}:{} · Linux {} · {} (host default {}) · settle {} ms{DIM:#}",
+        "{DIM}client {} ── router ── server {} · Linux {} · {} (host default {}) · settle {} ms{DIM:#}",
         a.client,
-        a.server,
-        a.server_port,
+        std::net::SocketAddr::new(a.server, a.server_port),
         r.environment.kernel,
         r.environment.congestion_control,
         r.environment.host_congestion_control,
@@ -196,7 +195,13 @@ fn packet(out: &mut impl Write, t: u64, p: &PacketRecord) -> io::Result<()> {
         label.push_str(&format!(" len {}", p.len));
     }
     let shaft = LADDER.saturating_sub(label.chars().count() + 4);
-    let lost = if p.crossed { "" } else { " ✕ not forwarded" };
+    let lost = if p.forged {
+        " ⚠ forged by the router"
+    } else if p.crossed {
+        ""
+    } else {
+        " ✕ not forwarded"
+    };
     let line = match p.from {
         Actor::Client => format!(
             "client │ {style}{label}{style:#} {}▶ │ server{lost}",
