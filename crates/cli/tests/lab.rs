@@ -623,3 +623,99 @@ fn a_failed_expectation_exits_1_with_a_diff_and_scopes_are_never_passed() {
     assert_eq!(v["expectations"][0]["status"], "failed");
     assert_eq!(v["expectations"][1]["status"], "not-checked");
 }
+
+#[test]
+fn the_whole_catalog_passes_its_expectations() {
+    if !lab_available() {
+        return;
+    }
+    let out = tcpmortem()
+        .args(["lab", "run", "--all", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(rows.len() >= 16, "{} scenarios", rows.len());
+    let mut expectations = 0;
+    for r in rows {
+        assert!(r["error"].is_null(), "{r}");
+        assert_eq!(r["failed"], 0, "{r}");
+        assert_eq!(r["not_checked"], 0, "{r}");
+        assert!(
+            r["passed"].as_u64().unwrap() >= 1,
+            "{r}: a built-in checks itself"
+        );
+        expectations += r["passed"].as_u64().unwrap();
+    }
+    println!(
+        "{} scenarios, {expectations} expectations passed",
+        rows.len()
+    );
+}
+
+#[test]
+fn repro_runs_every_scenario_of_an_error_and_list_names_the_errors() {
+    if !lab_available() {
+        return;
+    }
+    let out = tcpmortem()
+        .args(["lab", "repro", "10053", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scenario"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["server-closes-early", "local-abort"]);
+    tcpmortem()
+        .args(["lab", "repro", "ECONNRESTE"])
+        .assert()
+        .code(2);
+    tcpmortem()
+        .args(["lab", "repro", "ENETRESET"])
+        .assert()
+        .code(66);
+
+    let out = tcpmortem()
+        .args(["lab", "list", "--json"])
+        .output()
+        .unwrap();
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "server-closes-early")
+        .unwrap();
+    assert!(!seed["description"].as_str().unwrap().is_empty());
+    let errors: Vec<&str> = seed["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        errors.contains(&"econnaborted") && errors.contains(&"epipe"),
+        "{errors:?}"
+    );
+    let aborted = seed["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "econnaborted")
+        .unwrap();
+    assert_eq!(aborted["windows"], "WSAECONNABORTED 10053");
+}

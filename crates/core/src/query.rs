@@ -138,7 +138,13 @@ fn names(query: &str, words: &[String], ev: &mut Vec<Evidence>) {
         .collect();
     let has = |name: &str| candidates.iter().any(|w| w.eq_ignore_ascii_case(name));
     for e in ENTRIES {
+        // Ids that are just the errno name in lower case would count the same word twice.
+        let own_id = e
+            .linux
+            .is_none_or(|p| !p.name.eq_ignore_ascii_case(e.id))
+            .then_some(e.id);
         for (id, what, os) in [
+            (own_id, "catalog id", None),
             (e.linux.map(|p| p.name), "errno name", None),
             (e.windows.map(|w| w.name), "Winsock name", Some(Os::Windows)),
             (e.rust, "Rust io::ErrorKind", None),

@@ -94,6 +94,10 @@ fn full(e: &Entry, m: &Match, out: &mut impl Write) -> io::Result<()> {
         for s in e.scenarios {
             writeln!(out, "  tcpmortem lab run {s}")?;
         }
+        if e.scenarios.len() > 1 {
+            let name = e.linux.map(|p| p.name).unwrap_or(e.id);
+            writeln!(out, "  {DIM}all of them: tcpmortem lab repro {name}{DIM:#}")?;
+        }
     }
     if !e.related.is_empty() {
         writeln!(out, "\n{DIM}See also: {}{DIM:#}", e.related.join(", "))?;

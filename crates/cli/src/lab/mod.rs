@@ -6,8 +6,11 @@ use crate::exit;
 use anyhow::Context;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use tcpmortem_core::catalog::{ENTRIES, Entry};
 use tcpmortem_lab::LabError;
 use tcpmortem_lab::builtin::{BUILTIN, source};
+use tcpmortem_lab::expect::Status;
+use tcpmortem_lab::record::{Outcome, Record};
 use tcpmortem_lab::run::{RunOptions, run};
 use tcpmortem_lab::scenario::{self, Scenario, parse_duration};
 
@@ -26,8 +29,34 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum LabCommand {
     Run(RunArgs),
+    Repro(ReproArgs),
     Show(ShowArgs),
-    List,
+    List(ListArgs),
+}
+
+/// Run every built-in scenario that reproduces an error, and show each timeline.
+///
+/// ERROR is anything `tcpmortem explain` accepts: 10053, ECONNRESET, "connection reset by
+/// peer", a whole error message.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  tcpmortem lab repro 10053\n  tcpmortem lab repro 'connection reset by peer'"
+)]
+struct ReproArgs {
+    #[arg(required = true, num_args = 1.., value_name = "ERROR")]
+    error: Vec<String>,
+
+    /// Print the records as a JSON array.
+    #[arg(long)]
+    json: bool,
+}
+
+/// List the built-in scenarios with the errors they produce on Linux, Windows and macOS.
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// A JSON array of objects with name, description and errors.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Run a scenario: a built-in name (see `lab list`) or a scenario file.
@@ -40,7 +69,16 @@ enum LabCommand {
 )]
 struct RunArgs {
     /// A built-in scenario's name, or the path of a scenario file.
-    scenario: String,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    scenario: Option<String>,
+
+    /// Run every built-in scenario, in parallel, and print a matrix of the results.
+    #[arg(long)]
+    all: bool,
+
+    /// With --all: how many scenarios run at once.
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
 
     /// Write every packet of both router links as pcapng (one interface per link; each packet
     /// carries a comment naming the step that caused it).
@@ -72,7 +110,9 @@ fn duration(s: &str) -> Result<std::time::Duration, String> {
 
 pub fn run_cmd(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     match &args.command {
+        LabCommand::Run(a) if a.all => run_all(a, out),
         LabCommand::Run(a) => run_scenario(a, out),
+        LabCommand::Repro(a) => repro(a, out),
         LabCommand::Show(a) => match source(&a.name) {
             Some(src) => {
                 out.write_all(src.as_bytes())?;
@@ -86,15 +126,145 @@ pub fn run_cmd(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
                 Ok(exit::NO_INPUT)
             }
         },
-        LabCommand::List => {
-            for (name, src) in BUILTIN {
-                let desc = scenario::parse(src)
-                    .map(|s| s.description)
-                    .unwrap_or_default();
-                writeln!(out, "{name:<34} {desc}")?;
-            }
-            Ok(exit::OK)
+        LabCommand::List(a) => list(a.json, out),
+    }
+}
+
+/// The errors a built-in scenario produces, from the catalog's links to it.
+fn errors_of(name: &str) -> Vec<&'static Entry> {
+    ENTRIES
+        .iter()
+        .filter(|e| e.scenarios.contains(&name))
+        .collect()
+}
+
+/// "ECONNRESET / WSAECONNRESET 10054 / ECONNRESET 54", or the entry's id for non-errnos.
+fn identity(e: &Entry) -> String {
+    match (e.linux, e.windows, e.bsd) {
+        (None, None, None) => e.id.to_string(),
+        (l, w, b) => [
+            l.map(|x| x.name.to_string()).unwrap_or_else(|| "-".into()),
+            w.map(|x| format!("{} {}", x.name, x.code))
+                .unwrap_or_else(|| "-".into()),
+            b.map(|x| format!("{} {}", x.name, x.number))
+                .unwrap_or_else(|| "-".into()),
+        ]
+        .join(" / "),
+    }
+}
+
+fn list(json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
+    #[derive(serde::Serialize)]
+    struct ErrorJson {
+        id: &'static str,
+        linux: Option<&'static str>,
+        windows: Option<String>,
+        macos: Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct Item {
+        name: &'static str,
+        description: String,
+        errors: Vec<ErrorJson>,
+    }
+    let items: Vec<Item> = BUILTIN
+        .iter()
+        .map(|(name, src)| Item {
+            name,
+            description: scenario::parse(src)
+                .map(|s| s.description)
+                .unwrap_or_default(),
+            errors: errors_of(name)
+                .into_iter()
+                .map(|e| ErrorJson {
+                    id: e.id,
+                    linux: e.linux.map(|x| x.name),
+                    windows: e.windows.map(|w| format!("{} {}", w.name, w.code)),
+                    macos: e.bsd.map(|b| format!("{} {}", b.name, b.number)),
+                })
+                .collect(),
+        })
+        .collect();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &items)?;
+        writeln!(out)?;
+        return Ok(exit::OK);
+    }
+    for (item, (name, _)) in items.iter().zip(BUILTIN) {
+        writeln!(out, "{:<30} {}", item.name, item.description)?;
+        let errs: Vec<String> = errors_of(name).into_iter().map(identity).collect();
+        if !errs.is_empty() {
+            writeln!(
+                out,
+                "{:<30} errors (Linux / Windows / macOS): {}",
+                "",
+                errs.join("; ")
+            )?;
         }
+    }
+    Ok(exit::OK)
+}
+
+fn exit_code(e: &LabError) -> u8 {
+    match e {
+        LabError::Privilege(_) => exit::NO_PERMISSION,
+        LabError::Setup(_) => exit::OS_ERROR,
+        LabError::Scenario { .. } => exit::BAD_SCENARIO,
+        LabError::Interrupted => exit::INTERRUPTED,
+        LabError::Actor(_) => exit::INTERNAL,
+    }
+}
+
+fn options(settle: Option<std::time::Duration>, tracefs: bool) -> anyhow::Result<RunOptions> {
+    tcpmortem_kernel::proc::catch_interrupts()?;
+    let exe = std::env::current_exe().context("locating the tcpmortem executable")?;
+    let mut opts = RunOptions::new(exe);
+    opts.settle = settle;
+    opts.tracefs = tracefs;
+    Ok(opts)
+}
+
+/// Prints the failed expectations of a run as a diff on stderr; true when there were any.
+fn report_failures(record: &Record) -> bool {
+    let failed: Vec<_> = record
+        .expectations
+        .iter()
+        .filter(|v| v.status == Status::Failed)
+        .collect();
+    if failed.is_empty() {
+        return false;
+    }
+    eprintln!(
+        "tcpmortem: {}: {} of {} expectations failed:",
+        record.scenario.name,
+        failed.len(),
+        record.expectations.len()
+    );
+    for v in failed {
+        let step = &record.steps[v.step];
+        eprintln!(
+            "  line {}: after step {} `{}`",
+            v.line,
+            v.step + 1,
+            step.text
+        );
+        eprintln!("    - expected: {}", v.text);
+        eprintln!("    + observed: {}", v.observed);
+    }
+    true
+}
+
+#[derive(serde::Serialize)]
+struct RunJson<'a> {
+    #[serde(flatten)]
+    record: &'a Record,
+    explanation: Vec<String>,
+}
+
+fn run_json(record: &Record) -> RunJson<'_> {
+    RunJson {
+        record,
+        explanation: tcpmortem_lab::explain::explain(record),
     }
 }
 
@@ -130,29 +300,20 @@ fn load(spec: &str) -> Result<Scenario, (u8, String)> {
 }
 
 fn run_scenario(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
-    let sc = match load(&a.scenario) {
+    let spec = a.scenario.as_deref().unwrap_or_default();
+    let sc = match load(spec) {
         Ok(sc) => sc,
         Err((code, msg)) => {
             eprintln!("tcpmortem: {msg}");
             return Ok(code);
         }
     };
-    tcpmortem_kernel::proc::catch_interrupts()?;
-    let exe = std::env::current_exe().context("locating the tcpmortem executable")?;
-    let mut opts = RunOptions::new(exe);
-    opts.settle = a.settle;
-    opts.tracefs = !a.no_tracefs;
+    let opts = options(a.settle, !a.no_tracefs)?;
     let result = match run(&sc, &opts) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tcpmortem: {e}");
-            return Ok(match e {
-                LabError::Privilege(_) => exit::NO_PERMISSION,
-                LabError::Setup(_) => exit::OS_ERROR,
-                LabError::Scenario { .. } => exit::BAD_SCENARIO,
-                LabError::Interrupted => exit::INTERRUPTED,
-                LabError::Actor(_) => exit::INTERNAL,
-            });
+            return Ok(exit_code(&e));
         }
     };
     if let Some(path) = &a.pcap {
@@ -161,50 +322,212 @@ fn run_scenario(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
         tcpmortem_lab::pcap::write(std::io::BufWriter::new(f), &result.record, &result.frames)
             .with_context(|| format!("write {}", path.display()))?;
     }
-    let explanation = tcpmortem_lab::explain::explain(&result.record);
     if a.json {
-        #[derive(serde::Serialize)]
-        struct Json<'a> {
-            #[serde(flatten)]
-            record: &'a tcpmortem_lab::record::Record,
-            explanation: &'a [String],
-        }
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &Json {
-                record: &result.record,
-                explanation: &explanation,
-            },
-        )?;
+        serde_json::to_writer_pretty(&mut *out, &run_json(&result.record))?;
         writeln!(out)?;
     } else {
+        let explanation = tcpmortem_lab::explain::explain(&result.record);
         timeline::render(&result.record, &explanation, out)?;
     }
-    let failed: Vec<_> = result
-        .record
-        .expectations
-        .iter()
-        .filter(|v| v.status == tcpmortem_lab::expect::Status::Failed)
-        .collect();
-    if failed.is_empty() {
-        return Ok(exit::OK);
+    out.flush()?;
+    Ok(if report_failures(&result.record) {
+        exit::EXPECTATION_FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// One line of the `run --all` matrix.
+#[derive(serde::Serialize)]
+struct Row {
+    name: &'static str,
+    passed: usize,
+    failed: usize,
+    not_checked: usize,
+    /// The calls that ended in EOF, an error or blocked, in order: the scenario's story.
+    results: Vec<String>,
+    reset_reasons: Vec<String>,
+    ms: f64,
+    error: Option<String>,
+}
+
+fn row(name: &'static str, r: Result<tcpmortem_lab::run::Run, LabError>) -> (Row, Option<Record>) {
+    match r {
+        Err(e) => (
+            Row {
+                name,
+                passed: 0,
+                failed: 0,
+                not_checked: 0,
+                results: Vec::new(),
+                reset_reasons: Vec::new(),
+                ms: 0.0,
+                error: Some(e.to_string()),
+            },
+            None,
+        ),
+        Ok(run) => {
+            let rec = run.record;
+            let count = |st: Status| rec.expectations.iter().filter(|v| v.status == st).count();
+            let results = rec
+                .steps
+                .iter()
+                .filter_map(|s| {
+                    let o = s.outcome.as_ref()?;
+                    matches!(o, Outcome::Eof | Outcome::Error { .. } | Outcome::Blocked).then(
+                        || {
+                            let op = s
+                                .text
+                                .split_whitespace()
+                                .take(2)
+                                .collect::<Vec<_>>()
+                                .join(" ");
+                            let o = match o {
+                                Outcome::Error { errno, .. } => errno.clone(),
+                                Outcome::Eof => "EOF".into(),
+                                _ => "blocked".into(),
+                            };
+                            format!("{op} {o}")
+                        },
+                    )
+                })
+                .collect();
+            let reset_reasons = rec
+                .events
+                .iter()
+                .filter(|e| e.tcp.event == "tcp_send_reset")
+                .filter_map(|e| e.tcp.reason.map(|r| r.name()))
+                .collect();
+            (
+                Row {
+                    name,
+                    passed: count(Status::Passed),
+                    failed: count(Status::Failed),
+                    not_checked: count(Status::NotChecked),
+                    results,
+                    reset_reasons,
+                    ms: rec.wall_ms,
+                    error: None,
+                },
+                Some(rec),
+            )
+        }
+    }
+}
+
+/// Runs the whole catalog, `jobs` scenarios at a time. Each worker thread spawns its own
+/// actors, and lives as long as their run (PR_SET_PDEATHSIG is tied to the thread).
+fn run_all(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
+    let opts = options(a.settle, !a.no_tracefs)?;
+    let start = std::time::Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..a.jobs.min(BUILTIN.len() as u16) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some((name, src)) = BUILTIN.get(i) else {
+                        break;
+                    };
+                    let r = scenario::parse(src)
+                        .map_err(|e| LabError::Scenario {
+                            line: e.line,
+                            message: e.message,
+                        })
+                        .and_then(|sc| run(&sc, &opts));
+                    let done = row(name, r);
+                    if let Ok(mut v) = results.lock() {
+                        v.push((i, done));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    let wall = start.elapsed().as_secs_f64();
+    if a.json {
+        let rows: Vec<&Row> = results.iter().map(|(_, (r, _))| r).collect();
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        writeln!(out)?;
+    } else {
+        timeline::matrix(out, results.iter().map(|(_, (r, _))| r))?;
+        writeln!(
+            out,
+            "{} scenarios in {wall:.1} s wall time, {} at a time",
+            results.len(),
+            a.jobs
+        )?;
     }
     out.flush()?;
-    eprintln!(
-        "tcpmortem: {} of {} expectations failed:",
-        failed.len(),
-        result.record.expectations.len()
-    );
-    for v in failed {
-        let step = &result.record.steps[v.step];
-        eprintln!(
-            "  line {}: after step {} `{}`",
-            v.line,
-            v.step + 1,
-            step.text
-        );
-        eprintln!("    - expected: {}", v.text);
-        eprintln!("    + observed: {}", v.observed);
+    let mut failed = false;
+    for (_, (r, rec)) in &results {
+        if let Some(e) = &r.error {
+            eprintln!("tcpmortem: {}: {e}", r.name);
+            failed = true;
+        }
+        if let Some(rec) = rec {
+            failed |= report_failures(rec);
+        }
     }
-    Ok(exit::EXPECTATION_FAILED)
+    Ok(if failed {
+        exit::EXPECTATION_FAILED
+    } else {
+        exit::OK
+    })
+}
+
+fn repro(a: &ReproArgs, out: &mut impl Write) -> anyhow::Result<u8> {
+    let query = a.error.join(" ");
+    let answer = tcpmortem_core::query::explain(&query, None);
+    let Some(entry) = answer.matches.iter().find_map(|m| match m.target {
+        tcpmortem_core::query::Target::Entry(e) => Some(e),
+        _ => None,
+    }) else {
+        eprintln!(
+            "tcpmortem: no known error in {query:?}; closest: {}",
+            answer.suggestions.join(", ")
+        );
+        return Ok(exit::UNKNOWN_QUERY);
+    };
+    if entry.scenarios.is_empty() {
+        eprintln!(
+            "tcpmortem: no built-in scenario reproduces {} yet",
+            entry.title
+        );
+        return Ok(exit::NO_INPUT);
+    }
+    let opts = options(None, true)?;
+    let mut records = Vec::new();
+    let mut failed = false;
+    for name in entry.scenarios {
+        let Some(src) = source(name) else { continue };
+        let sc = scenario::parse(src).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let r = match run(&sc, &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("tcpmortem: {name}: {e}");
+                return Ok(exit_code(&e));
+            }
+        };
+        failed |= report_failures(&r.record);
+        if !a.json {
+            writeln!(out, "━━━ tcpmortem lab run {name}")?;
+            let explanation = tcpmortem_lab::explain::explain(&r.record);
+            timeline::render(&r.record, &explanation, out)?;
+            writeln!(out)?;
+        }
+        records.push(r.record);
+    }
+    if a.json {
+        let all: Vec<RunJson> = records.iter().map(run_json).collect();
+        serde_json::to_writer_pretty(&mut *out, &all)?;
+        writeln!(out)?;
+    }
+    Ok(if failed {
+        exit::EXPECTATION_FAILED
+    } else {
+        exit::OK
+    })
 }

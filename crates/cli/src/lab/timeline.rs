@@ -281,3 +281,44 @@ fn states(out: &mut impl Write, before: &[EndState], after: &[EndState]) -> io::
     }
     writeln!(out, "{:>9}  {DIM}states: {}{DIM:#}", "", parts.join(" │ "))
 }
+
+/// The `lab run --all` matrix: one row per scenario.
+pub fn matrix<'a>(
+    out: &mut impl Write,
+    rows: impl Iterator<Item = &'a super::Row>,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{BOLD}{:<32} {:<10} {:>7}  {:<36} RST reasons{BOLD:#}",
+        "scenario", "expect", "time", "results"
+    )?;
+    for r in rows {
+        let (mark, style) = if r.error.is_some() || r.failed > 0 {
+            ("✗", RED)
+        } else {
+            ("✓", GREEN)
+        };
+        let expect = match &r.error {
+            Some(_) => "error".to_string(),
+            None => format!("{}/{}", r.passed, r.passed + r.failed + r.not_checked),
+        };
+        writeln!(
+            out,
+            "{:<32} {style}{mark} {:<8}{style:#} {:>6.0}ms  {:<36} {}",
+            r.name,
+            expect,
+            r.ms,
+            if r.results.is_empty() {
+                "-".into()
+            } else {
+                r.results.join(", ")
+            },
+            if r.reset_reasons.is_empty() {
+                "-".into()
+            } else {
+                r.reset_reasons.join(", ")
+            }
+        )?;
+    }
+    Ok(())
+}

@@ -172,7 +172,16 @@ pub static ENTRIES: &[Entry] = &[
             p("connection has been reset", 88),
         ],
         commonness: 100,
-        scenarios: &["server-crashes-with-unread-data"],
+        scenarios: &[
+            "close-with-unread-data",
+            "linger-abort",
+            "reset-with-queued-data",
+            "server-crashes-with-unread-data",
+            "peer-reboot",
+            "middlebox-reset",
+            "ipv6-reset",
+            "local-abort",
+        ],
         related: &["epipe", "econnaborted", "peer-eof"],
     },
     Entry {
@@ -274,7 +283,7 @@ pub static ENTRIES: &[Entry] = &[
             p("connection aborted", 45),
         ],
         commonness: 70,
-        scenarios: &["server-closes-early"],
+        scenarios: &["server-closes-early", "local-abort"],
         related: &["econnreset", "epipe"],
     },
     Entry {
@@ -359,7 +368,9 @@ pub static ENTRIES: &[Entry] = &[
         scenarios: &[
             "server-closes-early",
             "server-crashes",
+            "half-close",
             "server-crashes-with-unread-data",
+            "user-timeout",
         ],
         related: &["econnreset", "econnaborted", "eshutdown"],
     },
@@ -453,7 +464,13 @@ pub static ENTRIES: &[Entry] = &[
             p("operation timed out", 75),
         ],
         commonness: 90,
-        scenarios: &[],
+        scenarios: &[
+            "user-timeout",
+            "syn-dropped",
+            "keepalive-timeout",
+            "accept-queue-full",
+            "middlebox-idle-timeout",
+        ],
         related: &["app-timeout", "ehostunreach"],
     },
     Entry {
@@ -551,7 +568,7 @@ pub static ENTRIES: &[Entry] = &[
             p("no service is operating at the destination", 93),
         ],
         commonness: 95,
-        scenarios: &[],
+        scenarios: &["connect-refused"],
         related: &["etimedout", "ehostunreach"],
     },
     Entry {
@@ -659,7 +676,12 @@ pub static ENTRIES: &[Entry] = &[
             p("connection closed", 50),
         ],
         commonness: 95,
-        scenarios: &["server-crashes", "server-closes-early"],
+        scenarios: &[
+            "graceful-close",
+            "server-crashes",
+            "server-closes-early",
+            "half-close",
+        ],
         related: &["econnreset", "app-timeout"],
     },
     Entry {
@@ -835,7 +857,7 @@ pub static ENTRIES: &[Entry] = &[
             p("not reachable by the transport", 93),
         ],
         commonness: 60,
-        scenarios: &[],
+        scenarios: &["icmp-unreachable-connect", "icmp-unreachable-established"],
         related: &["enetunreach", "etimedout", "econnrefused"],
     },
     Entry {
