@@ -719,3 +719,76 @@ fn repro_runs_every_scenario_of_an_error_and_list_names_the_errors() {
         .unwrap();
     assert_eq!(aborted["windows"], "WSAECONNABORTED 10053");
 }
+
+/// Renders an SVG in headless Chromium and returns the PNG's size in bytes.
+fn chromium_png(svg: &std::path::Path, dir: &std::path::Path, tag: &str) -> u64 {
+    let png = dir.join(format!("{tag}.png"));
+    let status = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1120,700",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join(format!("profile-{tag}")).display()
+        ))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", svg.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("chromium is installed by scripts/test");
+    assert!(status.success(), "chromium failed on {}", svg.display());
+    std::fs::metadata(&png).unwrap().len()
+}
+
+#[test]
+fn the_ladder_diagram_draws_in_a_browser() {
+    if !lab_available() {
+        return;
+    }
+    let dir = tempdir();
+    let svg = dir.join("seed.svg");
+    tcpmortem()
+        .args([
+            "lab",
+            "run",
+            "server-closes-early",
+            "--svg",
+            svg.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(text.trim_end().ends_with("</svg>"));
+    // Three lifelines and one arrow per packet of the seed's nine.
+    assert_eq!(text.matches("<line ").count(), 3 + 9, "{text}");
+    for label in [
+        "[7] client recv → 0 (EOF)",
+        "kernel sends RST: TCP_TIMEWAIT_SOCKET",
+        "CLOSE_WAIT",
+        "R seq 2",
+    ] {
+        assert!(text.contains(label), "missing {label:?}");
+    }
+    // It draws: the screenshot holds far more than a blank page of the same size.
+    let blank = dir.join("blank.svg");
+    std::fs::write(&blank, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1120\" height=\"700\"><rect width=\"100%\" height=\"100%\" fill=\"white\"/></svg>").unwrap();
+    let (drawn, empty) = (
+        chromium_png(&svg, &dir, "seed"),
+        chromium_png(&blank, &dir, "blank"),
+    );
+    assert!(
+        drawn > 10 * empty,
+        "diagram {drawn} bytes vs blank {empty} bytes"
+    );
+}

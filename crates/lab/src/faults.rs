@@ -50,18 +50,18 @@ pub fn script(sb: &Sandbox, op: &NetOp) -> String {
         NetOp::Restore => format!("{base}flush chain {TABLE} forward\n"),
         NetOp::Drop {
             direction,
-            flags: None,
-        } => base + &rules(direction, "drop"),
-        // Exactly these flags: `.` is a pure ACK, as a handshake's last segment.
-        NetOp::Drop {
-            direction,
-            flags: Some(f),
+            flags,
+            after,
         } => {
-            let verdict = format!(
-                "tcp flags & (fin|syn|rst|psh|ack|urg) == {} drop",
-                nft_flags(f)
-            );
-            base + &rules(direction, &verdict)
+            let mut verdict = String::new();
+            // Exactly these flags: `.` is a pure ACK, as a handshake's last segment.
+            if let Some(f) = flags {
+                verdict += &format!("tcp flags & (fin|syn|rst|psh|ack|urg) == {} ", nft_flags(f));
+            }
+            if let Some(n) = after {
+                verdict += &format!("quota over {n} bytes ");
+            }
+            base + &rules(direction, &(verdict + "drop"))
         }
         NetOp::Reset { direction } => {
             base + &rules(direction, "meta l4proto tcp reject with tcp reset")

@@ -136,10 +136,13 @@ pub enum Direction {
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum NetOp {
     /// Silently drop the packets, from this step on (nftables `drop`); with `flags`, only
-    /// segments whose flags are exactly these (`.` = a pure ACK, as a handshake's last one).
+    /// segments whose flags are exactly these (`.` = a pure ACK, as a handshake's last one);
+    /// with `after`, only once that many more bytes (IP packets, headers included) have passed
+    /// (nftables `quota over`).
     Drop {
         direction: Direction,
         flags: Option<String>,
+        after: Option<u64>,
     },
     /// Answer the packets with a forged TCP RST, as a firewall does (`reject with tcp reset`).
     Reset { direction: Direction },
@@ -775,7 +778,7 @@ fn parse_op(actor: Actor, words: &[Word], lineno: usize) -> Result<Op, ParseErro
 }
 
 fn parse_net(words: &[Word], lineno: usize) -> Result<NetOp, ParseError> {
-    let usage = "net drop DIR [flags F] | net reset DIR | net unreachable DIR [host|port] | net restore (DIR: client->server, server->client, both)";
+    let usage = "net drop DIR [flags F] [after BYTES] | net reset DIR | net unreachable DIR [host|port] | net restore (DIR: client->server, server->client, both)";
     let Some(action) = words.get(1) else {
         return Err(err(lineno, words[0].column + 4, usage));
     };
@@ -802,16 +805,39 @@ fn parse_net(words: &[Word], lineno: usize) -> Result<NetOp, ParseError> {
     };
     let rest: Vec<&Word> = words[3..].iter().collect();
     let op = match (action.text.as_str(), rest.as_slice()) {
-        ("drop", []) => NetOp::Drop {
-            direction,
-            flags: None,
-        },
-        ("drop", [k, f]) if k.text == "flags" => {
-            tcpmortem_wire::Flags::parse(&f.text)
-                .ok_or_else(|| err(lineno, f.column, "flags are letters S F P R U and . (ACK)"))?;
+        ("drop", filters) => {
+            let (mut flags, mut after) = (None, None);
+            let mut it = filters.iter();
+            while let Some(k) = it.next() {
+                let v = it
+                    .next()
+                    .ok_or_else(|| err(lineno, k.column, format!("{} needs a value", k.text)))?;
+                match k.text.as_str() {
+                    "flags" if flags.is_none() => {
+                        tcpmortem_wire::Flags::parse(&v.text).ok_or_else(|| {
+                            err(lineno, v.column, "flags are letters S F P R U and . (ACK)")
+                        })?;
+                        flags = Some(v.text.clone());
+                    }
+                    "after" if after.is_none() => {
+                        after =
+                            Some(v.text.parse::<u64>().map_err(|_| {
+                                err(lineno, v.column, "after takes a number of bytes")
+                            })?);
+                    }
+                    _ => {
+                        return Err(err(
+                            lineno,
+                            k.column,
+                            format!("unexpected {:?}: {usage}", k.text),
+                        ));
+                    }
+                }
+            }
             NetOp::Drop {
                 direction,
-                flags: Some(f.text.clone()),
+                flags,
+                after,
             }
         }
         ("reset", []) => NetOp::Reset { direction },
@@ -823,7 +849,7 @@ fn parse_net(words: &[Word], lineno: usize) -> Result<NetOp, ParseError> {
             direction,
             port: k.text == "port",
         },
-        ("drop" | "reset" | "unreachable", [x, ..]) => {
+        ("reset" | "unreachable", [x, ..]) => {
             return Err(err(
                 lineno,
                 x.column,
@@ -944,7 +970,8 @@ mod tests {
             StepKind::Net {
                 op: NetOp::Drop {
                     direction: Direction::ClientToServer,
-                    flags: None
+                    flags: None,
+                    after: None
                 }
             }
         );
@@ -957,7 +984,8 @@ mod tests {
             StepKind::Net {
                 op: NetOp::Drop {
                     direction: Direction::ClientToServer,
-                    flags: Some(".".into())
+                    flags: Some(".".into()),
+                    after: None
                 }
             }
         );
@@ -994,6 +1022,18 @@ mod tests {
                 }
             }
         );
+        let sc = parse("net drop both after 1000 flags P.\n").unwrap();
+        assert_eq!(
+            sc.steps[0].kind,
+            StepKind::Net {
+                op: NetOp::Drop {
+                    direction: Direction::Both,
+                    flags: Some("P.".into()),
+                    after: Some(1000)
+                }
+            }
+        );
+        assert!(parse("net drop both after lots\n").is_err());
         let e = parse("sysctl server kernel.panic=1\n").unwrap_err();
         assert_eq!((e.line, e.column), (1, 15));
         let e = parse("client keepalive 1 1\n").unwrap_err();

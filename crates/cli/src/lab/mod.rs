@@ -1,5 +1,6 @@
 //! `tcpmortem lab`: run, show and list scenarios.
 
+mod svg;
 mod timeline;
 
 use crate::exit;
@@ -88,6 +89,11 @@ struct RunArgs {
     /// Print the whole record as one JSON object.
     #[arg(long)]
     json: bool,
+
+    /// Write a ladder diagram of the run (SVG): lifelines, packets, calls, states, kernel
+    /// events.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 
     /// Quiet time that ends each step (overrides the scenario's; default 50ms).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
@@ -320,6 +326,10 @@ fn run_scenario(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
         let f =
             std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
         tcpmortem_lab::pcap::write(std::io::BufWriter::new(f), &result.record, &result.frames)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    if let Some(path) = &a.svg {
+        std::fs::write(path, svg::render(&result.record))
             .with_context(|| format!("write {}", path.display()))?;
     }
     if a.json {
