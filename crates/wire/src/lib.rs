@@ -1,6 +1,8 @@
 //! Packets as bytes: slicing frames into the TCP facts tcpmortem shows, and writing pcapng.
 //! Parsing never panics on hostile input: a frame that is not TCP over IP gives `None`.
 
+pub mod capture;
+pub mod link;
 pub mod pcapng;
 pub mod tcp;
 

@@ -1,6 +1,6 @@
 //! A TCP segment's header facts, sliced from an Ethernet frame or a raw IP packet.
 
-use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -91,41 +91,58 @@ pub struct TcpSegment {
 }
 
 impl TcpSegment {
-    /// Slices an Ethernet frame (VLAN tags allowed). `None` if it is not TCP over IP.
+    /// Slices an Ethernet frame (VLAN and MPLS tags allowed). `None` if it is not TCP over IP.
     pub fn from_ethernet(frame: &[u8]) -> Option<TcpSegment> {
-        Self::from_sliced(SlicedPacket::from_ethernet(frame).ok()?)
+        Self::from_link(crate::link::linktype::ETHERNET, frame)
     }
 
-    /// Slices a raw IPv4 or IPv6 packet.
+    /// Slices a frame of any link type [`crate::link`] knows.
+    pub fn from_link(linktype: u16, frame: &[u8]) -> Option<TcpSegment> {
+        Self::from_ip(crate::link::ip_packet(linktype, frame)?)
+    }
+
+    /// Slices a raw IPv4 or IPv6 packet. Captures cut short by a snap length still give the
+    /// segment as long as its TCP header is there: the payload length comes from the IP
+    /// header, as Zeek counts it, not from the bytes captured. IP fragments give `None`.
     pub fn from_ip(packet: &[u8]) -> Option<TcpSegment> {
-        Self::from_sliced(SlicedPacket::from_ip(packet).ok()?)
-    }
-
-    fn from_sliced(p: SlicedPacket<'_>) -> Option<TcpSegment> {
+        let p = LaxSlicedPacket::from_ip(packet).ok()?;
         let Some(TransportSlice::Tcp(tcp)) = p.transport else {
             return None;
         };
-        let (src_ip, dst_ip, ttl, ip_id): (IpAddr, IpAddr, u8, Option<u16>) = match p.net? {
-            NetSlice::Ipv4(v4) => {
-                let h = v4.header();
-                (
-                    h.source_addr().into(),
-                    h.destination_addr().into(),
-                    h.ttl(),
-                    Some(h.identification()),
-                )
-            }
-            NetSlice::Ipv6(v6) => {
-                let h = v6.header();
-                (
-                    h.source_addr().into(),
-                    h.destination_addr().into(),
-                    h.hop_limit(),
-                    None,
-                )
-            }
-            _ => return None,
-        };
+        let (src_ip, dst_ip, ttl, ip_id, ip_payload): (IpAddr, IpAddr, u8, Option<u16>, usize) =
+            match p.net? {
+                LaxNetSlice::Ipv4(v4) => {
+                    if v4.is_payload_fragmented() {
+                        return None;
+                    }
+                    let h = v4.header();
+                    let claimed = usize::from(h.total_len())
+                        .saturating_sub(h.slice().len() + v4.extensions().to_header().header_len());
+                    (
+                        h.source_addr().into(),
+                        h.destination_addr().into(),
+                        h.ttl(),
+                        Some(h.identification()),
+                        claimed,
+                    )
+                }
+                LaxNetSlice::Ipv6(v6) => {
+                    if v6.is_payload_fragmented() {
+                        return None;
+                    }
+                    let h = v6.header();
+                    let claimed = usize::from(h.payload_length())
+                        .saturating_sub(v6.extensions().slice().len());
+                    (
+                        h.source_addr().into(),
+                        h.destination_addr().into(),
+                        h.hop_limit(),
+                        None,
+                        claimed,
+                    )
+                }
+                LaxNetSlice::Arp(_) => return None,
+            };
         let mut flags = 0;
         for (on, bit) in [
             (tcp.fin(), Flags::FIN),
@@ -146,7 +163,7 @@ impl TcpSegment {
             seq: tcp.sequence_number(),
             ack: tcp.acknowledgment_number(),
             window: tcp.window_size(),
-            payload_len: tcp.payload().len() as u32,
+            payload_len: ip_payload.saturating_sub(tcp.header_len()) as u32,
             ttl,
             ip_id,
         })
@@ -173,6 +190,23 @@ mod tests {
         assert_eq!(TcpSegment::from_ethernet(&[]), None);
         assert_eq!(TcpSegment::from_ethernet(&[0xff; 13]), None);
         assert_eq!(TcpSegment::from_ip(&[0x45; 30]), None);
+    }
+
+    #[test]
+    fn a_snapped_capture_keeps_the_ip_payload_length() {
+        let b = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1, 2, 100, 512);
+        let mut frame = Vec::new();
+        b.write(&mut frame, &[7u8; 1000]).unwrap();
+        // tcpdump -s 54: headers only.
+        let s = TcpSegment::from_ethernet(&frame[..54]).unwrap();
+        assert_eq!(s.payload_len, 1000);
+        assert_eq!(
+            TcpSegment::from_ethernet(&frame[..40]),
+            None,
+            "TCP header cut"
+        );
     }
 
     #[test]

@@ -1,0 +1,572 @@
+//! Reading capture files: pcap (both byte orders, micro- and nanosecond timestamps) and
+//! pcapng (several interfaces, several sections, each with its own byte order and timestamp
+//! resolution). Streaming: one packet at a time from any `Read`, with one reused buffer, so
+//! memory does not grow with the file. Hostile input gives an error, never a panic: every
+//! length is checked against what is left and against a maximum before it is used.
+
+use std::io::{self, Read};
+
+/// The largest packet or block accepted; anything larger is a corrupt length field.
+pub const MAX_BLOCK: usize = 16 << 20;
+
+/// Why a capture could not be read further.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("not a pcap or pcapng file (magic number {0:#010x})")]
+    NotCapture(u32),
+    #[error("truncated at byte offset {offset}: {what}")]
+    Truncated { offset: u64, what: &'static str },
+    #[error("corrupt at byte offset {offset}: {what}")]
+    Corrupt { offset: u64, what: String },
+    #[error("reading the capture: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// One packet of a capture, borrowing the reader's buffer.
+#[derive(Debug)]
+pub struct Packet<'a> {
+    /// 1-based, as Wireshark numbers frames.
+    pub frame: u64,
+    /// Nanoseconds since the epoch.
+    pub ts_ns: i128,
+    /// LINKTYPE_* of the packet's interface.
+    pub linktype: u16,
+    /// Length on the wire; `data` may be shorter (snap length).
+    pub orig_len: u32,
+    pub data: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    linktype: u16,
+    /// Timestamp units per second.
+    units_per_sec: u64,
+}
+
+enum Format {
+    Pcap {
+        big: bool,
+        linktype: u16,
+        units_per_sec: u64,
+    },
+    Pcapng {
+        big: bool,
+        interfaces: Vec<Interface>,
+    },
+}
+
+pub struct Reader<R: Read> {
+    input: R,
+    format: Format,
+    buf: Vec<u8>,
+    offset: u64,
+    frame: u64,
+}
+
+fn u16_at(b: &[u8], big: bool) -> u16 {
+    let a = [b[0], b[1]];
+    if big {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    }
+}
+
+fn u32_at(b: &[u8], big: bool) -> u32 {
+    let a = [b[0], b[1], b[2], b[3]];
+    if big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` on a clean end of file before the first byte.
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match input.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads the file header (pcap) or the first section header (pcapng).
+    pub fn new(mut input: R) -> Result<Reader<R>, CaptureError> {
+        let mut head = [0u8; 24];
+        let n = read_full(&mut input, &mut head[..4])?;
+        if n < 4 {
+            return Err(CaptureError::Truncated {
+                offset: n as u64,
+                what: "file header",
+            });
+        }
+        let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let mut r = Reader {
+            input,
+            format: Format::Pcapng {
+                big: false,
+                interfaces: Vec::new(),
+            },
+            buf: Vec::with_capacity(65536),
+            offset: 4,
+            frame: 0,
+        };
+        match magic {
+            0x0A0D_0D0A => {
+                r.section_header(&head[..4])?;
+                Ok(r)
+            }
+            0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 => {
+                let k = read_full(&mut r.input, &mut head[4..])?;
+                r.offset += k as u64;
+                if k < 20 {
+                    return Err(CaptureError::Truncated {
+                        offset: r.offset,
+                        what: "pcap file header",
+                    });
+                }
+                let big = matches!(magic, 0xD4C3_B2A1 | 0x4D3C_B2A1);
+                let nano = matches!(magic, 0xA1B2_3C4D | 0x4D3C_B2A1);
+                // The link type is the low 16 bits of the last header field (the upper bits
+                // carry FCS information in newer files).
+                let linktype = (u32_at(&head[20..24], big) & 0xFFFF) as u16;
+                r.format = Format::Pcap {
+                    big,
+                    linktype,
+                    units_per_sec: if nano { 1_000_000_000 } else { 1_000_000 },
+                };
+                Ok(r)
+            }
+            other => Err(CaptureError::NotCapture(other)),
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Fills `self.buf` with `len` bytes, or reports a truncation.
+    fn take(&mut self, len: usize, what: &'static str) -> Result<(), CaptureError> {
+        if len > MAX_BLOCK {
+            return Err(CaptureError::Corrupt {
+                offset: self.offset,
+                what: format!("{what} of {len} bytes"),
+            });
+        }
+        self.buf.resize(len, 0);
+        let n = read_full(&mut self.input, &mut self.buf)?;
+        self.offset += n as u64;
+        if n < len {
+            return Err(CaptureError::Truncated {
+                offset: self.offset,
+                what,
+            });
+        }
+        Ok(())
+    }
+
+    /// A section header block whose 4-byte type was already read: byte order and a fresh
+    /// interface list.
+    fn section_header(&mut self, _ty: &[u8]) -> Result<(), CaptureError> {
+        self.take(8, "section header")?;
+        let bom = u32::from_le_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
+        let big = match bom {
+            0x1A2B_3C4D => false,
+            0x4D3C_2B1A => true,
+            _ => {
+                return Err(CaptureError::Corrupt {
+                    offset: self.offset,
+                    what: format!("byte-order magic {bom:#010x}"),
+                });
+            }
+        };
+        let total = u32_at(&self.buf[0..4], big) as usize;
+        if total < 28 || !total.is_multiple_of(4) {
+            return Err(CaptureError::Corrupt {
+                offset: self.offset,
+                what: format!("section header length {total}"),
+            });
+        }
+        // The rest of the block: version, section length, options, trailing length.
+        self.take(total - 12, "section header")?;
+        self.format = Format::Pcapng {
+            big,
+            interfaces: Vec::new(),
+        };
+        Ok(())
+    }
+
+    /// The next packet, or `None` at the end of the file.
+    pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        match self.format {
+            Format::Pcap {
+                big,
+                linktype,
+                units_per_sec,
+            } => {
+                let mut rec = [0u8; 16];
+                let n = read_full(&mut self.input, &mut rec)?;
+                self.offset += n as u64;
+                if n == 0 {
+                    return Ok(None);
+                }
+                if n < 16 {
+                    return Err(CaptureError::Truncated {
+                        offset: self.offset,
+                        what: "packet header",
+                    });
+                }
+                let secs = u32_at(&rec[0..4], big);
+                let frac = u32_at(&rec[4..8], big);
+                let incl = u32_at(&rec[8..12], big) as usize;
+                let orig_len = u32_at(&rec[12..16], big);
+                self.take(incl, "packet data")?;
+                self.frame += 1;
+                let ts_ns = i128::from(secs) * 1_000_000_000
+                    + i128::from(frac) * 1_000_000_000 / i128::from(units_per_sec);
+                Ok(Some(Packet {
+                    frame: self.frame,
+                    ts_ns,
+                    linktype,
+                    orig_len,
+                    data: &self.buf,
+                }))
+            }
+            Format::Pcapng { .. } => self.next_pcapng(),
+        }
+    }
+
+    fn next_pcapng(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        loop {
+            let mut head = [0u8; 8];
+            let n = read_full(&mut self.input, &mut head)?;
+            self.offset += n as u64;
+            if n == 0 {
+                return Ok(None);
+            }
+            if n < 8 {
+                return Err(CaptureError::Truncated {
+                    offset: self.offset,
+                    what: "block header",
+                });
+            }
+            if head[..4] == [0x0A, 0x0D, 0x0D, 0x0A] {
+                // A new section: its header continues with the byte-order magic.
+                let start = self.offset;
+                let mut rest = [0u8; 4];
+                let k = read_full(&mut self.input, &mut rest)?;
+                self.offset += k as u64;
+                if k < 4 {
+                    return Err(CaptureError::Truncated {
+                        offset: self.offset,
+                        what: "section header",
+                    });
+                }
+                let bom = u32::from_le_bytes(rest);
+                let big = match bom {
+                    0x1A2B_3C4D => false,
+                    0x4D3C_2B1A => true,
+                    _ => {
+                        return Err(CaptureError::Corrupt {
+                            offset: start,
+                            what: format!("byte-order magic {bom:#010x}"),
+                        });
+                    }
+                };
+                let total = u32_at(&head[4..8], big) as usize;
+                if total < 28 || !total.is_multiple_of(4) {
+                    return Err(CaptureError::Corrupt {
+                        offset: start,
+                        what: format!("section header length {total}"),
+                    });
+                }
+                self.take(total - 12, "section header")?;
+                self.format = Format::Pcapng {
+                    big,
+                    interfaces: Vec::new(),
+                };
+                continue;
+            }
+            let Format::Pcapng { big, .. } = self.format else {
+                unreachable!("pcapng reader")
+            };
+            let ty = u32_at(&head[0..4], big);
+            let total = u32_at(&head[4..8], big) as usize;
+            if total < 12 || !total.is_multiple_of(4) {
+                return Err(CaptureError::Corrupt {
+                    offset: self.offset,
+                    what: format!("block length {total}"),
+                });
+            }
+            self.take(total - 8, "block body")?;
+            let body_len = total - 12;
+            match ty {
+                // Interface Description Block.
+                1 => {
+                    if body_len < 8 {
+                        return Err(CaptureError::Corrupt {
+                            offset: self.offset,
+                            what: "short interface block".into(),
+                        });
+                    }
+                    let linktype = u16_at(&self.buf[0..2], big);
+                    let units_per_sec = if_tsresol(&self.buf[8..body_len], big);
+                    if let Format::Pcapng { interfaces, .. } = &mut self.format {
+                        interfaces.push(Interface {
+                            linktype,
+                            units_per_sec,
+                        });
+                    }
+                }
+                // Enhanced Packet Block.
+                6 => {
+                    if body_len < 20 {
+                        return Err(CaptureError::Corrupt {
+                            offset: self.offset,
+                            what: "short packet block".into(),
+                        });
+                    }
+                    let b = &self.buf;
+                    let iface = u32_at(&b[0..4], big) as usize;
+                    let ts = (u64::from(u32_at(&b[4..8], big)) << 32)
+                        | u64::from(u32_at(&b[8..12], big));
+                    let cap = u32_at(&b[12..16], big) as usize;
+                    let orig_len = u32_at(&b[16..20], big);
+                    if 20 + cap > body_len {
+                        return Err(CaptureError::Corrupt {
+                            offset: self.offset,
+                            what: format!("captured length {cap} beyond its block"),
+                        });
+                    }
+                    let Format::Pcapng { interfaces, .. } = &self.format else {
+                        unreachable!("pcapng reader")
+                    };
+                    let Some(i) = interfaces.get(iface).copied() else {
+                        return Err(CaptureError::Corrupt {
+                            offset: self.offset,
+                            what: format!("packet for undeclared interface {iface}"),
+                        });
+                    };
+                    self.frame += 1;
+                    let ts_ns = i128::from(ts) * 1_000_000_000 / i128::from(i.units_per_sec.max(1));
+                    return Ok(Some(Packet {
+                        frame: self.frame,
+                        ts_ns,
+                        linktype: i.linktype,
+                        orig_len,
+                        data: &self.buf[20..20 + cap],
+                    }));
+                }
+                // Simple Packet Block: interface 0, no timestamp.
+                3 => {
+                    if body_len < 4 {
+                        return Err(CaptureError::Corrupt {
+                            offset: self.offset,
+                            what: "short simple packet block".into(),
+                        });
+                    }
+                    let orig_len = u32_at(&self.buf[0..4], big);
+                    let Format::Pcapng { interfaces, .. } = &self.format else {
+                        unreachable!("pcapng reader")
+                    };
+                    let Some(i) = interfaces.first().copied() else {
+                        return Err(CaptureError::Corrupt {
+                            offset: self.offset,
+                            what: "packet before any interface".into(),
+                        });
+                    };
+                    let cap = (orig_len as usize).min(body_len - 4);
+                    self.frame += 1;
+                    return Ok(Some(Packet {
+                        frame: self.frame,
+                        ts_ns: 0,
+                        linktype: i.linktype,
+                        orig_len,
+                        data: &self.buf[4..4 + cap],
+                    }));
+                }
+                // Name resolution, statistics, custom and obsolete blocks carry no packets.
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `if_tsresol` (option 9): 10^-n or 2^-n seconds; microseconds by default.
+fn if_tsresol(mut opts: &[u8], big: bool) -> u64 {
+    while opts.len() >= 4 {
+        let code = u16_at(&opts[0..2], big);
+        let len = u16_at(&opts[2..4], big) as usize;
+        let padded = (len + 3) & !3;
+        if code == 0 || opts.len() < 4 + padded {
+            break;
+        }
+        if code == 9 && len >= 1 {
+            let v = opts[4];
+            let exp = u32::from(v & 0x7F);
+            return if v & 0x80 == 0 {
+                10u64.checked_pow(exp).unwrap_or(1_000_000)
+            } else {
+                1u64.checked_shl(exp).unwrap_or(1_000_000)
+            };
+        }
+        opts = &opts[4 + padded..];
+    }
+    1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pcapng::{Direction, LINKTYPE_ETHERNET, Writer};
+
+    fn pcap(big: bool, nano: bool, packets: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let w32 = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let w16 = |v: u16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut b = Vec::new();
+        b.extend(w32(if nano { 0xA1B2_3C4D } else { 0xA1B2_C3D4 }));
+        b.extend(w16(2));
+        b.extend(w16(4));
+        b.extend(w32(0));
+        b.extend(w32(0));
+        b.extend(w32(65535));
+        b.extend(w32(1));
+        for (s, f, d) in packets {
+            b.extend(w32(*s));
+            b.extend(w32(*f));
+            b.extend(w32(d.len() as u32));
+            b.extend(w32(d.len() as u32));
+            b.extend_from_slice(d);
+        }
+        b
+    }
+
+    /// (frame, ts_ns, linktype, data) of every packet.
+    type Packets = Vec<(u64, i128, u16, Vec<u8>)>;
+
+    fn all(bytes: &[u8]) -> Result<Packets, CaptureError> {
+        let mut r = Reader::new(bytes)?;
+        let mut out = Vec::new();
+        while let Some(p) = r.next_packet()? {
+            out.push((p.frame, p.ts_ns, p.linktype, p.data.to_vec()));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn pcap_in_both_byte_orders_and_resolutions() {
+        for (big, nano) in [(false, false), (true, false), (false, true), (true, true)] {
+            let b = pcap(big, nano, &[(10, 5, b"abc"), (11, 0, b"")]);
+            let got = all(&b).unwrap();
+            let frac = if nano { 5 } else { 5_000 };
+            assert_eq!(
+                got[0],
+                (1, 10_000_000_000 + frac, 1, b"abc".to_vec()),
+                "big {big} nano {nano}"
+            );
+            assert_eq!(got[1].0, 2);
+        }
+    }
+
+    #[test]
+    fn pcapng_with_two_interfaces_and_two_sections() {
+        let mut w = Writer::new(Vec::new(), "t").unwrap();
+        let a = w.interface(LINKTYPE_ETHERNET, "a", "").unwrap();
+        let b = w.interface(101, "b", "").unwrap();
+        w.packet(
+            a,
+            1_000_000_000_123,
+            b"one",
+            3,
+            Some(Direction::Inbound),
+            Some("c"),
+        )
+        .unwrap();
+        w.packet(b, 2_000_000_000_456, b"two!", 4, None, None)
+            .unwrap();
+        let mut bytes = w.into_inner();
+        let mut w2 = Writer::new(Vec::new(), "t").unwrap();
+        let c = w2.interface(113, "c", "").unwrap();
+        w2.packet(c, 3_000_000_000_000, b"x", 1, None, None)
+            .unwrap();
+        bytes.extend(w2.into_inner());
+        let got = all(&bytes).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            (got[0].1, got[0].2, got[0].3.as_slice()),
+            (1_000_000_000_123, 1, &b"one"[..])
+        );
+        assert_eq!((got[1].1, got[1].2), (2_000_000_000_456, 101));
+        assert_eq!(
+            (got[2].0, got[2].2),
+            (3, 113),
+            "the second section has its own interfaces"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_an_error_never_a_panic() {
+        assert!(matches!(
+            all(b"hello world, not a capture"),
+            Err(CaptureError::NotCapture(_))
+        ));
+        assert!(matches!(all(b"\xd4"), Err(CaptureError::Truncated { .. })));
+        let b = pcap(false, false, &[(1, 0, b"abcdef")]);
+        let cut = &b[..b.len() - 2];
+        match all(cut) {
+            Err(CaptureError::Truncated { offset, .. }) => assert_eq!(offset as usize, cut.len()),
+            other => panic!("{other:?}"),
+        }
+        // A length field of 4 GB is corrupt, not an allocation.
+        let mut huge = pcap(false, false, &[(1, 0, b"a")]);
+        huge[24 + 8..24 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(all(&huge), Err(CaptureError::Corrupt { .. })));
+        // Every prefix and every single-byte corruption of a real file: errors or packets.
+        let mut w = Writer::new(Vec::new(), "t").unwrap();
+        let i = w.interface(LINKTYPE_ETHERNET, "a", "").unwrap();
+        for k in 0..4u8 {
+            w.packet(
+                i,
+                u64::from(k),
+                &[k; 60],
+                60,
+                Some(Direction::Outbound),
+                Some("x"),
+            )
+            .unwrap();
+        }
+        let good = w.into_inner();
+        for n in 0..good.len() {
+            let _ = all(&good[..n]);
+        }
+        let mut seed = 0x9E37_79B9u32;
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let mut bad = good.clone();
+            let pos = seed as usize % bad.len();
+            bad[pos] = (seed >> 8) as u8;
+            let _ = all(&bad);
+        }
+    }
+}
