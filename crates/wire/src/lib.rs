@@ -2,6 +2,7 @@
 //! Parsing never panics on hostile input: a frame that is not TCP over IP gives `None`.
 
 pub mod capture;
+pub mod checksum;
 pub mod link;
 pub mod pcapng;
 pub mod tcp;

@@ -75,7 +75,7 @@ impl Serialize for Flags {
 }
 
 /// The header facts of one TCP segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpSegment {
     pub src: SocketAddr,
     pub dst: SocketAddr,
@@ -88,6 +88,9 @@ pub struct TcpSegment {
     pub ttl: u8,
     /// IPv4 identification; None for IPv6.
     pub ip_id: Option<u16>,
+    /// The IP packet's length as its header claims (IPv4 total length, IPv6 40 + payload
+    /// length), whatever was captured: what Zeek counts as `ip_bytes`.
+    pub ip_len: u32,
 }
 
 impl TcpSegment {
@@ -109,40 +112,48 @@ impl TcpSegment {
         let Some(TransportSlice::Tcp(tcp)) = p.transport else {
             return None;
         };
-        let (src_ip, dst_ip, ttl, ip_id, ip_payload): (IpAddr, IpAddr, u8, Option<u16>, usize) =
-            match p.net? {
-                LaxNetSlice::Ipv4(v4) => {
-                    if v4.is_payload_fragmented() {
-                        return None;
-                    }
-                    let h = v4.header();
-                    let claimed = usize::from(h.total_len())
-                        .saturating_sub(h.slice().len() + v4.extensions().to_header().header_len());
-                    (
-                        h.source_addr().into(),
-                        h.destination_addr().into(),
-                        h.ttl(),
-                        Some(h.identification()),
-                        claimed,
-                    )
+        let (src_ip, dst_ip, ttl, ip_id, ip_len, ip_payload): (
+            IpAddr,
+            IpAddr,
+            u8,
+            Option<u16>,
+            u32,
+            usize,
+        ) = match p.net? {
+            LaxNetSlice::Ipv4(v4) => {
+                if v4.is_payload_fragmented() {
+                    return None;
                 }
-                LaxNetSlice::Ipv6(v6) => {
-                    if v6.is_payload_fragmented() {
-                        return None;
-                    }
-                    let h = v6.header();
-                    let claimed = usize::from(h.payload_length())
-                        .saturating_sub(v6.extensions().slice().len());
-                    (
-                        h.source_addr().into(),
-                        h.destination_addr().into(),
-                        h.hop_limit(),
-                        None,
-                        claimed,
-                    )
+                let h = v4.header();
+                let claimed = usize::from(h.total_len())
+                    .saturating_sub(h.slice().len() + v4.extensions().to_header().header_len());
+                (
+                    h.source_addr().into(),
+                    h.destination_addr().into(),
+                    h.ttl(),
+                    Some(h.identification()),
+                    u32::from(h.total_len()),
+                    claimed,
+                )
+            }
+            LaxNetSlice::Ipv6(v6) => {
+                if v6.is_payload_fragmented() {
+                    return None;
                 }
-                LaxNetSlice::Arp(_) => return None,
-            };
+                let h = v6.header();
+                let claimed =
+                    usize::from(h.payload_length()).saturating_sub(v6.extensions().slice().len());
+                (
+                    h.source_addr().into(),
+                    h.destination_addr().into(),
+                    h.hop_limit(),
+                    None,
+                    40 + u32::from(h.payload_length()),
+                    claimed,
+                )
+            }
+            LaxNetSlice::Arp(_) => return None,
+        };
         let mut flags = 0;
         for (on, bit) in [
             (tcp.fin(), Flags::FIN),
@@ -166,6 +177,7 @@ impl TcpSegment {
             payload_len: ip_payload.saturating_sub(tcp.header_len()) as u32,
             ttl,
             ip_id,
+            ip_len,
         })
     }
 }
