@@ -2,28 +2,15 @@
 //! CAP_NET_RAW) and tracefs; in CI a missing privilege fails them loudly, elsewhere they say
 //! they were skipped.
 
-use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn lab_available() -> bool {
-    let missing = tcpmortem_kernel::proc::missing_capabilities();
-    if !missing.is_empty() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the lab tests need root ({}), and CI must run them",
-            missing.join(" + ")
-        );
-        eprintln!("SKIPPED: the lab tests need root");
-    }
-    missing.is_empty()
-}
+mod common;
+use common::{lab_json, tcpmortem};
 
-fn tcpmortem() -> Command {
-    let mut cmd = Command::cargo_bin("tcpmortem").unwrap();
-    cmd.env("NO_COLOR", "1").timeout(Duration::from_secs(60));
-    cmd
+fn lab_available() -> bool {
+    common::privileged("lab")
 }
 
 /// Every expectation of a run passed; returns how many there were.
@@ -33,20 +20,6 @@ fn all_passed(v: &Value) -> usize {
         assert_eq!(e["status"], "passed", "{e}");
     }
     exps.len()
-}
-
-fn run_json(scenario: &str, extra: &[&str]) -> Value {
-    let out = tcpmortem()
-        .args(["lab", "run", scenario, "--json"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "lab run {scenario}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Each step's result: `5 bytes`, `eof`, `EPIPE+SIGPIPE`, `connected`, ...
@@ -119,7 +92,7 @@ fn seed_10053_server_closes_early() {
     }
     let dir = tempdir();
     let pcap = dir.join("seed.pcapng");
-    let v = run_json("server-closes-early", &["--pcap", pcap.to_str().unwrap()]);
+    let v = lab_json("server-closes-early", &["--pcap", pcap.to_str().unwrap()]);
     assert_eq!(all_passed(&v), 12);
     assert_eq!(
         results(&v),
@@ -218,7 +191,7 @@ fn seed_10054_server_crashes_sends_fin_not_rst() {
     if !lab_available() {
         return;
     }
-    let v = run_json("server-crashes", &[]);
+    let v = lab_json("server-crashes", &[]);
     assert_eq!(all_passed(&v), 7);
     assert_eq!(
         results(&v),
@@ -253,7 +226,7 @@ fn server_crashes_with_unread_data_resets_at_once() {
     if !lab_available() {
         return;
     }
-    let v = run_json("server-crashes-with-unread-data", &[]);
+    let v = lab_json("server-crashes-with-unread-data", &[]);
     assert_eq!(all_passed(&v), 6);
     assert_eq!(
         results(&v),
@@ -396,7 +369,7 @@ fn sigkill_of_tcpmortem_leaves_nothing_behind_after_the_next_run() {
         1,
         "the killed run's instance is still there"
     );
-    run_json("server-crashes-with-unread-data", &[]);
+    lab_json("server-crashes-with-unread-data", &[]);
     assert!(
         instances_of(pid).is_empty(),
         "the next run swept the orphaned instance"
@@ -428,8 +401,8 @@ fn two_runs_at_once_do_not_see_each_other() {
     if !lab_available() {
         return;
     }
-    let a = std::thread::spawn(|| run_json("server-closes-early", &[]));
-    let b = std::thread::spawn(|| run_json("server-crashes-with-unread-data", &[]));
+    let a = std::thread::spawn(|| lab_json("server-closes-early", &[]));
+    let b = std::thread::spawn(|| lab_json("server-crashes-with-unread-data", &[]));
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
     assert_ne!(a["addresses"]["client"], b["addresses"]["client"]);
     for v in [&a, &b] {
@@ -545,7 +518,7 @@ fn a_blocked_call_completes_later() {
         "name blocked\nclient connect\nserver accept\nserver recv   # nothing to read yet\nclient send 3\n",
     )
     .unwrap();
-    let v = run_json(p.to_str().unwrap(), &[]);
+    let v = lab_json(p.to_str().unwrap(), &[]);
     assert_eq!(results(&v), ["connected", "accepted", "blocked", "3 bytes"]);
     let c = &v["completions"][0];
     assert_eq!(c["step"], 2);
@@ -561,7 +534,7 @@ fn without_tracefs_the_run_still_works_and_says_so() {
     if !lab_available() {
         return;
     }
-    let v = run_json("server-closes-early", &["--no-tracefs"]);
+    let v = lab_json("server-closes-early", &["--no-tracefs"]);
     assert_eq!(results(&v)[6..], ["eof", "EPIPE+SIGPIPE"]);
     assert_eq!(v["environment"]["tracefs"], false);
     assert!(v["events"].as_array().unwrap().is_empty());

@@ -7,16 +7,10 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 fn root() -> bool {
-    let ok = !tcpmortem_kernel::proc::missing_capabilities().contains(&"CAP_SYS_ADMIN");
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the watch tests need root, and CI must run them"
-        );
-        eprintln!("SKIPPED: the watch tests need root");
-    }
-    ok
+    common::privileged("watch")
 }
 
 fn bin() -> std::path::PathBuf {
@@ -37,16 +31,7 @@ fn lab(name: &str, src: Option<&str>) -> (String, String) {
         }
         None => name.to_string(),
     };
-    let out = Command::new(bin())
-        .args(["lab", "run", &spec, "--json", "--no-tracefs"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::lab_json(&spec, &["--no-tracefs"]);
     (
         v["addresses"]["client"].as_str().unwrap().to_string(),
         v["addresses"]["server"].as_str().unwrap().to_string(),

@@ -1,0 +1,41 @@
+//! What the tests that run tcpmortem on real sockets share.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Whether this process has what the lab needs (root, or CAP_SYS_ADMIN + CAP_NET_ADMIN +
+/// CAP_NET_RAW). In CI a missing privilege fails the test; elsewhere it says it was skipped.
+pub fn privileged(tests: &str) -> bool {
+    let missing = tcpmortem_kernel::proc::missing_capabilities();
+    if !missing.is_empty() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the {tests} tests need root ({}), and CI must run them",
+            missing.join(" + ")
+        );
+        eprintln!("SKIPPED: the {tests} tests need root");
+    }
+    missing.is_empty()
+}
+
+pub fn tcpmortem() -> Command {
+    let mut cmd = Command::cargo_bin("tcpmortem").unwrap();
+    cmd.env("NO_COLOR", "1").timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// `tcpmortem lab run SPEC --json ARGS...`, which must succeed, as JSON.
+pub fn lab_json(spec: &str, args: &[&str]) -> Value {
+    let out = tcpmortem()
+        .args(["lab", "run", spec, "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "lab run {spec}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
