@@ -602,16 +602,7 @@ fn the_whole_catalog_passes_its_expectations() {
     if !lab_available() {
         return;
     }
-    let out = tcpmortem()
-        .args(["lab", "run", "--all", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = common::json(&["lab", "run", "--all", "--json"]);
     let rows = rows.as_array().unwrap();
     assert!(rows.len() >= 16, "{} scenarios", rows.len());
     let mut expectations = 0;
@@ -636,16 +627,7 @@ fn repro_runs_every_scenario_of_an_error_and_list_names_the_errors() {
     if !lab_available() {
         return;
     }
-    let out = tcpmortem()
-        .args(["lab", "repro", "10053", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = common::json(&["lab", "repro", "10053", "--json"]);
     let names: Vec<&str> = runs
         .as_array()
         .unwrap()
@@ -662,11 +644,7 @@ fn repro_runs_every_scenario_of_an_error_and_list_names_the_errors() {
         .assert()
         .code(66);
 
-    let out = tcpmortem()
-        .args(["lab", "list", "--json"])
-        .output()
-        .unwrap();
-    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = common::json(&["lab", "list", "--json"]);
     let seed = list
         .as_array()
         .unwrap()

@@ -25,17 +25,19 @@ pub fn tcpmortem() -> Command {
     cmd
 }
 
-/// `tcpmortem lab run SPEC --json ARGS...`, which must succeed, as JSON.
-pub fn lab_json(spec: &str, args: &[&str]) -> Value {
-    let out = tcpmortem()
-        .args(["lab", "run", spec, "--json"])
-        .args(args)
-        .output()
-        .unwrap();
+/// `tcpmortem ARGS...`, which must succeed, with its output read as JSON.
+pub fn json(args: &[&str]) -> Value {
+    let out = tcpmortem().args(args).output().unwrap();
     assert!(
         out.status.success(),
-        "lab run {spec}: {}",
+        "tcpmortem {}: {}",
+        args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `tcpmortem lab run SPEC --json ARGS...`.
+pub fn lab_json(spec: &str, args: &[&str]) -> Value {
+    json(&[&["lab", "run", spec, "--json"], args].concat())
 }
