@@ -173,16 +173,7 @@ pub fn render(r: &Record) -> String {
                 } else {
                     ""
                 };
-                let mut label = format!("{} seq {}", p.flags, p.seq);
-                if p.len > 0 {
-                    label = format!("{} {}:{}", p.flags, p.seq, p.seq.wrapping_add(p.len));
-                }
-                if p.flags.has(Flags::ACK) {
-                    label.push_str(&format!(" ack {}", p.ack));
-                }
-                if p.len > 0 {
-                    label.push_str(&format!(" len {}", p.len));
-                }
+                let mut label = super::segment_label(p);
                 if p.forged {
                     label.push_str(" (forged by the router)");
                 }

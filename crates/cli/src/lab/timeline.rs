@@ -184,16 +184,7 @@ fn packet(out: &mut impl Write, t: u64, p: &PacketRecord) -> io::Result<()> {
     } else {
         Style::new()
     };
-    let mut label = format!("{} seq {}", p.flags, p.seq);
-    if p.len > 0 {
-        label = format!("{} seq {}:{}", p.flags, p.seq, p.seq.wrapping_add(p.len));
-    }
-    if p.flags.has(Flags::ACK) {
-        label.push_str(&format!(" ack {}", p.ack));
-    }
-    if p.len > 0 {
-        label.push_str(&format!(" len {}", p.len));
-    }
+    let label = super::segment_label(p);
     let shaft = LADDER.saturating_sub(label.chars().count() + 4);
     let lost = if p.forged {
         " ⚠ forged by the router"
