@@ -203,6 +203,25 @@ impl<R: Read> Reader<R> {
         Ok(())
     }
 
+    /// The fixed-size start of the next record: `None` at a clean end of the file, an error
+    /// when the file stops inside it.
+    fn record_head<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<Option<[u8; N]>, CaptureError> {
+        let mut head = [0u8; N];
+        let n = read_full(&mut self.input, &mut head)?;
+        self.offset += n as u64;
+        match n {
+            0 => Ok(None),
+            n if n < N => Err(CaptureError::Truncated {
+                offset: self.offset,
+                what,
+            }),
+            _ => Ok(Some(head)),
+        }
+    }
+
     /// The next packet, or `None` at the end of the file.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
         match self.format {
@@ -211,18 +230,9 @@ impl<R: Read> Reader<R> {
                 linktype,
                 units_per_sec,
             } => {
-                let mut rec = [0u8; 16];
-                let n = read_full(&mut self.input, &mut rec)?;
-                self.offset += n as u64;
-                if n == 0 {
+                let Some(rec) = self.record_head::<16>("packet header")? else {
                     return Ok(None);
-                }
-                if n < 16 {
-                    return Err(CaptureError::Truncated {
-                        offset: self.offset,
-                        what: "packet header",
-                    });
-                }
+                };
                 let secs = u32_at(&rec[0..4], big);
                 let frac = u32_at(&rec[4..8], big);
                 let incl = u32_at(&rec[8..12], big) as usize;
@@ -245,18 +255,9 @@ impl<R: Read> Reader<R> {
 
     fn next_pcapng(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
         loop {
-            let mut head = [0u8; 8];
-            let n = read_full(&mut self.input, &mut head)?;
-            self.offset += n as u64;
-            if n == 0 {
+            let Some(head) = self.record_head::<8>("block header")? else {
                 return Ok(None);
-            }
-            if n < 8 {
-                return Err(CaptureError::Truncated {
-                    offset: self.offset,
-                    what: "block header",
-                });
-            }
+            };
             if head[..4] == [0x0A, 0x0D, 0x0D, 0x0A] {
                 // A new section: its header continues with the byte-order magic.
                 let start = self.offset;
