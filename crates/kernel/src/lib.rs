@@ -52,6 +52,26 @@ impl Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Turns a libc return value into a `Result`, reading errno on -1.
+/// setsockopt(2) with an int value; the raw return, for the caller's own error convention.
+pub(crate) fn setsockopt_int(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> libc::c_int {
+    // SAFETY: the option value points at a live c_int of the stated size; a bad fd is an
+    // error return, not undefined behaviour.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    }
+}
+
 pub(crate) fn cvt(ret: libc::c_int, op: impl FnOnce() -> String) -> Result<libc::c_int> {
     if ret < 0 {
         Err(Error::last(op()))

@@ -106,17 +106,7 @@ impl Sock {
         name: libc::c_int,
         v: libc::c_int,
     ) -> SysResult<()> {
-        // SAFETY: option value points at a live c_int of the stated size.
-        check(unsafe {
-            libc::setsockopt(
-                self.raw_fd(),
-                level,
-                name,
-                (&v as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as u32,
-            )
-        })
-        .map(drop)
+        check(crate::setsockopt_int(self.raw_fd(), level, name, v)).map(drop)
     }
 
     pub fn getsockopt_int(&self, level: libc::c_int, name: libc::c_int) -> SysResult<libc::c_int> {
