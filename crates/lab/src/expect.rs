@@ -249,14 +249,7 @@ fn one(e: &Expectation, r: &Record) -> Verdict {
                 .any(|p| p.step == e.step && p.from == *from && p.flags.0 & want == want);
             (
                 ok,
-                format!(
-                    "packets from the {from} in this step: {}",
-                    if seen.is_empty() {
-                        "none".into()
-                    } else {
-                        seen.join(" ")
-                    }
-                ),
+                format!("packets from the {from} in this step: {}", listed(&seen)),
             )
         }
         Check::ResetReason { reason } => {
@@ -283,18 +276,20 @@ fn one(e: &Expectation, r: &Record) -> Verdict {
                 .collect();
             (
                 seen.iter().any(|s| s == reason),
-                format!(
-                    "resets in this step: {}",
-                    if seen.is_empty() {
-                        "none".into()
-                    } else {
-                        seen.join(" ")
-                    }
-                ),
+                format!("resets in this step: {}", listed(&seen)),
             )
         }
     };
     verdict(if ok { Status::Passed } else { Status::Failed }, observed)
+}
+
+/// What was seen, for a verdict's detail.
+fn listed(seen: &[String]) -> String {
+    if seen.is_empty() {
+        "none".into()
+    } else {
+        seen.join(" ")
+    }
 }
 
 #[cfg(test)]
