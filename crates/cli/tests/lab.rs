@@ -480,18 +480,7 @@ fn without_privileges_the_error_names_what_is_missing() {
     if !lab_available() {
         return;
     }
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ])
-        .arg(assert_cmd::cargo::cargo_bin("tcpmortem"))
-        .args(["lab", "run", "server-closes-early"])
-        .output()
-        .unwrap();
+    let out = common::unprivileged(&["lab", "run", "server-closes-early"]);
     assert_eq!(
         out.status.code(),
         Some(77),

@@ -228,18 +228,7 @@ fn watch_stops_by_itself_and_names_missing_privilege() {
         .unwrap();
     assert!(out.status.success());
     assert!(t.elapsed() < Duration::from_secs(5));
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ])
-        .arg(bin())
-        .args(["watch", "--duration", "1"])
-        .output()
-        .unwrap();
+    let out = common::unprivileged(&["watch", "--duration", "1"]);
     assert_eq!(out.status.code(), Some(77));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");

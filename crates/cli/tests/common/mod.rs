@@ -25,6 +25,22 @@ pub fn tcpmortem() -> Command {
     cmd
 }
 
+/// `tcpmortem ARGS...` run as nobody with no capabilities at all (setpriv, util-linux).
+pub fn unprivileged(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(assert_cmd::cargo::cargo_bin("tcpmortem"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// `tcpmortem ARGS...`, which must succeed, with its output read as JSON.
 pub fn json(args: &[&str]) -> Value {
     let out = tcpmortem().args(args).output().unwrap();
