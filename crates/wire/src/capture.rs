@@ -33,14 +33,20 @@ pub struct Packet<'a> {
     pub linktype: u16,
     /// Length on the wire; `data` may be shorter (snap length).
     pub orig_len: u32,
+    /// The pcapng interface (index in its section); 0 in pcap.
+    pub interface: u32,
+    /// Its `if_name`, when the file gives one.
+    pub interface_name: Option<&'a str>,
     pub data: &'a [u8],
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Interface {
     linktype: u16,
     /// Timestamp units per second.
     units_per_sec: u64,
+    /// `if_name` (option 2).
+    name: Option<String>,
 }
 
 enum Format {
@@ -246,6 +252,8 @@ impl<R: Read> Reader<R> {
                     ts_ns,
                     linktype,
                     orig_len,
+                    interface: 0,
+                    interface_name: None,
                     data: &self.buf,
                 }))
             }
@@ -318,11 +326,18 @@ impl<R: Read> Reader<R> {
                         });
                     }
                     let linktype = u16_at(&self.buf[0..2], big);
-                    let units_per_sec = if_tsresol(&self.buf[8..body_len], big);
+                    let opts = &self.buf[8..body_len];
+                    let units_per_sec = if_tsresol(opts, big);
+                    let name = option(opts, big, 2).map(|v| {
+                        String::from_utf8_lossy(v)
+                            .trim_end_matches('\0')
+                            .to_string()
+                    });
                     if let Format::Pcapng { interfaces, .. } = &mut self.format {
                         interfaces.push(Interface {
                             linktype,
                             units_per_sec,
+                            name,
                         });
                     }
                 }
@@ -349,7 +364,7 @@ impl<R: Read> Reader<R> {
                     let Format::Pcapng { interfaces, .. } = &self.format else {
                         unreachable!("pcapng reader")
                     };
-                    let Some(i) = interfaces.get(iface).copied() else {
+                    let Some(i) = interfaces.get(iface) else {
                         return Err(CaptureError::Corrupt {
                             offset: self.offset,
                             what: format!("packet for undeclared interface {iface}"),
@@ -362,6 +377,8 @@ impl<R: Read> Reader<R> {
                         ts_ns,
                         linktype: i.linktype,
                         orig_len,
+                        interface: iface as u32,
+                        interface_name: i.name.as_deref(),
                         data: &self.buf[20..20 + cap],
                     }));
                 }
@@ -377,7 +394,7 @@ impl<R: Read> Reader<R> {
                     let Format::Pcapng { interfaces, .. } = &self.format else {
                         unreachable!("pcapng reader")
                     };
-                    let Some(i) = interfaces.first().copied() else {
+                    let Some(i) = interfaces.first() else {
                         return Err(CaptureError::Corrupt {
                             offset: self.offset,
                             what: "packet before any interface".into(),
@@ -390,6 +407,8 @@ impl<R: Read> Reader<R> {
                         ts_ns: 0,
                         linktype: i.linktype,
                         orig_len,
+                        interface: 0,
+                        interface_name: i.name.as_deref(),
                         data: &self.buf[4..4 + cap],
                     }));
                 }
@@ -400,27 +419,36 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// `if_tsresol` (option 9): 10^-n or 2^-n seconds; microseconds by default.
-fn if_tsresol(mut opts: &[u8], big: bool) -> u64 {
+/// The value of the first option `code` in a pcapng options list.
+fn option(mut opts: &[u8], big: bool, code: u16) -> Option<&[u8]> {
     while opts.len() >= 4 {
-        let code = u16_at(&opts[0..2], big);
+        let c = u16_at(&opts[0..2], big);
         let len = u16_at(&opts[2..4], big) as usize;
         let padded = (len + 3) & !3;
-        if code == 0 || opts.len() < 4 + padded {
-            break;
+        if c == 0 || opts.len() < 4 + padded {
+            return None;
         }
-        if code == 9 && len >= 1 {
-            let v = opts[4];
-            let exp = u32::from(v & 0x7F);
-            return if v & 0x80 == 0 {
-                10u64.checked_pow(exp).unwrap_or(1_000_000)
-            } else {
-                1u64.checked_shl(exp).unwrap_or(1_000_000)
-            };
+        if c == code {
+            return Some(&opts[4..4 + len]);
         }
         opts = &opts[4 + padded..];
     }
-    1_000_000
+    None
+}
+
+/// `if_tsresol` (option 9): 10^-n or 2^-n seconds; microseconds by default.
+fn if_tsresol(opts: &[u8], big: bool) -> u64 {
+    match option(opts, big, 9) {
+        Some([v, ..]) => {
+            let exp = u32::from(v & 0x7F);
+            if v & 0x80 == 0 {
+                10u64.checked_pow(exp).unwrap_or(1_000_000)
+            } else {
+                1u64.checked_shl(exp).unwrap_or(1_000_000)
+            }
+        }
+        _ => 1_000_000,
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod checksum;
+pub mod icmp;
 pub mod link;
 pub mod pcapng;
 pub mod tcp;
