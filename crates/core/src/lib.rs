@@ -5,6 +5,7 @@
 //! - [`errno`]: error numbers in every numbering (Linux, macOS, MSVC, Winsock, Win32, libuv).
 //! - [`catalog`]: what each error means on each system, with the basis of every claim.
 //! - [`query`]: finding the error in a pasted message.
+//! - [`time`]: epoch times as UTC dates.
 //!
 //! Nothing here does I/O or reads a clock.
 
@@ -13,6 +14,7 @@ pub mod errno;
 pub mod query;
 pub mod rst;
 pub mod state;
+pub mod time;
 
 pub use catalog::{Basis, Entry, Kind};
 pub use errno::Os;
