@@ -1,10 +1,21 @@
-//! Connection analysis of captures, sans-IO: frames in, Zeek-compatible connection records
-//! out. [`zeek`] holds one connection's state machine; [`Tracker`] is the connection table.
+//! Connection analysis of captures, sans-IO: frames in, connections out, each with Zeek's
+//! conn.log fields and tcpmortem's [`ending::Ending`].
+//!
+//! - [`zeek`]: one connection's state machine, `conn_state` and `history` as Zeek has them.
+//! - [`evidence`]: what the packets show about a connection's death (frames, RSTs, probes).
+//! - [`ending`]: the verdict drawn from the evidence.
+//! - [`Tracker`]: the connection table, with Zeek's timers, so memory follows the number of
+//!   live connections, not the number of packets.
 
+pub mod ending;
+pub mod evidence;
 pub mod zeek;
 
+use ending::Ending;
+use evidence::{Evidence, Mark, Unreachable};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use tcpmortem_wire::icmp::{self, UnreachCode};
 use tcpmortem_wire::{TcpSegment, checksum};
 use zeek::{ConnRecord, Pkt, TcpConn};
 
@@ -15,6 +26,11 @@ pub const LIKELY_SERVER_PORTS: &[u16] = &[
     514, 587, 636, 993, 995, 1080, 1194, 1723, 1812, 3128, 3306, 3389, 5060, 5222, 5432, 5900,
     6379, 6667, 8000, 8080, 8443, 8888,
 ];
+
+/// Zeek's `tcp_inactivity_timeout`: a connection silent this long is over.
+pub const INACTIVITY_NS: i128 = 300_000_000_000;
+/// How often (in capture time) the table is swept for expired connections.
+const SWEEP_NS: i128 = 1_000_000_000;
 
 /// Options that mirror Zeek's.
 #[derive(Debug, Clone)]
@@ -33,11 +49,70 @@ impl Default for Options {
     }
 }
 
+/// Per-direction counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Direction {
+    pub pkts: u64,
+    /// Payload bytes on the wire, retransmissions included.
+    pub payload_bytes: u64,
+    pub retransmits: u64,
+    pub zero_windows: u64,
+    /// Sequence jumps over data the capture never saw, and their bytes.
+    pub gaps: u64,
+    pub gap_bytes: u64,
+}
+
+/// One finished connection.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub zeek: ConnRecord,
+    pub ending: Ending,
+    pub client: Direction,
+    pub server: Direction,
+    pub first_frame: u64,
+    pub last_frame: u64,
+}
+
+struct Conn {
+    zeek: TcpConn,
+    ev: Evidence,
+}
+
+impl Conn {
+    fn finish(&self) -> Connection {
+        let zeek = self.zeek.record();
+        let client = self.ev.side_of(zeek.orig);
+        let dir = |i: usize| {
+            let s = &self.ev.sides[i];
+            Direction {
+                pkts: s.pkts,
+                payload_bytes: s.payload_bytes,
+                retransmits: s.retransmits + u64::from(s.syn_count.saturating_sub(1)),
+                zero_windows: s.zero_windows,
+                gaps: s.gaps,
+                gap_bytes: s.gap_bytes,
+            }
+        };
+        Connection {
+            ending: ending::classify(&self.ev, client),
+            client: dir(client),
+            server: dir(1 - client),
+            first_frame: self.ev.first.frame,
+            last_frame: self.ev.last.frame,
+            zeek,
+        }
+    }
+}
+
 /// The connection table.
 pub struct Tracker {
     opts: Options,
-    live: HashMap<(SocketAddr, SocketAddr), TcpConn>,
-    done: Vec<ConnRecord>,
+    live: HashMap<(SocketAddr, SocketAddr), Conn>,
+    done: Vec<Connection>,
+    next_sweep: Option<i128>,
+    /// Frames that carried a TCP segment, and those that did not.
+    pub tcp_frames: u64,
+    pub other_frames: u64,
 }
 
 fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
@@ -50,17 +125,31 @@ impl Tracker {
             opts,
             live: HashMap::new(),
             done: Vec::new(),
+            next_sweep: None,
+            tcp_frames: 0,
+            other_frames: 0,
         }
     }
 
-    /// Feeds one captured frame.
-    pub fn frame(&mut self, ts_ns: i128, linktype: u16, frame: &[u8]) {
-        let Some(ip) = tcpmortem_wire::link::ip_packet(linktype, frame) else {
+    /// Feeds one captured frame (`frame` is its 1-based number in its file).
+    pub fn frame(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) {
+        let Some(ip) = tcpmortem_wire::link::ip_packet(linktype, bytes) else {
+            self.other_frames += 1;
             return;
         };
+        self.ip(frame, ts_ns, ip);
+    }
+
+    /// Feeds one raw IP packet.
+    pub fn ip(&mut self, frame: u64, ts_ns: i128, ip: &[u8]) {
         let Some(seg) = TcpSegment::from_ip(ip) else {
+            self.other_frames += 1;
+            if let Some(q) = icmp::unreachable(ip) {
+                self.icmp(frame, ts_ns, q);
+            }
             return;
         };
+        self.tcp_frames += 1;
         // Zeek's -C; otherwise only whole packets are checked.
         let checksum_ok = if self.opts.ignore_checksums {
             None
@@ -68,34 +157,87 @@ impl Tracker {
             checksum::tcp_ok(ip)
         };
         self.packet(&Pkt {
+            frame,
             ts_ns,
             seg,
             checksum_ok,
         });
     }
 
+    fn icmp(&mut self, frame: u64, ts_ns: i128, q: icmp::QuotedTcp) {
+        if let Some(c) = self.live.get_mut(&key(q.src, q.dst)) {
+            let kind = match q.code {
+                UnreachCode::Net => Unreachable::Net,
+                UnreachCode::Host => Unreachable::Host,
+                UnreachCode::Port => Unreachable::Port,
+                UnreachCode::Other => Unreachable::Other,
+            };
+            c.ev.icmp(Mark { frame, ts_ns }, q.src, kind);
+        }
+    }
+
     pub fn packet(&mut self, p: &Pkt) {
+        self.advance(p.ts_ns);
         let k = key(p.seg.src, p.seg.dst);
-        let reuse = self
-            .live
-            .get_mut(&k)
-            .is_some_and(|c| c.is_reuse(p) || c.expired(p.ts_ns));
+        let reuse = self.live.get_mut(&k).is_some_and(|c| {
+            c.zeek.is_reuse(p)
+                || c.zeek.expired(p.ts_ns)
+                || p.ts_ns - c.ev.last.ts_ns > INACTIVITY_NS
+        });
         if reuse && let Some(old) = self.live.remove(&k) {
-            self.done.push(old.record());
+            self.done.push(old.finish());
         }
         let ports = &self.opts.likely_server_ports;
         let likely = |port: u16| ports.contains(&port);
-        let conn = self
-            .live
-            .entry(k)
-            .or_insert_with(|| TcpConn::new(p, &likely));
-        conn.process(p);
+        let conn = self.live.entry(k).or_insert_with(|| Conn {
+            zeek: TcpConn::new(p, &likely),
+            ev: Evidence::new(p),
+        });
+        conn.zeek.process(p);
+        if p.checksum_ok != Some(false) {
+            conn.ev.observe(p);
+        }
     }
 
-    /// Every connection, in order of their first packet.
-    pub fn finish(mut self) -> Vec<ConnRecord> {
-        self.done.extend(self.live.drain().map(|(_, c)| c.record()));
-        self.done.sort_by_key(|r| r.ts_ns);
+    /// Lets capture time pass: connections whose timers ran out are finished, as Zeek's
+    /// timer manager removes them when network time passes their deadline.
+    fn advance(&mut self, now: i128) {
+        let due = *self.next_sweep.get_or_insert(now + SWEEP_NS);
+        if now < due {
+            return;
+        }
+        self.next_sweep = Some(now + SWEEP_NS);
+        let mut gone: Vec<_> = self
+            .live
+            .iter_mut()
+            .filter_map(|(k, c)| {
+                (c.zeek.expired(now) || now - c.ev.last.ts_ns > INACTIVITY_NS).then_some(*k)
+            })
+            .collect();
+        gone.sort_by_key(|k| self.live[k].ev.first.ts_ns);
+        for k in gone {
+            if let Some(c) = self.live.remove(&k) {
+                self.done.push(c.finish());
+            }
+        }
+    }
+
+    /// Live connections right now.
+    pub fn live(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Connections finished so far, in the order they finished; takes them out.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Connection> {
+        self.done.drain(..)
+    }
+
+    /// The rest: connections finished and not drained, then those still live, in order of
+    /// their first packet.
+    pub fn finish(mut self) -> Vec<Connection> {
+        let mut rest: Vec<Connection> = self.live.drain().map(|(_, c)| c.finish()).collect();
+        rest.sort_by_key(|c| (c.zeek.ts_ns, c.first_frame));
+        self.done.extend(rest);
         self.done
     }
 }

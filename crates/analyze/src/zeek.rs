@@ -162,6 +162,8 @@ impl Endpoint {
 /// What one packet carries, as the tracker needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Pkt {
+    /// 1-based frame number in its capture file.
+    pub frame: u64,
     pub ts_ns: i128,
     pub seg: TcpSegment,
     /// Some(false) for a bad TCP checksum; None when it was not (or could not be) checked.

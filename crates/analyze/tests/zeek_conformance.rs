@@ -68,9 +68,9 @@ fn analyze(trace: &Path, opts: Options) -> Vec<ConnRecord> {
     let mut r = Reader::new(std::fs::File::open(trace).unwrap()).unwrap();
     let mut t = Tracker::new(opts);
     while let Some(p) = r.next_packet().unwrap() {
-        t.frame(p.ts_ns, p.linktype, p.data);
+        t.frame(p.frame, p.ts_ns, p.linktype, p.data);
     }
-    t.finish()
+    t.finish().into_iter().map(|c| c.zeek).collect()
 }
 
 fn ours(r: &ConnRecord, field: &str) -> String {

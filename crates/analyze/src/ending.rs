@@ -1,0 +1,614 @@
+//! How a connection ended, decided from its [`Evidence`]: one documented enum, richer than
+//! Zeek's conn_state, with the frames it rests on, each side's TCP state at that moment and
+//! what each application most likely saw on Linux, Windows and macOS. The errors are named by
+//! their error-catalog ids (`tcpmortem_core::catalog`); renderers look the names up there.
+
+use crate::evidence::{Evidence, Mark, Side, Unreachable};
+use serde::Serialize;
+use tcpmortem_core::TcpState;
+
+/// Which application a statement is about. The client is Zeek's originator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Client,
+    Server,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Server => "server",
+        }
+    }
+    pub fn peer(self) -> Role {
+        match self {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        }
+    }
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Both sides sent FIN (RFC 9293 §3.6): an orderly close; `by` closed first.
+    GracefulClose,
+    /// `by` sent FIN and the peer never did before the capture ended: half-closed and never
+    /// finished (or still draining).
+    HalfClosed,
+    /// `by` reset a connection its socket still held and had not closed: `close()` with
+    /// unread data (`tcp_close()`, TCP_ABORT_ON_CLOSE), SO_LINGER 0, SOCK_DESTROY, or a
+    /// process that died with unread data.
+    AbortiveClose,
+    /// The seed's 10053 pattern: `by` sent FIN, the peer kept sending data, and `by`'s kernel
+    /// answered it with RST because nobody would read it (TCP_ABORT_ON_DATA, or
+    /// TCP_TIMEWAIT_SOCKET/NO_SOCKET once the socket is gone).
+    DataAfterClose,
+    /// A bare RST answered a segment for a connection `by`'s host no longer had
+    /// (`tcp_v4_send_reset()`, NO_SOCKET): it rebooted, crashed, or lost NAT/conntrack state.
+    HalfOpen,
+    /// A RST that `by` did not send: forged by a firewall or middlebox on the path. Told by a
+    /// TTL that differs from `by`'s other packets, `by` carrying on after it, or an IP ID jump.
+    MiddleboxReset,
+    /// A RST from `by` that fits none of the patterns above.
+    Reset,
+    /// The SYN was answered by RST: nothing listened on the port (or a firewall rejected it).
+    Refused,
+    /// An ICMP destination-unreachable answered the connection's packets.
+    Unreachable,
+    /// The SYN (and its retries) got no answer at all.
+    SynUnanswered,
+    /// `by` retransmitted unacknowledged data with backoff and the peer never acknowledged
+    /// it: the retransmission timer gives up with ETIMEDOUT (`tcp_write_timeout()`), with no RST.
+    RetransmissionTimeout,
+    /// `by`'s keepalive probes went unanswered (`tcp_keepalive_timer()`): ETIMEDOUT, and Linux
+    /// sends RST (TCP_KEEPALIVE_TIMEOUT).
+    KeepaliveTimeout,
+    /// Neither side closed or reset before the capture ended.
+    StillOpen,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 13] = [
+        Kind::GracefulClose,
+        Kind::HalfClosed,
+        Kind::AbortiveClose,
+        Kind::DataAfterClose,
+        Kind::HalfOpen,
+        Kind::MiddleboxReset,
+        Kind::Reset,
+        Kind::Refused,
+        Kind::Unreachable,
+        Kind::SynUnanswered,
+        Kind::RetransmissionTimeout,
+        Kind::KeepaliveTimeout,
+        Kind::StillOpen,
+    ];
+
+    /// The machine-readable name, as in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::GracefulClose => "graceful-close",
+            Kind::HalfClosed => "half-closed",
+            Kind::AbortiveClose => "abortive-close",
+            Kind::DataAfterClose => "data-after-close",
+            Kind::HalfOpen => "half-open",
+            Kind::MiddleboxReset => "middlebox-reset",
+            Kind::Reset => "reset",
+            Kind::Refused => "refused",
+            Kind::Unreachable => "unreachable",
+            Kind::SynUnanswered => "syn-unanswered",
+            Kind::RetransmissionTimeout => "retransmission-timeout",
+            Kind::KeepaliveTimeout => "keepalive-timeout",
+            Kind::StillOpen => "still-open",
+        }
+    }
+
+    /// Whether the connection died of something other than an orderly close.
+    pub fn abnormal(self) -> bool {
+        !matches!(self, Kind::GracefulClose | Kind::StillOpen)
+    }
+
+    /// The kernel RST reasons (`tcp:tcp_send_reset`) that produce this ending on Linux.
+    pub fn rst_reasons(self) -> &'static [&'static str] {
+        match self {
+            Kind::AbortiveClose => &["TCP_ABORT_ON_CLOSE", "TCP_ABORT_ON_LINGER", "TCP_STATE"],
+            Kind::DataAfterClose => &["TCP_ABORT_ON_DATA", "TCP_TIMEWAIT_SOCKET", "NO_SOCKET"],
+            Kind::HalfOpen | Kind::Refused => &["NO_SOCKET"],
+            Kind::KeepaliveTimeout => &["TCP_KEEPALIVE_TIMEOUT"],
+            _ => &[],
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::GracefulClose => "closed gracefully",
+            Kind::HalfClosed => "half-closed, never finished",
+            Kind::AbortiveClose => "reset: abortive close",
+            Kind::DataAfterClose => "reset: data sent after the peer closed",
+            Kind::HalfOpen => "reset: half-open connection",
+            Kind::MiddleboxReset => "reset by a middlebox",
+            Kind::Reset => "reset",
+            Kind::Refused => "refused",
+            Kind::Unreachable => "ICMP unreachable",
+            Kind::SynUnanswered => "SYN never answered",
+            Kind::RetransmissionTimeout => "retransmission timeout",
+            Kind::KeepaliveTimeout => "keepalive timeout",
+            Kind::StillOpen => "still open",
+        })
+    }
+}
+
+/// What an application saw, per system, as error-catalog ids (`None`: nothing yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Saw {
+    pub linux: Option<&'static str>,
+    pub windows: Option<&'static str>,
+    pub macos: Option<&'static str>,
+    /// When and how it shows up.
+    pub note: &'static str,
+}
+
+impl Saw {
+    fn same(id: &'static str, note: &'static str) -> Saw {
+        Saw {
+            linux: Some(id),
+            windows: Some(id),
+            macos: Some(id),
+            note,
+        }
+    }
+    fn nothing(note: &'static str) -> Saw {
+        Saw {
+            linux: None,
+            windows: None,
+            macos: None,
+            note,
+        }
+    }
+}
+
+/// A connection's ending.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ending {
+    pub kind: Kind,
+    /// The side that closed, reset or timed out (for a middlebox reset: the side the RST
+    /// claimed to come from).
+    pub by: Option<Role>,
+    /// Frames the verdict rests on, in capture order.
+    pub frames: Vec<u64>,
+    /// Each side's TCP state just before the ending, as inferred from the packets.
+    pub client_state: Option<TcpState>,
+    pub server_state: Option<TcpState>,
+    pub client_saw: Saw,
+    pub server_saw: Saw,
+    /// Details that support the verdict ("TTL 64, its other packets 63").
+    pub clues: Vec<String>,
+}
+
+/// A side's TCP state just before `t`, as far as its packets and its peer's tell; `None`
+/// if it had sent nothing yet (no socket, as far as anyone can tell).
+fn state_before(me: &Side, peer: &Side, t: Mark) -> Option<TcpState> {
+    let before = |m: Option<Mark>| m.is_some_and(|m| key(m) < key(t));
+    if !before(me.first) {
+        return None;
+    }
+    Some(state_from_marks(me, peer, t))
+}
+
+fn state_from_marks(me: &Side, peer: &Side, t: Mark) -> TcpState {
+    let before = |m: Option<Mark>| m.is_some_and(|m| key(m) < key(t));
+    if me.rst.is_some_and(|r| key(r.at) < key(t)) {
+        return TcpState::Close;
+    }
+    if before(me.syn) && !before(me.established) {
+        return TcpState::SynSent;
+    }
+    if before(me.syn_ack) && !before(me.established) {
+        return TcpState::SynRecv;
+    }
+    match (before(me.fin), before(peer.fin)) {
+        (true, true) if key(me.fin.unwrap()) < key(peer.fin.unwrap()) => TcpState::TimeWait,
+        (true, true) if before(me.fin_acked) => TcpState::Close,
+        (true, true) => TcpState::LastAck,
+        (true, false) if before(me.fin_acked) => TcpState::FinWait2,
+        (true, false) => TcpState::FinWait1,
+        (false, true) => TcpState::CloseWait,
+        (false, false) => TcpState::Established,
+    }
+}
+
+/// After every packet.
+const END: Mark = Mark {
+    frame: u64::MAX,
+    ts_ns: i128::MAX,
+};
+
+fn key(m: Mark) -> (i128, u64) {
+    (m.ts_ns, m.frame)
+}
+
+/// What the application on a side that received a RST saw, by its state (`tcp_reset()`).
+fn saw_reset(state: TcpState) -> Saw {
+    match state {
+        TcpState::SynSent => Saw::same(
+            "econnrefused",
+            "connect() fails; Windows retries the SYN for ~2 s first",
+        ),
+        TcpState::CloseWait => Saw {
+            linux: Some("epipe"),
+            windows: Some("econnaborted"),
+            macos: Some("econnreset"),
+            note: "the peer had closed first: Linux returns EOF on recv and EPIPE on the next send; Windows fails the recv with 10053 (the seed's case); XNU reports ECONNRESET",
+        },
+        TcpState::TimeWait | TcpState::Close | TcpState::LastAck => {
+            Saw::nothing("its socket was already closed; the RST only removes it")
+        }
+        _ => Saw::same(
+            "econnreset",
+            "the next recv or send fails; data already queued may be lost",
+        ),
+    }
+}
+
+/// Decides the ending. `client` is the index in `ev.sides` of Zeek's originator.
+pub fn classify(ev: &Evidence, client: usize) -> Ending {
+    let role = |i: usize| {
+        if i == client {
+            Role::Client
+        } else {
+            Role::Server
+        }
+    };
+    let (c, s) = (&ev.sides[client], &ev.sides[1 - client]);
+    let states = |t: Mark| (state_before(c, s, t), state_before(s, c, t));
+    let mut e = Ending {
+        kind: Kind::StillOpen,
+        by: None,
+        frames: Vec::new(),
+        client_state: None,
+        server_state: None,
+        client_saw: Saw::nothing("no error"),
+        server_saw: Saw::nothing("no error"),
+        clues: Vec::new(),
+    };
+    let set_states = |e: &mut Ending, t: Mark| {
+        let (cs, ss) = states(t);
+        e.client_state = cs;
+        e.server_state = ss;
+    };
+    // The saw of side `i` and of its peer, in that order.
+    let put = |e: &mut Ending, i: usize, mine: Saw, theirs: Saw| {
+        if role(i) == Role::Client {
+            e.client_saw = mine;
+            e.server_saw = theirs;
+        } else {
+            e.server_saw = mine;
+            e.client_saw = theirs;
+        }
+    };
+
+    // The first RST decides, whoever sent it.
+    let first_rst = (0..2)
+        .filter_map(|i| ev.sides[i].rst.map(|r| (i, r)))
+        .min_by_key(|(_, r)| key(r.at));
+    if let Some((i, r)) = first_rst {
+        let (me, peer) = (&ev.sides[i], &ev.sides[1 - i]);
+        set_states(&mut e, r.at);
+        e.by = Some(role(i));
+        // A side that had sent nothing is taken as established: a capture that starts late.
+        let peer_state = state_before(peer, me, r.at).unwrap_or(TcpState::Established);
+        let my_state = state_before(me, peer, r.at).unwrap_or(TcpState::Established);
+        let mut frames = vec![r.at.frame];
+        // An IP ID jump alone proves nothing: Linux sends NO_SOCKET and TIME_WAIT RSTs from a
+        // per-netns control socket with IDs of its own.
+        let middlebox = r.ttl_differs || r.sender_went_on;
+        if r.ttl_differs {
+            e.clues.push(format!(
+                "the RST's TTL differs from every other packet of the {}",
+                role(i).name()
+            ));
+        }
+        if r.sender_went_on {
+            e.clues.push(format!(
+                "the {} went on sending after the RST",
+                role(i).name()
+            ));
+        }
+        if r.ip_id_jump && middlebox {
+            e.clues
+                .push("the RST's IP ID jumps away from its sender's".into());
+        }
+        if my_state == TcpState::SynSent && peer.pkts == 0 {
+            // The connecting side gave up on an unanswered SYN and reset it (RSTOS0).
+            e.kind = Kind::SynUnanswered;
+            frames.insert(0, me.syn.map_or(r.at.frame, |m| m.frame));
+            e.clues.push(format!(
+                "{} SYN(s), no answer; the {} then gave up with RST",
+                me.syn_count,
+                role(i).name()
+            ));
+            put(
+                &mut e,
+                i,
+                Saw::same("etimedout", "connect() timed out or was abandoned"),
+                Saw::nothing("the SYN never reached it"),
+            );
+        } else if peer_state == TcpState::SynSent && me.syn_ack.is_none() && !middlebox {
+            e.kind = Kind::Refused;
+            frames.insert(0, peer.syn.map_or(r.at.frame, |m| m.frame));
+            put(
+                &mut e,
+                1 - i,
+                saw_reset(TcpState::SynSent),
+                Saw::nothing("no listening socket: its kernel answered the SYN"),
+            );
+        } else if middlebox {
+            e.kind = Kind::MiddleboxReset;
+            put(
+                &mut e,
+                i,
+                Saw::nothing(
+                    "it never sent the RST; it learns of the end only when its next segment is answered with RST",
+                ),
+                saw_reset(peer_state),
+            );
+        } else if me.fin.is_some_and(|f| key(f) < key(r.at))
+            && peer.fin.is_some_and(|f| key(f) < key(r.at))
+        {
+            e.kind = Kind::GracefulClose;
+            let first = if key(me.fin.unwrap()) < key(peer.fin.unwrap()) {
+                i
+            } else {
+                1 - i
+            };
+            e.by = Some(role(first));
+            frames = vec![
+                ev.sides[first].fin.unwrap().frame,
+                ev.sides[1 - first].fin.unwrap().frame,
+                r.at.frame,
+            ];
+            e.clues.push(format!(
+                "both FINs came before the {}'s RST",
+                role(i).name()
+            ));
+            put(
+                &mut e,
+                i,
+                Saw::same("peer-eof", "recv returns 0 (EOF)"),
+                Saw::same("peer-eof", "recv returns 0 (EOF)"),
+            );
+        } else if let (Some(fin), Some(data)) = (me.fin, peer.data_after_peer_fin)
+            && key(fin) < key(r.at)
+            && key(data) <= key(r.at)
+        {
+            e.kind = Kind::DataAfterClose;
+            frames = vec![fin.frame, data.frame, r.at.frame];
+            e.clues.push(format!(
+                "the {} sent data after the {}'s FIN",
+                role(1 - i).name(),
+                role(i).name()
+            ));
+            put(
+                &mut e,
+                i,
+                Saw::nothing("it had closed; its kernel discarded the late data"),
+                saw_reset(peer_state),
+            );
+        } else if me.unanswered_probes > 0 {
+            e.kind = Kind::KeepaliveTimeout;
+            frames.insert(0, me.probe_first.map_or(r.at.frame, |m| m.frame));
+            e.clues.push(format!(
+                "{} keepalive probe(s) went unanswered",
+                me.unanswered_probes
+            ));
+            put(
+                &mut e,
+                i,
+                Saw::same("etimedout", "the next call fails after the last probe"),
+                saw_reset(peer_state),
+            );
+        } else if me.rexmit_run >= 2 {
+            e.kind = Kind::RetransmissionTimeout;
+            frames.insert(0, me.rexmit_first.map_or(r.at.frame, |m| m.frame));
+            e.clues.push(format!(
+                "{} unacknowledged retransmissions before the RST",
+                me.rexmit_run
+            ));
+            put(
+                &mut e,
+                i,
+                Saw::same(
+                    "etimedout",
+                    "the next call fails when the retransmissions give up",
+                ),
+                saw_reset(peer_state),
+            );
+        } else if !r.with_ack && my_state != TcpState::SynRecv {
+            e.kind = Kind::HalfOpen;
+            e.clues.push(
+                "a bare RST (no ACK), as a host sends for a connection it does not have (NO_SOCKET)"
+                    .into(),
+            );
+            if me.syn_ack.is_some() && me.pkts == me.syn_count as u64 + 1 {
+                e.clues.push(format!(
+                    "the {} had sent nothing since its SYN-ACK: it never accepted the connection (accept queue full with tcp_abort_on_overflow=1, kernel reason INVALID_SYN)",
+                    role(i).name()
+                ));
+            }
+            put(
+                &mut e,
+                i,
+                Saw::nothing("its host no longer had the connection"),
+                saw_reset(peer_state),
+            );
+        } else if my_state == TcpState::Established
+            || my_state == TcpState::CloseWait
+            || my_state == TcpState::SynRecv
+        {
+            e.kind = Kind::AbortiveClose;
+            e.clues
+                .push(format!("RST|ACK without a FIN first, from {my_state}"));
+            put(
+                &mut e,
+                i,
+                Saw::nothing(
+                    "its own close()/abort; ECONNABORTED if the socket was destroyed under it",
+                ),
+                saw_reset(peer_state),
+            );
+        } else {
+            e.kind = Kind::Reset;
+            put(&mut e, i, Saw::nothing("unknown"), saw_reset(peer_state));
+        }
+        frames.sort_unstable();
+        frames.dedup();
+        e.frames = frames;
+        return e;
+    }
+
+    if let Some(icmp) = ev.icmp {
+        let to = &ev.sides[icmp.to];
+        let connecting = to.syn.is_some() && ev.sides[1 - icmp.to].syn_ack.is_none();
+        e.kind = Kind::Unreachable;
+        e.by = Some(role(icmp.to));
+        e.frames = vec![icmp.at.frame];
+        set_states(&mut e, icmp.at);
+        let id = match icmp.kind {
+            Unreachable::Net => "enetunreach",
+            Unreachable::Host | Unreachable::Other => "ehostunreach",
+            Unreachable::Port => "econnrefused",
+        };
+        let mine = if connecting {
+            Saw::same(
+                id,
+                "connect() fails at once (a hard error in SYN_SENT, icmp_err_convert)",
+            )
+        } else {
+            Saw::same(
+                id,
+                "a soft error on an established connection: reported in place of ETIMEDOUT when the retransmissions give up",
+            )
+        };
+        put(
+            &mut e,
+            icmp.to,
+            mine,
+            Saw::nothing("the packets never reached it"),
+        );
+        return e;
+    }
+
+    if let Some(syn) = c.syn
+        && s.syn_ack.is_none()
+        && s.pkts == 0
+    {
+        e.kind = Kind::SynUnanswered;
+        e.by = Some(Role::Client);
+        e.frames = vec![syn.frame];
+        if let Some(l) = c.last.filter(|l| l.frame != syn.frame) {
+            e.frames.push(l.frame);
+        }
+        e.client_state = Some(TcpState::SynSent);
+        e.clues.push(format!("{} SYN(s), no answer", c.syn_count));
+        e.client_saw = Saw::same(
+            "etimedout",
+            "connect() fails once tcp_syn_retries are used up (~127 s by default)",
+        );
+        e.server_saw = Saw::nothing("the SYN never reached it");
+        return e;
+    }
+
+    for (i, me) in ev.sides.iter().enumerate() {
+        let peer = &ev.sides[1 - i];
+        if me.rexmit_run >= 2
+            && let Some(first) = me.rexmit_first
+            && peer.last.is_none_or(|l| key(l) < key(first))
+        {
+            e.kind = Kind::RetransmissionTimeout;
+            e.by = Some(role(i));
+            e.frames = vec![first.frame, me.rexmit_last.unwrap_or(first).frame];
+            e.frames.dedup();
+            set_states(&mut e, first);
+            e.clues.push(format!(
+                "{} retransmissions of unacknowledged data, then silence",
+                me.rexmit_run
+            ));
+            put(
+                &mut e,
+                i,
+                Saw::same(
+                    "etimedout",
+                    "the next call fails when the retransmissions give up (tcp_retries2 or TCP_USER_TIMEOUT)",
+                ),
+                Saw::nothing("the data never reached it"),
+            );
+            return e;
+        }
+        if me.unanswered_probes >= 2
+            && let Some(first) = me.probe_first
+        {
+            e.kind = Kind::KeepaliveTimeout;
+            e.by = Some(role(i));
+            e.frames = vec![first.frame];
+            set_states(&mut e, first);
+            e.clues.push(format!(
+                "{} keepalive probes went unanswered",
+                me.unanswered_probes
+            ));
+            put(
+                &mut e,
+                i,
+                Saw::same("etimedout", "the next call fails after the last probe"),
+                Saw::nothing("the probes never reached it"),
+            );
+            return e;
+        }
+    }
+
+    match (c.fin, s.fin) {
+        (Some(cf), Some(sf)) => {
+            e.kind = Kind::GracefulClose;
+            let (first, second) = if key(cf) <= key(sf) {
+                (cf, sf)
+            } else {
+                (sf, cf)
+            };
+            e.by = Some(if key(cf) <= key(sf) {
+                Role::Client
+            } else {
+                Role::Server
+            });
+            e.frames = vec![first.frame, second.frame];
+            set_states(&mut e, second);
+            e.client_saw = Saw::same("peer-eof", "recv returns 0 (EOF)");
+            e.server_saw = Saw::same("peer-eof", "recv returns 0 (EOF)");
+        }
+        (Some(f), None) | (None, Some(f)) => {
+            let i = if c.fin.is_some() { client } else { 1 - client };
+            e.kind = Kind::HalfClosed;
+            e.by = Some(role(i));
+            e.frames = vec![f.frame];
+            set_states(&mut e, END);
+            put(
+                &mut e,
+                i,
+                Saw::nothing("still waiting for the peer's FIN"),
+                Saw::same(
+                    "peer-eof",
+                    "recv returns 0 (EOF); it has not closed its side",
+                ),
+            );
+        }
+        (None, None) => {
+            set_states(&mut e, END);
+            e.frames = vec![ev.last.frame];
+        }
+    }
+    e
+}
