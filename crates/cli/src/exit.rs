@@ -7,6 +7,12 @@ pub const OK: u8 = 0;
 pub const UNKNOWN_QUERY: u8 = 2;
 /// `lab run`: the run worked, and an expectation failed.
 pub const EXPECTATION_FAILED: u8 = 1;
+/// `analyze`: a capture ended in the middle of a record; the results cover what came before.
+pub const TRUNCATED: u8 = 3;
+/// `analyze`: not a capture file, a corrupt one, or no supported link type (EX_DATAERR).
+pub const BAD_INPUT: u8 = 65;
+/// `analyze`: a read failed (EX_IOERR).
+pub const IO_ERROR: u8 = 74;
 /// Bad arguments (sysexits EX_USAGE).
 pub const USAGE: u8 = 64;
 /// A scenario file with a syntax error, or a step the scenario cannot do (EX_DATAERR).
@@ -27,10 +33,13 @@ Exit codes:
   0   success
   1   lab run: an expectation failed (the diff is on stderr)
   2   explain: nothing in the query was recognised (the closest known errors are suggested)
+  3   analyze: a capture is truncated (the results cover the packets before the cut)
   64  bad arguments
-  65  lab: the scenario has a syntax error or asks for an impossible step
-  66  lab: no such scenario or file
+  65  lab: the scenario has a syntax error or asks for an impossible step;
+      analyze: not a capture file, a corrupt one, or no supported link type
+  66  lab: no such scenario or file; analyze: no such file
   70  internal error
   71  lab: the sandbox could not be built; watch: no tracefs
+  74  analyze: reading a capture failed
   77  lab, watch: missing privilege (root, or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW)
   130 lab: interrupted (SIGINT/SIGTERM); everything was cleaned up";

@@ -1,9 +1,11 @@
 //! The `tcpmortem` binary: argument parsing, rendering and exit codes. The logic lives in the
 //! library crates.
 
+mod analyze;
 mod exit;
 mod explain;
 mod lab;
+mod ladder;
 mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -36,6 +38,7 @@ enum ColorWhen {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Analyze(analyze::Args),
     Explain(explain::Args),
     Lab(lab::Args),
     Watch(watch::Args),
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
     }
     let mut out = anstream::stdout().lock();
     let result = match cli.command {
+        Command::Analyze(args) => analyze::run(&args, &mut out),
         Command::Explain(args) => explain::run(&args, &mut out),
         Command::Lab(args) => lab::run_cmd(&args, &mut out),
         Command::Watch(args) => watch::run(&args, &mut out),

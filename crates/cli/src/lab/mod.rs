@@ -110,19 +110,8 @@ struct ShowArgs {
     name: String,
 }
 
-/// A segment as tcpdump would sum it up: `P. seq 1:6 ack 1 len 5` (relative numbers).
 fn segment_label(p: &tcpmortem_lab::record::PacketRecord) -> String {
-    let mut label = format!("{} seq {}", p.flags, p.seq);
-    if p.len > 0 {
-        label.push_str(&format!(":{}", p.seq.wrapping_add(p.len)));
-    }
-    if p.flags.has(tcpmortem_wire::Flags::ACK) {
-        label.push_str(&format!(" ack {}", p.ack));
-    }
-    if p.len > 0 {
-        label.push_str(&format!(" len {}", p.len));
-    }
-    label
+    crate::ladder::label(p.flags, p.seq, p.ack, p.len)
 }
 
 fn duration(s: &str) -> Result<std::time::Duration, String> {

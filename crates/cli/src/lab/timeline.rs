@@ -8,7 +8,6 @@ use tcpmortem_core::TcpState;
 use tcpmortem_lab::expect::Status;
 use tcpmortem_lab::record::{EndState, KernelEvent, Outcome, PacketRecord, Record};
 use tcpmortem_lab::scenario::Actor;
-use tcpmortem_wire::Flags;
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
@@ -18,8 +17,7 @@ const GREEN: Style = AnsiColor::Green.on_default();
 const CYAN: Style = AnsiColor::Cyan.on_default();
 const MAGENTA: Style = AnsiColor::Magenta.on_default();
 
-/// Width of the ladder between the two lifelines.
-const LADDER: usize = 58;
+const LADDER: usize = crate::ladder::WIDTH;
 
 fn ms(ns: u64) -> String {
     format!("{:>9.3}", ns as f64 / 1e6)
@@ -175,17 +173,6 @@ fn show_event(e: &KernelEvent) -> bool {
 }
 
 fn packet(out: &mut impl Write, t: u64, p: &PacketRecord) -> io::Result<()> {
-    let style = if p.flags.has(Flags::RST) {
-        RED
-    } else if p.flags.has(Flags::FIN) {
-        YELLOW
-    } else if p.flags.has(Flags::SYN) {
-        GREEN
-    } else {
-        Style::new()
-    };
-    let label = super::segment_label(p);
-    let shaft = LADDER.saturating_sub(label.chars().count() + 4);
     let lost = if p.forged {
         " ⚠ forged by the router"
     } else if p.crossed {
@@ -193,17 +180,15 @@ fn packet(out: &mut impl Write, t: u64, p: &PacketRecord) -> io::Result<()> {
     } else {
         " ✕ not forwarded"
     };
-    let line = match p.from {
-        Actor::Client => format!(
-            "client │ {style}{label}{style:#} {}▶ │ server{lost}",
-            "─".repeat(shaft)
-        ),
-        Actor::Server => format!(
-            "client │ ◀{} {style}{label}{style:#} │ server{lost}",
-            "─".repeat(shaft)
-        ),
-    };
-    writeln!(out, "{}  {line}", ms(t))
+    let label = super::segment_label(p);
+    crate::ladder::rung(
+        out,
+        t as f64 / 1e6,
+        p.from == Actor::Client,
+        p.flags,
+        &label,
+        lost,
+    )
 }
 
 fn event(out: &mut impl Write, t: u64, e: &KernelEvent) -> io::Result<()> {
