@@ -1,4 +1,7 @@
-//! What the tests that run tcpmortem on real sockets share.
+//! What the tests that run tcpmortem share.
+
+// Each test binary compiles this module and uses a part of it.
+#![allow(dead_code)]
 
 use assert_cmd::Command;
 use serde_json::Value;
