@@ -23,6 +23,25 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `analyze` of fixtures by name, on the client's link, with more arguments.
+fn client_side(names: &[&str], more: &[&str]) -> (i32, String, String) {
+    let files: Vec<String> = names
+        .iter()
+        .map(|n| data(&format!("{n}.pcapng")).display().to_string())
+        .collect();
+    let mut args = vec!["analyze", "--interface", "to-client"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(more);
+    run(&args)
+}
+
+/// The JSON lines of `client_side(names, --format json)`, which must succeed.
+fn client_json(names: &[&str]) -> Vec<Value> {
+    let (code, out, err) = client_side(names, &["--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    lines(&out)
+}
+
 fn lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
@@ -33,16 +52,7 @@ fn lines(stdout: &str) -> Vec<Value> {
 #[test]
 fn the_seeds_10053_pattern_is_told_with_frames_states_and_what_each_side_saw() {
     let f = data("server-closes-early.pcapng");
-    let (code, out, err) = run(&[
-        "analyze",
-        f.to_str().unwrap(),
-        "--interface",
-        "to-client",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let v = lines(&out);
+    let v = client_json(&["server-closes-early"]);
     assert_eq!(v.len(), 1);
     let c = &v[0];
     let e = &c["ending"];
@@ -97,18 +107,7 @@ fn both_links_of_a_lab_capture_are_one_capture_unless_an_interface_is_chosen() {
 
 #[test]
 fn a_forged_rst_is_told_by_its_ttl() {
-    let f = data("middlebox-reset.pcapng");
-    let v = lines(
-        &run(&[
-            "analyze",
-            f.to_str().unwrap(),
-            "--interface",
-            "to-client",
-            "--format",
-            "json",
-        ])
-        .1,
-    );
+    let v = client_json(&["middlebox-reset"]);
     let e = &v[0]["ending"];
     assert_eq!(e["kind"], "middlebox-reset");
     assert_eq!(e["by"], "server");
@@ -129,18 +128,11 @@ fn zeek_output_is_read_by_a_zeek_log_parser() {
     let dir = std::env::temp_dir().join(format!("tcpm-zeek-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("conn.log");
-    let files: Vec<String> = ["server-closes-early", "middlebox-reset", "connect-refused"]
-        .iter()
-        .map(|n| data(&format!("{n}.pcapng")).display().to_string())
-        .collect();
-    let mut args = vec!["analyze", "--format", "zeek", "--interface", "to-client"];
-    args.extend(files.iter().map(String::as_str));
-    let (code, out, err) = run(&args);
+    let names = ["server-closes-early", "middlebox-reset", "connect-refused"];
+    let (code, out, err) = client_side(&names, &["--format", "zeek"]);
     assert_eq!(code, 0, "{err}");
     std::fs::write(&log, &out).unwrap();
-    let mut json_args = vec!["analyze", "--format", "json", "--interface", "to-client"];
-    json_args.extend(files.iter().map(String::as_str));
-    let ours = lines(&run(&json_args).1);
+    let ours = client_json(&names);
 
     let script = r#"
 import json, sys
@@ -199,19 +191,7 @@ fn stdin_several_files_and_only_abnormal() {
     assert_eq!(v[0]["ending"]["kind"], "data-after-close");
 
     // Frame numbers continue across files, as with `mergecap -a`.
-    let b = data("connect-refused.pcapng");
-    let both = lines(
-        &run(&[
-            "analyze",
-            a.to_str().unwrap(),
-            b.to_str().unwrap(),
-            "--interface",
-            "to-client",
-            "--format",
-            "json",
-        ])
-        .1,
-    );
+    let both = client_json(&["server-closes-early", "connect-refused"]);
     assert_eq!(both.len(), 2);
     let refused = both
         .iter()
@@ -219,15 +199,10 @@ fn stdin_several_files_and_only_abnormal() {
         .unwrap();
     assert!(refused["first_frame"].as_u64().unwrap() > 22);
 
-    let (_, human, _) = run(&[
-        "analyze",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--interface",
-        "to-client",
-        "--only",
-        "abnormal",
-    ]);
+    let (_, human, _) = client_side(
+        &["server-closes-early", "connect-refused"],
+        &["--only", "abnormal"],
+    );
     assert!(human.contains("2 connections, 2 abnormal"), "{human}");
     assert!(human.contains("refused"), "{human}");
 }
@@ -235,14 +210,7 @@ fn stdin_several_files_and_only_abnormal() {
 #[test]
 fn conn_shows_the_packet_ladder() {
     let f = data("server-closes-early.pcapng");
-    let (code, out, _) = run(&[
-        "analyze",
-        f.to_str().unwrap(),
-        "--interface",
-        "to-client",
-        "--conn",
-        ":8080",
-    ]);
+    let (code, out, _) = client_side(&["server-closes-early"], &["--conn", ":8080"]);
     assert_eq!(code, 0);
     let rungs: Vec<&str> = out.lines().filter(|l| l.contains("│")).collect();
     assert_eq!(rungs.len(), 9, "{out}");
