@@ -61,10 +61,76 @@ enum Format {
     },
 }
 
-pub struct Reader<R: Read> {
+/// Where a reader's bytes come from: a window onto the input that can be asked to hold at
+/// least `n` bytes. [`ReadSource`] buffers any `Read`; a memory-mapped file can hand out its
+/// pages without copying them (`tcpmortem_kernel::mmap`).
+pub trait Source {
+    /// Makes at least `n` bytes available from the current position, fewer only when the
+    /// input ends first.
+    fn need(&mut self, n: usize) -> io::Result<()>;
+    /// The bytes available from the current position.
+    fn buf(&self) -> &[u8];
+    /// Moves the position `n` bytes on (`n` ≤ `buf().len()`).
+    fn consume(&mut self, n: usize);
+}
+
+/// A [`Source`] over any `Read`, with one buffer that is reused and grows only to the
+/// largest record.
+pub struct ReadSource<R> {
     input: R,
-    format: Format,
     buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl<R: Read> ReadSource<R> {
+    pub fn new(input: R) -> ReadSource<R> {
+        ReadSource {
+            input,
+            buf: vec![0; 1 << 20],
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+impl<R: Read> Source for ReadSource<R> {
+    fn need(&mut self, n: usize) -> io::Result<()> {
+        if self.end - self.start >= n {
+            return Ok(());
+        }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.buf.len() < n {
+            self.buf.resize(n, 0);
+        }
+        while self.end < n {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => break,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn buf(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+}
+
+pub struct Reader<S: Source> {
+    src: S,
+    /// Length of the last record taken: it stays at the front of `src.buf()` until the next
+    /// read, so packets borrow it without a copy.
+    pending: usize,
+    format: Format,
     offset: u64,
     frame: u64,
 }
@@ -87,25 +153,29 @@ fn u32_at(b: &[u8], big: bool) -> u32 {
     }
 }
 
-/// Reads exactly `buf.len()` bytes; `Ok(false)` on a clean end of file before the first byte.
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match input.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+impl<R: Read> Reader<ReadSource<R>> {
+    /// Reads the file header (pcap) or the first section header (pcapng).
+    pub fn new(input: R) -> Result<Reader<ReadSource<R>>, CaptureError> {
+        Reader::with_source(ReadSource::new(input))
     }
-    Ok(n)
 }
 
-impl<R: Read> Reader<R> {
+impl<S: Source> Reader<S> {
     /// Reads the file header (pcap) or the first section header (pcapng).
-    pub fn new(mut input: R) -> Result<Reader<R>, CaptureError> {
+    pub fn with_source(src: S) -> Result<Reader<S>, CaptureError> {
+        let mut r = Reader {
+            src,
+            pending: 0,
+            format: Format::Pcapng {
+                big: false,
+                interfaces: Vec::new(),
+            },
+            offset: 0,
+            frame: 0,
+        };
         let mut head = [0u8; 24];
-        let n = read_full(&mut input, &mut head[..4])?;
+        let n = r.read_into(&mut head[..4])?;
+        r.offset = n as u64;
         if n < 4 {
             return Err(CaptureError::Truncated {
                 offset: n as u64,
@@ -113,23 +183,13 @@ impl<R: Read> Reader<R> {
             });
         }
         let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-        let mut r = Reader {
-            input,
-            format: Format::Pcapng {
-                big: false,
-                interfaces: Vec::new(),
-            },
-            buf: Vec::with_capacity(65536),
-            offset: 4,
-            frame: 0,
-        };
         match magic {
             0x0A0D_0D0A => {
                 r.section_header(&head[..4])?;
                 Ok(r)
             }
             0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 => {
-                let k = read_full(&mut r.input, &mut head[4..])?;
+                let k = r.read_into(&mut head[4..])?;
                 r.offset += k as u64;
                 if k < 20 {
                     return Err(CaptureError::Truncated {
@@ -158,7 +218,23 @@ impl<R: Read> Reader<R> {
         self.offset
     }
 
-    /// Fills `self.buf` with `len` bytes, or reports a truncation.
+    /// The last record taken.
+    fn buf(&self) -> &[u8] {
+        &self.src.buf()[..self.pending]
+    }
+
+    /// Copies up to `out.len()` bytes out; fewer only at the end of the input.
+    fn read_into(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.src.consume(std::mem::take(&mut self.pending));
+        self.src.need(out.len())?;
+        let b = self.src.buf();
+        let n = b.len().min(out.len());
+        out[..n].copy_from_slice(&b[..n]);
+        self.src.consume(n);
+        Ok(n)
+    }
+
+    /// Makes the next `len` bytes the current record (`buf()`), or reports a truncation.
     fn take(&mut self, len: usize, what: &'static str) -> Result<(), CaptureError> {
         if len > MAX_BLOCK {
             return Err(CaptureError::Corrupt {
@@ -166,15 +242,19 @@ impl<R: Read> Reader<R> {
                 what: format!("{what} of {len} bytes"),
             });
         }
-        self.buf.resize(len, 0);
-        let n = read_full(&mut self.input, &mut self.buf)?;
-        self.offset += n as u64;
+        self.src.consume(std::mem::take(&mut self.pending));
+        self.src.need(len)?;
+        let n = self.src.buf().len().min(len);
         if n < len {
+            self.src.consume(n);
+            self.offset += n as u64;
             return Err(CaptureError::Truncated {
                 offset: self.offset,
                 what,
             });
         }
+        self.pending = len;
+        self.offset += len as u64;
         Ok(())
     }
 
@@ -182,7 +262,8 @@ impl<R: Read> Reader<R> {
     /// interface list.
     fn section_header(&mut self, _ty: &[u8]) -> Result<(), CaptureError> {
         self.take(8, "section header")?;
-        let bom = u32::from_le_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
+        let b = self.buf();
+        let bom = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
         let big = match bom {
             0x1A2B_3C4D => false,
             0x4D3C_2B1A => true,
@@ -193,7 +274,7 @@ impl<R: Read> Reader<R> {
                 });
             }
         };
-        let total = u32_at(&self.buf[0..4], big) as usize;
+        let total = u32_at(&self.buf()[0..4], big) as usize;
         if total < 28 || !total.is_multiple_of(4) {
             return Err(CaptureError::Corrupt {
                 offset: self.offset,
@@ -216,7 +297,7 @@ impl<R: Read> Reader<R> {
         what: &'static str,
     ) -> Result<Option<[u8; N]>, CaptureError> {
         let mut head = [0u8; N];
-        let n = read_full(&mut self.input, &mut head)?;
+        let n = self.read_into(&mut head)?;
         self.offset += n as u64;
         match n {
             0 => Ok(None),
@@ -254,7 +335,7 @@ impl<R: Read> Reader<R> {
                     orig_len,
                     interface: 0,
                     interface_name: None,
-                    data: &self.buf,
+                    data: self.buf(),
                 }))
             }
             Format::Pcapng { .. } => self.next_pcapng(),
@@ -270,7 +351,7 @@ impl<R: Read> Reader<R> {
                 // A new section: its header continues with the byte-order magic.
                 let start = self.offset;
                 let mut rest = [0u8; 4];
-                let k = read_full(&mut self.input, &mut rest)?;
+                let k = self.read_into(&mut rest)?;
                 self.offset += k as u64;
                 if k < 4 {
                     return Err(CaptureError::Truncated {
@@ -325,8 +406,8 @@ impl<R: Read> Reader<R> {
                             what: "short interface block".into(),
                         });
                     }
-                    let linktype = u16_at(&self.buf[0..2], big);
-                    let opts = &self.buf[8..body_len];
+                    let linktype = u16_at(&self.buf()[0..2], big);
+                    let opts = &self.buf()[8..body_len];
                     let units_per_sec = if_tsresol(opts, big);
                     let name = option(opts, big, 2).map(|v| {
                         String::from_utf8_lossy(v)
@@ -349,7 +430,8 @@ impl<R: Read> Reader<R> {
                             what: "short packet block".into(),
                         });
                     }
-                    let b = &self.buf;
+                    // Borrows only the source, so the frame counter can move below.
+                    let b = &self.src.buf()[..self.pending];
                     let iface = u32_at(&b[0..4], big) as usize;
                     let ts = (u64::from(u32_at(&b[4..8], big)) << 32)
                         | u64::from(u32_at(&b[8..12], big));
@@ -379,7 +461,7 @@ impl<R: Read> Reader<R> {
                         orig_len,
                         interface: iface as u32,
                         interface_name: i.name.as_deref(),
-                        data: &self.buf[20..20 + cap],
+                        data: &b[20..20 + cap],
                     }));
                 }
                 // Simple Packet Block: interface 0, no timestamp.
@@ -390,7 +472,7 @@ impl<R: Read> Reader<R> {
                             what: "short simple packet block".into(),
                         });
                     }
-                    let orig_len = u32_at(&self.buf[0..4], big);
+                    let orig_len = u32_at(&self.buf()[0..4], big);
                     let Format::Pcapng { interfaces, .. } = &self.format else {
                         unreachable!("pcapng reader")
                     };
@@ -409,7 +491,7 @@ impl<R: Read> Reader<R> {
                         orig_len,
                         interface: 0,
                         interface_name: i.name.as_deref(),
-                        data: &self.buf[4..4 + cap],
+                        data: &self.buf()[4..4 + cap],
                     }));
                 }
                 // Name resolution, statistics, custom and obsolete blocks carry no packets.
