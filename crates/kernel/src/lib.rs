@@ -5,6 +5,7 @@
 //! - [`ethtool`]: turning veth offloads off so captures show real segments and checksums;
 //! - [`diag`]: sock_diag dumps of TCP sockets (state, queues, tcp_info) and SOCK_DESTROY;
 //! - [`capture`]: AF_PACKET capture with kernel timestamps;
+//! - [`mmap`]: memory-mapped windows onto a capture file, for `analyze`;
 //! - [`tracefs`]: private trace instances, named after their owner's pid;
 //! - [`sock`]: the socket calls the lab's actors make, with errno preserved;
 //! - [`proc`]: process plumbing (parent-death signal, SIGPIPE accounting, clocks, privileges).
@@ -14,6 +15,7 @@
 pub mod capture;
 pub mod diag;
 pub mod ethtool;
+pub mod mmap;
 pub mod netlink;
 pub mod netns;
 pub mod proc;
