@@ -104,10 +104,50 @@ impl Conn {
     }
 }
 
+/// A frame as the tracker needs it.
+#[derive(Debug, Clone, Copy)]
+pub enum Decoded {
+    Tcp(Pkt),
+    /// An ICMP destination-unreachable quoting a TCP segment.
+    Icmp {
+        at: Mark,
+        quoted: icmp::QuotedTcp,
+    },
+    Other,
+}
+
+/// Slices a frame down to what the tracker needs, checking the TCP checksum unless told not
+/// to (Zeek's -C; only whole packets are checked). Pure, so it can run apart from the table.
+pub fn decode(opts: &Options, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
+    let Some(ip) = tcpmortem_wire::link::ip_packet(linktype, bytes) else {
+        return Decoded::Other;
+    };
+    let Some(seg) = TcpSegment::from_ip(ip) else {
+        return match icmp::unreachable(ip) {
+            Some(quoted) => Decoded::Icmp {
+                at: Mark { frame, ts_ns },
+                quoted,
+            },
+            None => Decoded::Other,
+        };
+    };
+    let checksum_ok = if opts.ignore_checksums {
+        None
+    } else {
+        checksum::tcp_ok(ip)
+    };
+    Decoded::Tcp(Pkt {
+        frame,
+        ts_ns,
+        seg,
+        checksum_ok,
+    })
+}
+
 /// The connection table.
 pub struct Tracker {
     opts: Options,
-    live: HashMap<(SocketAddr, SocketAddr), Conn>,
+    live: HashMap<Key, Box<Conn>, Seeded>,
     done: Vec<Connection>,
     next_sweep: Option<i128>,
     /// Frames that carried a TCP segment, and those that did not.
@@ -115,15 +155,100 @@ pub struct Tracker {
     pub other_frames: u64,
 }
 
-fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
-    if a <= b { (a, b) } else { (b, a) }
+/// FxHash's mixing (rustc's hasher) over a per-table random seed: several times faster than
+/// SipHash on 4-tuples, and the seed keeps a crafted capture from forcing collisions.
+#[derive(Clone)]
+struct Seeded(u64);
+
+impl std::hash::BuildHasher for Seeded {
+    type Hasher = Fx;
+    fn build_hasher(&self) -> Fx {
+        Fx(self.0)
+    }
+}
+
+struct Fx(u64);
+
+impl Fx {
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.mix(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        for b in chunks.remainder() {
+            self.mix(u64::from(*b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.mix(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.mix(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.mix(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.mix(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.mix(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        // The multiply moves entropy only upwards; hashbrown indexes by the low bits, so
+        // fold the high half down (MurmurHash3's fmix64 step).
+        let h = self.0 ^ (self.0 >> 33);
+        h.wrapping_mul(0xff51_afd7_ed55_8ccd) ^ (h >> 29)
+    }
+}
+
+/// A 4-tuple in canonical order, packed so that hashing and comparing it are a few word
+/// operations (IPv4 as IPv4-mapped IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    lo: u128,
+    hi: u128,
+    ports: u32,
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.lo as u64 ^ (self.lo >> 64) as u64);
+        h.write_u64(self.hi as u64 ^ (self.hi >> 64) as u64);
+        h.write_u32(self.ports);
+    }
+}
+
+fn key(a: SocketAddr, b: SocketAddr) -> Key {
+    let bits = |s: SocketAddr| match s.ip() {
+        std::net::IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        std::net::IpAddr::V6(v6) => u128::from(v6),
+    };
+    let (x, y) = ((bits(a), a.port()), (bits(b), b.port()));
+    let ((lo, lp), (hi, hp)) = if x <= y { (x, y) } else { (y, x) };
+    Key {
+        lo,
+        hi,
+        ports: u32::from(lp) << 16 | u32::from(hp),
+    }
 }
 
 impl Tracker {
     pub fn new(opts: Options) -> Tracker {
         Tracker {
             opts,
-            live: HashMap::new(),
+            live: HashMap::with_hasher({
+                use std::hash::{BuildHasher, RandomState};
+                Seeded(RandomState::new().hash_one(0x7463_706du64))
+            }),
             done: Vec::new(),
             next_sweep: None,
             tcp_frames: 0,
@@ -133,38 +258,26 @@ impl Tracker {
 
     /// Feeds one captured frame (`frame` is its 1-based number in its file).
     pub fn frame(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) {
-        let Some(ip) = tcpmortem_wire::link::ip_packet(linktype, bytes) else {
-            self.other_frames += 1;
-            return;
-        };
-        self.ip(frame, ts_ns, ip);
+        let d = decode(&self.opts, frame, ts_ns, linktype, bytes);
+        self.feed(&d);
     }
 
-    /// Feeds one raw IP packet.
-    pub fn ip(&mut self, frame: u64, ts_ns: i128, ip: &[u8]) {
-        let Some(seg) = TcpSegment::from_ip(ip) else {
-            self.other_frames += 1;
-            if let Some(q) = icmp::unreachable(ip) {
-                self.icmp(frame, ts_ns, q);
+    /// Feeds a decoded frame (see [`decode`], which can run on another thread).
+    pub fn feed(&mut self, d: &Decoded) {
+        match d {
+            Decoded::Tcp(p) => {
+                self.tcp_frames += 1;
+                self.packet(p);
             }
-            return;
-        };
-        self.tcp_frames += 1;
-        // Zeek's -C; otherwise only whole packets are checked.
-        let checksum_ok = if self.opts.ignore_checksums {
-            None
-        } else {
-            checksum::tcp_ok(ip)
-        };
-        self.packet(&Pkt {
-            frame,
-            ts_ns,
-            seg,
-            checksum_ok,
-        });
+            Decoded::Icmp { at, quoted } => {
+                self.other_frames += 1;
+                self.icmp(*at, *quoted);
+            }
+            Decoded::Other => self.other_frames += 1,
+        }
     }
 
-    fn icmp(&mut self, frame: u64, ts_ns: i128, q: icmp::QuotedTcp) {
+    fn icmp(&mut self, at: Mark, q: icmp::QuotedTcp) {
         if let Some(c) = self.live.get_mut(&key(q.src, q.dst)) {
             let kind = match q.code {
                 UnreachCode::Net => Unreachable::Net,
@@ -172,26 +285,36 @@ impl Tracker {
                 UnreachCode::Port => Unreachable::Port,
                 UnreachCode::Other => Unreachable::Other,
             };
-            c.ev.icmp(Mark { frame, ts_ns }, q.src, kind);
+            c.ev.icmp(at, q.src, kind);
         }
     }
 
     pub fn packet(&mut self, p: &Pkt) {
         self.advance(p.ts_ns);
         let k = key(p.seg.src, p.seg.dst);
-        let reuse = self.live.get_mut(&k).is_some_and(|c| {
-            c.zeek.is_reuse(p)
+        // One lookup for the common case: a packet of a live connection.
+        if let Some(c) = self.live.get_mut(&k) {
+            let over = c.zeek.is_reuse(p)
                 || c.zeek.expired(p.ts_ns)
-                || p.ts_ns - c.ev.last.ts_ns > INACTIVITY_NS
-        });
-        if reuse && let Some(old) = self.live.remove(&k) {
-            self.done.push(old.finish());
+                || p.ts_ns - c.ev.last.ts_ns > INACTIVITY_NS;
+            if !over {
+                c.zeek.process(p);
+                if p.checksum_ok != Some(false) {
+                    c.ev.observe(p);
+                }
+                return;
+            }
+            if let Some(old) = self.live.remove(&k) {
+                self.done.push(old.finish());
+            }
         }
         let ports = &self.opts.likely_server_ports;
         let likely = |port: u16| ports.contains(&port);
-        let conn = self.live.entry(k).or_insert_with(|| Conn {
-            zeek: TcpConn::new(p, &likely),
-            ev: Evidence::new(p),
+        let conn = self.live.entry(k).or_insert_with(|| {
+            Box::new(Conn {
+                zeek: TcpConn::new(p, &likely),
+                ev: Evidence::new(p),
+            })
         });
         conn.zeek.process(p);
         if p.checksum_ok != Some(false) {

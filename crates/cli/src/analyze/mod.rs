@@ -11,8 +11,9 @@ use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use tcpmortem_analyze::{Connection, Options, Tracker};
-use tcpmortem_wire::capture::{CaptureError, Reader};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tcpmortem_analyze::{Connection, Decoded, Options, Tracker, decode};
+use tcpmortem_wire::capture::{CaptureError, Reader, Source};
 use tcpmortem_wire::{TcpSegment, link};
 
 /// Tell how each TCP connection in a capture ended, and what each application saw.
@@ -178,6 +179,123 @@ struct InputError {
     message: String,
 }
 
+/// What the reading thread learned besides the frames.
+#[derive(Default)]
+struct ReadReport {
+    files: Vec<String>,
+    frames: u64,
+    bytes: u64,
+    unsupported: BTreeSet<u16>,
+    errors: Vec<InputError>,
+}
+
+/// Frames travel from the reading thread to the tracking thread in batches.
+const BATCH: usize = 2048;
+
+/// The reading thread: files in order, frames decoded (link, IP, TCP, checksum) in batches.
+/// Decoding is half the work, so it runs beside the connection table, on the other core.
+struct Feeder<'a> {
+    args: &'a Args,
+    opts: &'a Options,
+    tx: std::sync::mpsc::SyncSender<Vec<Decoded>>,
+    live: &'a AtomicUsize,
+    batch: Vec<Decoded>,
+    /// Frame numbers continue across files.
+    frame_base: u64,
+    rep: ReadReport,
+}
+
+impl Feeder<'_> {
+    fn run(mut self) -> ReadReport {
+        for path in &self.args.files {
+            let name = path.display().to_string();
+            self.rep.files.push(name.clone());
+            let input = if name == "-" {
+                Input::Stdin(io::stdin())
+            } else {
+                match std::fs::File::open(path) {
+                    Ok(f) => Input::File(f),
+                    Err(e) => {
+                        self.rep.errors.push(InputError {
+                            code: if e.kind() == io::ErrorKind::NotFound {
+                                exit::NO_INPUT
+                            } else {
+                                exit::IO_ERROR
+                            },
+                            message: format!("{name}: {e}"),
+                        });
+                        continue;
+                    }
+                }
+            };
+            // Regular files are read through memory-mapped windows (no copy); pipes and
+            // stdin through a buffer.
+            let pumped = match input {
+                Input::File(f) if f.metadata().is_ok_and(|m| m.is_file()) => {
+                    let size = f.metadata().ok().map(|m| m.len());
+                    match tcpmortem_kernel::mmap::MmapSource::new(f) {
+                        Ok(src) => Reader::with_source(src).map(|r| self.file(r, &name, size)),
+                        Err(e) => Err(CaptureError::Io(e.source)),
+                    }
+                }
+                other => Reader::new(other).map(|r| self.file(r, &name, None)),
+            };
+            match pumped {
+                Ok(true) => {}
+                Ok(false) => return self.rep,
+                Err(e) => self.rep.errors.push(capture_error(&name, e)),
+            }
+        }
+        if !self.batch.is_empty() {
+            let _ = self.tx.send(std::mem::take(&mut self.batch));
+        }
+        self.rep
+    }
+
+    /// Reads one capture to its end; false when the tracking side hung up.
+    fn file<S: Source>(&mut self, mut reader: Reader<S>, name: &str, size: Option<u64>) -> bool {
+        let mut progress = progress::Progress::new(name, size);
+        let iface = self.args.interface.as_deref();
+        let mut last_frame = 0;
+        loop {
+            let p = match reader.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    self.rep.errors.push(capture_error(name, e));
+                    break;
+                }
+            };
+            last_frame = p.frame;
+            self.rep.frames += 1;
+            if let Some(want) = iface
+                && p.interface_name != Some(want)
+                && want.parse::<u32>() != Ok(p.interface)
+            {
+                continue;
+            }
+            if !link::supported(p.linktype) {
+                self.rep.unsupported.insert(p.linktype);
+                continue;
+            }
+            let frame = self.frame_base + p.frame;
+            self.batch
+                .push(decode(self.opts, frame, p.ts_ns, p.linktype, p.data));
+            if self.batch.len() == BATCH {
+                let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+                if self.tx.send(full).is_err() {
+                    return false;
+                }
+                progress.update(reader.offset(), self.live.load(Ordering::Relaxed));
+            }
+        }
+        self.rep.bytes += reader.offset();
+        self.frame_base += last_frame;
+        progress.done();
+        true
+    }
+}
+
 pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     let opts = Options {
         ignore_checksums: args.ignore_checksums,
@@ -187,16 +305,22 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             .unwrap_or_else(|| tcpmortem_analyze::LIKELY_SERVER_PORTS.to_vec()),
     };
     let only_abnormal = args.only == Some(Only::Abnormal);
+    // Machine formats skip the colour-stripping writer: they never carry colour.
+    let raw = io::stdout();
     let mut sink: Box<dyn Sink + '_> = match args.format {
         Format::Human => Box::new(human::Human::new(out, only_abnormal, args.conn.is_some())),
-        Format::Json => Box::new(json::Json::new(out)),
-        Format::Zeek => Box::new(zeek::Zeek::new(out)?),
+        Format::Json => Box::new(json::Json::new(io::BufWriter::with_capacity(
+            1 << 16,
+            raw.lock(),
+        ))),
+        Format::Zeek => Box::new(zeek::Zeek::new(io::BufWriter::with_capacity(
+            1 << 16,
+            raw.lock(),
+        ))?),
     };
-    let mut tracker = Tracker::new(opts);
+    let mut tracker = Tracker::new(opts.clone());
     let mut totals = Totals::default();
     let mut rungs: Vec<Rung> = Vec::new();
-    let mut errors: Vec<InputError> = Vec::new();
-    let mut frame_base = 0u64;
     let mut n = 0u64;
     let mut emit = |c: &Connection, totals: &mut Totals, sink: &mut dyn Sink| -> io::Result<()> {
         totals.connections += 1;
@@ -211,94 +335,51 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
         }
         Ok(())
     };
-    let mut unsupported = BTreeSet::new();
-    for path in &args.files {
-        let name = path.display().to_string();
-        totals.files.push(name.clone());
-        let (input, size) = if name == "-" {
-            (Input::Stdin(io::stdin()), None)
-        } else {
-            match std::fs::File::open(path) {
-                Ok(f) => {
-                    let size = f.metadata().ok().map(|m| m.len());
-                    (Input::File(f), size)
-                }
-                Err(e) => {
-                    errors.push(InputError {
-                        code: if e.kind() == io::ErrorKind::NotFound {
-                            exit::NO_INPUT
-                        } else {
-                            exit::IO_ERROR
-                        },
-                        message: format!("{name}: {e}"),
+    let live = AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Decoded>>(8);
+    let rep = std::thread::scope(|s| -> io::Result<ReadReport> {
+        let feeder = Feeder {
+            args,
+            opts: &opts,
+            tx,
+            live: &live,
+            batch: Vec::with_capacity(BATCH),
+            frame_base: 0,
+            rep: ReadReport::default(),
+        };
+        let reading = s.spawn(|| feeder.run());
+        for batch in rx {
+            for d in &batch {
+                tracker.feed(d);
+                if let (Some(e), Decoded::Tcp(p)) = (args.conn, d)
+                    && (e.matches(p.seg.src) || e.matches(p.seg.dst))
+                {
+                    rungs.push(Rung {
+                        frame: p.frame,
+                        ts_ns: p.ts_ns,
+                        seg: p.seg,
                     });
-                    continue;
+                }
+                for c in tracker.drain() {
+                    emit(&c, &mut totals, sink.as_mut())?;
                 }
             }
-        };
-        let mut reader = match Reader::new(io::BufReader::with_capacity(1 << 20, input)) {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(capture_error(&name, e));
-                continue;
-            }
-        };
-        let mut progress = progress::Progress::new(&name, size);
-        let iface = args.interface.as_deref();
-        let mut last_frame = 0;
-        loop {
-            let p = match reader.next_packet() {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(e) => {
-                    errors.push(capture_error(&name, e));
-                    break;
-                }
-            };
-            let frame = frame_base + p.frame;
-            last_frame = p.frame;
-            totals.frames += 1;
-            if let Some(want) = iface
-                && p.interface_name != Some(want)
-                && want.parse::<u32>() != Ok(p.interface)
-            {
-                continue;
-            }
-            if !link::supported(p.linktype) {
-                unsupported.insert(p.linktype);
-                continue;
-            }
-            tracker.frame(frame, p.ts_ns, p.linktype, p.data);
-            if let Some(e) = args.conn
-                && let Some(seg) = TcpSegment::from_link(p.linktype, p.data)
-                && (e.matches(seg.src) || e.matches(seg.dst))
-            {
-                rungs.push(Rung {
-                    frame,
-                    ts_ns: p.ts_ns,
-                    seg,
-                });
-            }
-            for c in tracker.drain() {
-                emit(&c, &mut totals, sink.as_mut())?;
-            }
-            if totals.frames.is_multiple_of(4096) {
-                progress.update(reader.offset(), tracker.live());
-            }
+            live.store(tracker.live(), Ordering::Relaxed);
         }
-        totals.bytes += reader.offset();
-        progress.done();
-        frame_base += last_frame;
-    }
+        Ok(reading.join().expect("the reading thread does not panic"))
+    })?;
+    totals.files = rep.files;
+    totals.frames = rep.frames;
+    totals.bytes = rep.bytes;
     totals.tcp_frames = tracker.tcp_frames;
-    let rest = tracker.finish();
-    for c in &rest {
+    let mut errors = rep.errors;
+    for c in &tracker.finish() {
         emit(c, &mut totals, sink.as_mut())?;
     }
     sink.finish(&totals, &rungs)?;
     drop(sink);
-    if !unsupported.is_empty() {
-        let list: Vec<String> = unsupported.iter().map(|l| l.to_string()).collect();
+    if !rep.unsupported.is_empty() {
+        let list: Vec<String> = rep.unsupported.iter().map(|l| l.to_string()).collect();
         let msg = format!(
             "skipped frames of unsupported link type(s) {} (supported: Ethernet 1, raw IP 101/228/229, BSD loopback 0/108, Linux cooked 113/276)",
             list.join(", ")
