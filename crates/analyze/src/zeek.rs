@@ -51,9 +51,21 @@ struct Endpoint {
     rxmt: (u32, u32),
     win0: (u32, u32),
     chk: (u32, u32),
+    gap: (u32, u32),
     pkts: u64,
     ip_bytes: u64,
+    /// FIN_seq: relative sequence number one past the FIN.
+    fin_seq: u64,
+    /// TCP_Reassembler's bookkeeping, without the bytes: everything below `last_reassem`
+    /// was delivered or declared missing; `blocks` are captured ranges above a hole.
+    last_reassem: u64,
+    trim_seq: u64,
+    blocks: Vec<(u64, u64)>,
 }
+
+/// Out-of-order ranges kept per direction; beyond this the highest are forgotten, which
+/// only makes later gaps look larger. Bounds memory on hostile input.
+const MAX_BLOCKS: usize = 64;
 
 impl Endpoint {
     fn new(is_orig: bool) -> Endpoint {
@@ -74,8 +86,13 @@ impl Endpoint {
             rxmt: (0, 1),
             win0: (0, 1),
             chk: (0, 1),
+            gap: (0, 1),
             pkts: 0,
             ip_bytes: 0,
+            fin_seq: 0,
+            last_reassem: 1,
+            trim_seq: 1,
+            blocks: Vec::new(),
         }
     }
 
@@ -142,6 +159,37 @@ impl Endpoint {
         }
     }
 
+    /// TCP_Reassembler's is_clean(): established, or closed from established.
+    fn is_clean(&self) -> bool {
+        self.state == EpState::Established
+            || (self.state == EpState::Closed && self.prev_state == EpState::Established)
+    }
+
+    /// Reassembler::NewBlock and BlockInserted, for a captured range [seq, upper).
+    fn new_block(&mut self, mut seq: u64, upper: u64) {
+        if upper <= self.trim_seq {
+            return;
+        }
+        seq = seq.max(self.trim_seq);
+        let at = self.blocks.partition_point(|b| b.0 < seq);
+        self.blocks.insert(at, (seq, upper));
+        if self.blocks.len() > MAX_BLOCKS {
+            self.blocks.pop();
+        }
+        self.deliver();
+    }
+
+    /// Moves `last_reassem` over the blocks that now touch it.
+    fn deliver(&mut self) {
+        while let Some(&(s, u)) = self.blocks.first() {
+            if s > self.last_reassem {
+                break;
+            }
+            self.last_reassem = self.last_reassem.max(u);
+            self.blocks.remove(0);
+        }
+    }
+
     fn is_active(&self) -> bool {
         self.state != EpState::Inactive && !self.did_close
     }
@@ -203,6 +251,8 @@ pub struct TcpConn {
     first_packet_seen: u8,
     /// When an unanswered attempt is given up (armed by the originator's first SYN).
     attempt_deadline: Option<i128>,
+    /// Bytes acknowledged but never seen (content gaps), both directions.
+    missed_bytes: u64,
 }
 
 impl TcpConn {
@@ -226,6 +276,7 @@ impl TcpConn {
             is_partial: false,
             first_packet_seen: 0,
             attempt_deadline: None,
+            missed_bytes: 0,
         };
         if flip {
             c.flip_roles();
@@ -364,9 +415,8 @@ impl TcpConn {
         }
         let seq_end = p.seg.seq.wrapping_add(seg_len);
         self.init_endpoint(i, f, p.seg.seq, seq_end);
-        let (rel_seq, underflow) =
+        let (rel_seq, seq_underflow) =
             self.relative_seq(i, p.seg.seq, self.ep[i].last_seq, self.ep[i].seq_wraps);
-        let _ = underflow;
         self.update_history(is_orig, i, f, rel_seq, u64::from(len));
         // Zero windows (update_window); the scale does not change whether it is zero.
         if p.seg.window == 0
@@ -381,15 +431,19 @@ impl TcpConn {
         }
         if f.has(Flags::FIN) {
             self.ep[i].fin_cnt += 1;
+            self.ep[i].fin_seq = rel_seq.wrapping_add(u64::from(seg_len));
         }
+        let mut rel_ack = 0;
         if f.has(Flags::ACK) {
             if self.ep[j].state == EpState::Inactive {
                 // init_peer: number the peer's bytes as though its SYN had been seen.
                 let s = p.seg.ack.wrapping_sub(1);
                 self.ep[j].init_seqs(s, s);
+                rel_ack = 1;
             } else {
-                let (_, ack_underflow) =
+                let (rel, ack_underflow) =
                     self.relative_seq(j, p.seg.ack, self.ep[j].ack_seq, self.ep[j].ack_wraps);
+                rel_ack = if ack_underflow { 0 } else { rel };
                 if !ack_underflow && !f.has(Flags::RST) {
                     let d = seq_delta(p.seg.ack, self.ep[j].ack_seq);
                     if !(p.seg.ack == 0 && d > TOO_LARGE_SEQ_DELTA) && d > 0 {
@@ -400,6 +454,20 @@ impl TcpConn {
         }
         let delta_last = self.update_last_seq(is_orig, i, seq_end, f, len);
         let (do_close, i) = self.update_state_machine(is_orig, i, j, p, delta_last);
+        let j = 1 - i;
+        // After the state machine, so a gap revealed by a FIN's or RST's ack is judged by
+        // the states it leaves (TCPSessionAdapter::Process).
+        if f.has(Flags::ACK) {
+            self.ack_received(j, rel_ack);
+        }
+        if len > 0 && p.seg.captured >= len && !f.has(Flags::RST) && !seq_underflow {
+            let rel_data_seq = if f.has(Flags::SYN) {
+                rel_seq + 1
+            } else {
+                rel_seq
+            };
+            self.data_sent(i, rel_data_seq, u64::from(len));
+        }
         if do_close && !self.ep[i].did_close {
             self.ep[i].did_close = true;
         }
@@ -407,6 +475,65 @@ impl TcpConn {
             self.first_packet_seen |= 1;
         } else {
             self.first_packet_seen |= 2;
+        }
+    }
+
+    /// TCP_Reassembler::DataSent for captured payload: trims what was acknowledged already.
+    fn data_sent(&mut self, i: usize, mut seq: u64, len: u64) {
+        let e = &mut self.ep[i];
+        let ack = e.to_relative(e.ack_seq, e.ack_wraps);
+        let upper = seq + len;
+        if seq < ack {
+            if upper <= ack {
+                return;
+            }
+            seq = ack;
+        }
+        e.new_block(seq, upper);
+    }
+
+    /// TCP_Reassembler::AckReceived on endpoint `i` (the peer acknowledged its data up to
+    /// `seq`): data acknowledged but never seen is a content gap, `G`, and missed bytes,
+    /// counted only while both sides are established or closing cleanly (Gap()).
+    fn ack_received(&mut self, i: usize, mut seq: u64) {
+        let clean = self.ep[i].is_clean() && self.ep[1 - i].is_clean();
+        let partial = self.is_partial;
+        let e = &mut self.ep[i];
+        if e.fin_cnt > 0 && seq >= e.fin_seq {
+            seq = e.fin_seq.saturating_sub(1);
+        }
+        if seq <= e.trim_seq {
+            return;
+        }
+        let mut gaps = Vec::new();
+        // Undelivered(): the partial-connection exception leaves last_reassem alone.
+        if seq > e.last_reassem && !(seq <= 2 && partial) {
+            while let Some(&(s, u)) = e.blocks.first() {
+                if s >= seq {
+                    break;
+                }
+                e.blocks.remove(0);
+                if u <= e.last_reassem {
+                    continue;
+                }
+                if s > e.last_reassem {
+                    gaps.push(s - e.last_reassem);
+                }
+                e.last_reassem = e.last_reassem.max(u);
+            }
+            if seq > e.last_reassem {
+                gaps.push(seq - e.last_reassem);
+                e.last_reassem = seq;
+            }
+        }
+        e.trim_seq = seq;
+        e.blocks.retain(|b| b.1 > seq);
+        if clean {
+            let is_orig = e.is_orig;
+            for g in gaps {
+                self.missed_bytes += g;
+                self.scaled(is_orig, 'G', |e| &mut e.gap);
+            }
         }
     }
 
@@ -666,7 +793,7 @@ impl TcpConn {
             orig_ip_bytes: o.ip_bytes,
             resp_pkts: r.pkts,
             resp_ip_bytes: r.ip_bytes,
-            missed_bytes: 0,
+            missed_bytes: self.missed_bytes,
         }
     }
 

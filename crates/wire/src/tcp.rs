@@ -84,6 +84,8 @@ pub struct TcpSegment {
     pub ack: u32,
     pub window: u16,
     pub payload_len: u32,
+    /// Payload bytes actually captured: fewer than `payload_len` under a snap length.
+    pub captured: u32,
     /// IPv4 TTL or IPv6 hop limit.
     pub ttl: u8,
     /// IPv4 identification; None for IPv6.
@@ -140,6 +142,7 @@ impl TcpSegment {
             ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
             window: u16::from_be_bytes([t[14], t[15]]),
             payload_len: (total - 20 - doff) as u32,
+            captured: (p.len().min(total) - 20 - doff) as u32,
             ttl: p[8],
             ip_id: Some(u16::from_be_bytes([p[4], p[5]])),
             ip_len: total as u32,
@@ -215,6 +218,7 @@ impl TcpSegment {
             ack: tcp.acknowledgment_number(),
             window: tcp.window_size(),
             payload_len: ip_payload.saturating_sub(tcp.header_len()) as u32,
+            captured: tcp.payload().len() as u32,
             ttl,
             ip_id,
             ip_len,
@@ -291,6 +295,8 @@ mod tests {
         // tcpdump -s 54: headers only.
         let s = TcpSegment::from_ethernet(&frame[..54]).unwrap();
         assert_eq!(s.payload_len, 1000);
+        assert_eq!(s.captured, 0);
+        assert_eq!(TcpSegment::from_ethernet(&frame).unwrap().captured, 1000);
         assert_eq!(
             TcpSegment::from_ethernet(&frame[..40]),
             None,
