@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod checksum;
+pub mod defrag;
 pub mod icmp;
 pub mod link;
 pub mod pcapng;
