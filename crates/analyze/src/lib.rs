@@ -116,43 +116,61 @@ pub enum Decoded {
     Other,
 }
 
-/// Slices a frame down to what the tracker needs, checking the TCP checksum unless told not
-/// to (Zeek's -C; only whole packets are checked). Pure, so it can run apart from the table.
-pub fn decode(opts: &Options, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
-    let Some(ip) = tcpmortem_wire::link::ip_packet(linktype, bytes) else {
-        return Decoded::Other;
-    };
-    let Some(seg) = TcpSegment::from_ip(ip) else {
-        return match icmp::unreachable(ip) {
-            Some(quoted) => Decoded::Icmp {
-                at: Mark { frame, ts_ns },
-                quoted,
-            },
-            None => Decoded::Other,
-        };
-    };
-    let checksum_ok = if opts.ignore_checksums {
-        None
-    } else {
-        checksum::tcp_ok(ip)
-    };
-    Decoded::Tcp(Pkt {
-        frame,
-        ts_ns,
-        seg,
-        checksum_ok,
-    })
+/// Turns frames into what the tracker needs: link, IP and TCP slicing, the TCP checksum
+/// unless told not to (Zeek's -C; only whole packets are checked), and IP fragment
+/// reassembly. Apart from the table so it can run on another thread.
+pub struct Decoder {
+    ignore_checksums: bool,
+    defrag: tcpmortem_wire::defrag::Defragmenter,
 }
 
-/// The connection table.
-pub struct Tracker {
-    opts: Options,
-    live: HashMap<Key, Box<Conn>, Seeded>,
-    done: Vec<Connection>,
-    next_sweep: Option<i128>,
-    /// Frames that carried a TCP segment, and those that did not.
-    pub tcp_frames: u64,
-    pub other_frames: u64,
+impl Decoder {
+    pub fn new(opts: &Options) -> Decoder {
+        Decoder {
+            ignore_checksums: opts.ignore_checksums,
+            defrag: tcpmortem_wire::defrag::Defragmenter::new(),
+        }
+    }
+
+    /// Fragmented datagrams given up (timed out or evicted).
+    pub fn fragments_dropped(&self) -> u64 {
+        self.defrag.dropped
+    }
+
+    pub fn decode(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
+        let Some(ip) = tcpmortem_wire::link::ip_packet(linktype, bytes) else {
+            return Decoded::Other;
+        };
+        if let Some(d) = self.ip(frame, ts_ns, ip) {
+            return d;
+        }
+        // A datagram's last fragment: the whole datagram is one packet, as Zeek counts it.
+        match self.defrag.add(ts_ns, ip) {
+            Some(whole) => self.ip(frame, ts_ns, &whole).unwrap_or(Decoded::Other),
+            None => Decoded::Other,
+        }
+    }
+
+    /// A TCP segment or an ICMP error about one; `None` for anything else.
+    fn ip(&self, frame: u64, ts_ns: i128, ip: &[u8]) -> Option<Decoded> {
+        let Some(seg) = TcpSegment::from_ip(ip) else {
+            return icmp::unreachable(ip).map(|quoted| Decoded::Icmp {
+                at: Mark { frame, ts_ns },
+                quoted,
+            });
+        };
+        let checksum_ok = if self.ignore_checksums {
+            None
+        } else {
+            checksum::tcp_ok(ip)
+        };
+        Some(Decoded::Tcp(Pkt {
+            frame,
+            ts_ns,
+            seg,
+            checksum_ok,
+        }))
+    }
 }
 
 /// FxHash's mixing (rustc's hasher) over a per-table random seed: several times faster than
@@ -241,9 +259,23 @@ fn key(a: SocketAddr, b: SocketAddr) -> Key {
     }
 }
 
+/// The connection table.
+pub struct Tracker {
+    opts: Options,
+    /// For [`Tracker::frame`]; callers that decode elsewhere use [`Tracker::feed`].
+    decoder: Decoder,
+    live: HashMap<Key, Box<Conn>, Seeded>,
+    done: Vec<Connection>,
+    next_sweep: Option<i128>,
+    /// Frames that carried a TCP segment, and those that did not.
+    pub tcp_frames: u64,
+    pub other_frames: u64,
+}
+
 impl Tracker {
     pub fn new(opts: Options) -> Tracker {
         Tracker {
+            decoder: Decoder::new(&opts),
             opts,
             live: HashMap::with_hasher({
                 use std::hash::{BuildHasher, RandomState};
@@ -258,11 +290,11 @@ impl Tracker {
 
     /// Feeds one captured frame (`frame` is its 1-based number in its file).
     pub fn frame(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) {
-        let d = decode(&self.opts, frame, ts_ns, linktype, bytes);
+        let d = self.decoder.decode(frame, ts_ns, linktype, bytes);
         self.feed(&d);
     }
 
-    /// Feeds a decoded frame (see [`decode`], which can run on another thread).
+    /// Feeds a frame decoded by a [`Decoder`], which can run on another thread.
     pub fn feed(&mut self, d: &Decoded) {
         match d {
             Decoded::Tcp(p) => {
@@ -362,5 +394,86 @@ impl Tracker {
         rest.sort_by_key(|c| (c.zeek.ts_ns, c.first_frame));
         self.done.extend(rest);
         self.done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tcpmortem_wire::link::linktype;
+
+    const C: [u8; 4] = [198, 18, 0, 1];
+    const S: [u8; 4] = [198, 18, 0, 6];
+
+    /// A raw IPv4 TCP packet.
+    fn seg(from_client: bool, flags: &str, seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
+        let (src, dst, sp, dp) = if from_client {
+            (C, S, 40000, 8080)
+        } else {
+            (S, C, 8080, 40000)
+        };
+        let mut b = etherparse::PacketBuilder::ipv4(src, dst, 64).tcp(sp, dp, seq, 65535);
+        for f in flags.chars() {
+            b = match f {
+                'S' => b.syn(),
+                'F' => b.fin(),
+                'R' => b.rst(),
+                'P' => b.psh(),
+                '.' => b.ack(ack),
+                _ => b,
+            };
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    /// Splits an IPv4 packet into fragments of `size` payload bytes.
+    fn fragments(p: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let body = &p[20..];
+        body.chunks(size)
+            .enumerate()
+            .map(|(k, chunk)| {
+                let off = k * size;
+                let more = off + chunk.len() < body.len();
+                let mut h = p[..20].to_vec();
+                h[2..4].copy_from_slice(&((20 + chunk.len()) as u16).to_be_bytes());
+                h[4..6].copy_from_slice(&77u16.to_be_bytes());
+                h[6..8]
+                    .copy_from_slice(&((u16::from(more) << 13) | (off / 8) as u16).to_be_bytes());
+                h.extend_from_slice(chunk);
+                h
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fragmented_segment_counts_once_with_all_its_bytes() {
+        let data = vec![0x42; 3000];
+        let mut packets = vec![
+            seg(true, "S", 100, 0, &[]),
+            seg(false, "S.", 500, 101, &[]),
+            seg(true, ".", 101, 501, &[]),
+        ];
+        packets.extend(fragments(&seg(true, "P.", 101, 501, &data), 1480));
+        packets.push(seg(false, ".", 501, 3101, &[]));
+        packets.push(seg(true, "F.", 3101, 501, &[]));
+        packets.push(seg(false, "F.", 501, 3102, &[]));
+        packets.push(seg(true, ".", 3102, 502, &[]));
+        let mut t = Tracker::new(Options::default());
+        for (i, p) in packets.iter().enumerate() {
+            t.frame(i as u64 + 1, i as i128 * 1_000_000, linktype::RAW, p);
+        }
+        let c = t.finish();
+        assert_eq!(c.len(), 1);
+        let z = &c[0].zeek;
+        assert_eq!(z.history, "ShADaFf");
+        assert_eq!(z.orig_bytes, Some(3000));
+        // SYN, ACK, the reassembled data segment, FIN, ACK.
+        assert_eq!(z.orig_pkts, 5);
+        assert_eq!(z.orig_ip_bytes, 40 + 40 + 3040 + 40 + 40);
+        assert_eq!(c[0].ending.kind, ending::Kind::GracefulClose);
+        // The data segment is the last fragment's frame.
+        assert_eq!(c[0].client.payload_bytes, 3000);
     }
 }

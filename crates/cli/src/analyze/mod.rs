@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tcpmortem_analyze::{Connection, Decoded, Options, Tracker, decode};
+use tcpmortem_analyze::{Connection, Decoded, Decoder, Options, Tracker};
 use tcpmortem_wire::capture::{CaptureError, Reader, Source};
 use tcpmortem_wire::{TcpSegment, link};
 
@@ -196,7 +196,7 @@ const BATCH: usize = 2048;
 /// Decoding is half the work, so it runs beside the connection table, on the other core.
 struct Feeder<'a> {
     args: &'a Args,
-    opts: &'a Options,
+    decoder: Decoder,
     tx: std::sync::mpsc::SyncSender<Vec<Decoded>>,
     live: &'a AtomicUsize,
     batch: Vec<Decoded>,
@@ -279,8 +279,8 @@ impl Feeder<'_> {
                 continue;
             }
             let frame = self.frame_base + p.frame;
-            self.batch
-                .push(decode(self.opts, frame, p.ts_ns, p.linktype, p.data));
+            let d = self.decoder.decode(frame, p.ts_ns, p.linktype, p.data);
+            self.batch.push(d);
             if self.batch.len() == BATCH {
                 let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
                 if self.tx.send(full).is_err() {
@@ -340,7 +340,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     let rep = std::thread::scope(|s| -> io::Result<ReadReport> {
         let feeder = Feeder {
             args,
-            opts: &opts,
+            decoder: Decoder::new(&opts),
             tx,
             live: &live,
             batch: Vec::with_capacity(BATCH),
