@@ -3,13 +3,13 @@
 //! a whole datagram comes out, rebuilt as one unfragmented IP packet.
 //!
 //! Memory is bounded: at most [`MAX_DATAGRAMS`] datagrams in progress (the oldest is dropped
-//! to make room), at most 64 KiB each, and a datagram not completed within [`TIMEOUT_NS`] of
-//! capture time is dropped. Overlapping fragments keep the bytes that came first (RFC 5722
+//! to make room), at most 64 KiB each (16 MiB at worst), and a datagram not completed within
+//! [`TIMEOUT_NS`] of capture time is dropped. Overlapping fragments keep the bytes that came first (RFC 5722
 //! asks to drop the whole datagram for IPv6; first-wins is what Zeek's reassembler keeps).
 
 use std::collections::HashMap;
 
-pub const MAX_DATAGRAMS: usize = 1024;
+pub const MAX_DATAGRAMS: usize = 256;
 /// Linux's `ipfrag_time` default, 30 s.
 pub const TIMEOUT_NS: i128 = 30_000_000_000;
 const MAX_LEN: usize = 65_535;
@@ -181,6 +181,8 @@ pub fn is_fragment(ip: &[u8]) -> bool {
 pub struct Defragmenter {
     pending: HashMap<Key, Datagram>,
     next_order: u64,
+    /// Capture time of the last sweep for timed-out datagrams.
+    last_sweep: Option<i128>,
     /// Datagrams given up (timeout or no room).
     pub dropped: u64,
 }
@@ -199,9 +201,16 @@ impl Defragmenter {
     /// returns the rebuilt unfragmented IP packet.
     pub fn add(&mut self, ts_ns: i128, ip: &[u8]) -> Option<Vec<u8>> {
         let f = fragment(ip)?;
-        let before = self.pending.len();
-        self.pending.retain(|_, d| ts_ns - d.first_ts <= TIMEOUT_NS);
-        self.dropped += (before - self.pending.len()) as u64;
+        // Sweep for timed-out datagrams once a second of capture time, not per fragment.
+        if self
+            .last_sweep
+            .is_none_or(|t| ts_ns - t >= 1_000_000_000 || ts_ns < t)
+        {
+            self.last_sweep = Some(ts_ns);
+            let before = self.pending.len();
+            self.pending.retain(|_, d| ts_ns - d.first_ts <= TIMEOUT_NS);
+            self.dropped += (before - self.pending.len()) as u64;
+        }
         if !self.pending.contains_key(&f.key) && self.pending.len() >= MAX_DATAGRAMS {
             let oldest = self
                 .pending
