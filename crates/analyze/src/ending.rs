@@ -226,10 +226,10 @@ fn state_from_marks(me: &Side, peer: &Side, t: Mark) -> TcpState {
 /// After every packet.
 const END: Mark = Mark {
     frame: u64::MAX,
-    ts_ns: i128::MAX,
+    ts_ns: i64::MAX,
 };
 
-fn key(m: Mark) -> (i128, u64) {
+fn key(m: Mark) -> (i64, u64) {
     (m.ts_ns, m.frame)
 }
 

@@ -13,8 +13,18 @@ use crate::zeek::Pkt;
 pub struct Mark {
     /// 1-based frame number in the capture, as Wireshark shows it.
     pub frame: u64,
+    /// Nanoseconds since the epoch; 64 bits (until 2262) keep a connection's evidence small.
     #[serde(skip)]
-    pub ts_ns: i128,
+    pub ts_ns: i64,
+}
+
+impl Mark {
+    pub fn new(frame: u64, ts_ns: i128) -> Mark {
+        Mark {
+            frame,
+            ts_ns: i64::try_from(ts_ns).unwrap_or(if ts_ns < 0 { i64::MIN } else { i64::MAX }),
+        }
+    }
 }
 
 /// A RST as one side sent it (or as it claims to come from that side).
@@ -152,10 +162,7 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn new(p: &Pkt) -> Evidence {
-        let at = Mark {
-            frame: p.frame,
-            ts_ns: p.ts_ns,
-        };
+        let at = Mark::new(p.frame, p.ts_ns);
         Evidence {
             sides: [Side::new(p.seg.src), Side::new(p.seg.dst)],
             first: at,
@@ -181,10 +188,7 @@ impl Evidence {
     }
 
     pub fn observe(&mut self, p: &Pkt) {
-        let at = Mark {
-            frame: p.frame,
-            ts_ns: p.ts_ns,
-        };
+        let at = Mark::new(p.frame, p.ts_ns);
         self.last = at;
         let i = self.side_of(p.seg.src);
         let peer_fin = self.sides[1 - i].fin.is_some();

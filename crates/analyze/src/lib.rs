@@ -155,7 +155,7 @@ impl Decoder {
     fn ip(&self, frame: u64, ts_ns: i128, ip: &[u8]) -> Option<Decoded> {
         let Some(seg) = TcpSegment::from_ip(ip) else {
             return icmp::unreachable(ip).map(|quoted| Decoded::Icmp {
-                at: Mark { frame, ts_ns },
+                at: Mark::new(frame, ts_ns),
                 quoted,
             });
         };
@@ -328,7 +328,7 @@ impl Tracker {
         if let Some(c) = self.live.get_mut(&k) {
             let over = c.zeek.is_reuse(p)
                 || c.zeek.expired(p.ts_ns)
-                || p.ts_ns - c.ev.last.ts_ns > INACTIVITY_NS;
+                || p.ts_ns - i128::from(c.ev.last.ts_ns) > INACTIVITY_NS;
             if !over {
                 c.zeek.process(p);
                 if p.checksum_ok != Some(false) {
@@ -366,7 +366,8 @@ impl Tracker {
             .live
             .iter_mut()
             .filter_map(|(k, c)| {
-                (c.zeek.expired(now) || now - c.ev.last.ts_ns > INACTIVITY_NS).then_some(*k)
+                (c.zeek.expired(now) || now - i128::from(c.ev.last.ts_ns) > INACTIVITY_NS)
+                    .then_some(*k)
             })
             .collect();
         gone.sort_by_key(|k| self.live[k].ev.first.ts_ns);
@@ -389,11 +390,25 @@ impl Tracker {
 
     /// The rest: connections finished and not drained, then those still live, in order of
     /// their first packet.
-    pub fn finish(mut self) -> Vec<Connection> {
-        let mut rest: Vec<Connection> = self.live.drain().map(|(_, c)| c.finish()).collect();
-        rest.sort_by_key(|c| (c.zeek.ts_ns, c.first_frame));
-        self.done.extend(rest);
-        self.done
+    pub fn finish(self) -> Vec<Connection> {
+        self.finish_iter().collect()
+    }
+
+    /// [`Tracker::finish`] one connection at a time: each live connection is turned into its
+    /// record only when asked for, so memory does not double at the end of a capture.
+    pub fn finish_iter(mut self) -> impl Iterator<Item = Connection> {
+        let mut order: Vec<(i64, u64, Key)> = self
+            .live
+            .iter()
+            .map(|(k, c)| (c.ev.first.ts_ns, c.ev.first.frame, *k))
+            .collect();
+        order.sort_unstable();
+        let done = std::mem::take(&mut self.done);
+        done.into_iter().chain(
+            order
+                .into_iter()
+                .filter_map(move |(_, _, k)| self.live.remove(&k).map(|c| c.finish())),
+        )
     }
 }
 

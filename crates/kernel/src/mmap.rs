@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use tcpmortem_wire::capture::Source;
 
 /// Bytes mapped at a time.
-const WINDOW: usize = 32 << 20;
+const WINDOW: usize = 16 << 20;
 
 pub struct MmapSource {
     file: File,

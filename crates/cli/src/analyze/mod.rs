@@ -373,8 +373,8 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     totals.bytes = rep.bytes;
     totals.tcp_frames = tracker.tcp_frames;
     let mut errors = rep.errors;
-    for c in &tracker.finish() {
-        emit(c, &mut totals, sink.as_mut())?;
+    for c in tracker.finish_iter() {
+        emit(&c, &mut totals, sink.as_mut())?;
     }
     sink.finish(&totals, &rungs)?;
     drop(sink);
