@@ -14,8 +14,13 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Runs in `tests/data`, so the fixtures' names print the same from any checkout.
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = tcpmortem().args(args).output().unwrap();
+    let out = tcpmortem()
+        .current_dir(data(""))
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -25,10 +30,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 
 /// `analyze` of fixtures by name, on the client's link, with more arguments.
 fn client_side(names: &[&str], more: &[&str]) -> (i32, String, String) {
-    let files: Vec<String> = names
-        .iter()
-        .map(|n| data(&format!("{n}.pcapng")).display().to_string())
-        .collect();
+    let files: Vec<String> = names.iter().map(|n| format!("{n}.pcapng")).collect();
     let mut args = vec!["analyze", "--interface", "to-client"];
     args.extend(files.iter().map(String::as_str));
     args.extend(more);
@@ -273,4 +275,17 @@ fn bad_input_has_clear_errors_and_distinct_exit_codes() {
     assert_eq!(code, 0);
     assert!(out.contains("no TCP connections"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn help_and_the_human_report_are_snapshots() {
+    let (_, help, _) = run(&["analyze", "--help"]);
+    insta::assert_snapshot!("analyze_help", help);
+    let (_, report, _) = client_side(
+        &["server-closes-early", "middlebox-reset", "connect-refused"],
+        &[],
+    );
+    insta::assert_snapshot!("analyze_report", report);
+    let (_, ladder, _) = client_side(&["server-closes-early"], &["--conn", ":8080"]);
+    insta::assert_snapshot!("analyze_conn_ladder", ladder);
 }

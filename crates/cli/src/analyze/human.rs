@@ -63,7 +63,7 @@ fn frames(f: &[u64]) -> String {
 }
 
 fn state_of(s: Option<TcpState>) -> String {
-    s.map_or_else(|| "?".into(), |s| s.name().to_string())
+    s.map_or_else(|| "no socket".into(), |s| s.name().to_string())
 }
 
 /// The one-paragraph explanation.
@@ -174,7 +174,7 @@ impl<W: Write> Human<W> {
             if e.kind.abnormal() { "✗" } else { "✓" },
             c.zeek.orig,
             c.zeek.resp,
-            e.kind,
+            e.kind.name(),
             uid,
             c.first_frame,
             c.last_frame
@@ -285,11 +285,12 @@ impl<W: Write> Sink for Human<W> {
     fn finish(&mut self, t: &Totals, rungs: &[Rung]) -> io::Result<()> {
         writeln!(
             self.out,
-            "{BOLD}{}{BOLD:#}: {} frames ({} TCP), {} connections, {} abnormal",
+            "{BOLD}{}{BOLD:#}: {} frames ({} TCP), {} connection{}, {} abnormal",
             t.files.join(", "),
             t.frames,
             t.tcp_frames,
             t.connections,
+            if t.connections == 1 { "" } else { "s" },
             self.counts
                 .iter()
                 .filter(|(k, _)| k.abnormal())
