@@ -91,11 +91,14 @@ fn ours(r: &ConnRecord, field: &str) -> String {
         "orig_bytes" => opt(r.orig_bytes),
         "resp_bytes" => opt(r.resp_bytes),
         "missed_bytes" => r.missed_bytes.to_string(),
+        // Zeek leaves a zero duration unset and prints others rounded to microseconds.
+        "duration" if r.duration_ns > 0 => format!("{:.6}", r.duration_ns as f64 / 1e9),
+        "duration" => "-".into(),
         _ => unreachable!(),
     }
 }
 
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "conn_state",
     "history",
     "orig_pkts",
@@ -105,6 +108,7 @@ const FIELDS: [&str; 9] = [
     "orig_bytes",
     "resp_bytes",
     "missed_bytes",
+    "duration",
 ];
 
 #[test]

@@ -60,15 +60,12 @@ impl<W: Write> Zeek<W> {
     }
 }
 
-/// Zeek prints times and intervals with six decimals.
+/// Zeek prints times and intervals rounded to six decimals; integer arithmetic keeps epoch
+/// times exact (an f64 has too few digits for them).
 fn six(ns: i128) -> String {
     let sign = if ns < 0 { "-" } else { "" };
-    let a = ns.unsigned_abs();
-    format!(
-        "{sign}{}.{:06}",
-        a / 1_000_000_000,
-        a % 1_000_000_000 / 1000
-    )
+    let us = (ns.unsigned_abs() + 500) / 1000;
+    format!("{sign}{}.{:06}", us / 1_000_000, us % 1_000_000)
 }
 
 fn count(v: Option<u64>) -> String {
