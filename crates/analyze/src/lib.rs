@@ -132,9 +132,9 @@ impl Decoder {
         }
     }
 
-    /// Fragmented datagrams given up (timed out or evicted).
+    /// Fragmented datagrams given up (timed out or evicted) or still incomplete.
     pub fn fragments_dropped(&self) -> u64 {
-        self.defrag.dropped
+        self.defrag.dropped + self.defrag.pending() as u64
     }
 
     pub fn decode(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {

@@ -289,3 +289,40 @@ fn help_and_the_human_report_are_snapshots() {
     let (_, ladder, _) = client_side(&["server-closes-early"], &["--conn", ":8080"]);
     insta::assert_snapshot!("analyze_conn_ladder", ladder);
 }
+
+#[test]
+fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
+    // A raw-IP pcap (link type 101) holding the first fragment of a datagram, never the rest.
+    let mut ip = vec![
+        0x45, 0, 0, 48, 0, 9, 0x20, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0, 6,
+    ];
+    ip.extend([
+        0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff,
+    ]);
+    ip.extend([0u8; 12]);
+    let mut pcap = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    pcap.extend(65535u32.to_le_bytes());
+    pcap.extend(101u32.to_le_bytes());
+    for t in [1u32, 40] {
+        pcap.extend(t.to_le_bytes());
+        pcap.extend(0u32.to_le_bytes());
+        pcap.extend((ip.len() as u32).to_le_bytes());
+        pcap.extend((ip.len() as u32).to_le_bytes());
+        pcap.extend(&ip);
+        // The second copy, 39 s later, is another datagram's first fragment: the first one
+        // has timed out by then.
+        ip[5] = 10;
+    }
+    let dir = std::env::temp_dir().join(format!("tcpm-frag-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("frag.pcap");
+    std::fs::write(&f, &pcap).unwrap();
+    let (code, out, err) = run(&["analyze", f.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("no TCP connections"), "{out}");
+    assert!(
+        err.contains("fragmented datagrams were never completed"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

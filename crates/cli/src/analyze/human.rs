@@ -62,6 +62,16 @@ fn frames(f: &[u64]) -> String {
     }
 }
 
+/// `3.7 kB`, `537.0 MB`, `2.1 GB` (SI units, as capinfos prints them).
+fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000_000 => format!("{:.1} kB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
+        _ => format!("{:.1} GB", b / 1e9),
+    }
+}
+
 fn state_of(s: Option<TcpState>) -> String {
     s.map_or_else(|| "no socket".into(), |s| s.name().to_string())
 }
@@ -285,8 +295,9 @@ impl<W: Write> Sink for Human<W> {
     fn finish(&mut self, t: &Totals, rungs: &[Rung]) -> io::Result<()> {
         writeln!(
             self.out,
-            "{BOLD}{}{BOLD:#}: {} frames ({} TCP), {} connection{}, {} abnormal",
+            "{BOLD}{}{BOLD:#}: {}, {} frames ({} TCP), {} connection{}, {} abnormal",
             t.files.join(", "),
+            size(t.bytes),
             t.frames,
             t.tcp_frames,
             t.connections,

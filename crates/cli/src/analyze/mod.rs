@@ -125,7 +125,6 @@ pub struct Totals {
     pub frames: u64,
     pub tcp_frames: u64,
     pub connections: u64,
-    pub shown: u64,
     pub bytes: u64,
 }
 
@@ -187,6 +186,8 @@ struct ReadReport {
     bytes: u64,
     unsupported: BTreeSet<u16>,
     errors: Vec<InputError>,
+    /// Fragmented datagrams that could not be completed.
+    fragments_dropped: u64,
 }
 
 /// Frames travel from the reading thread to the tracking thread in batches.
@@ -249,6 +250,7 @@ impl Feeder<'_> {
         if !self.batch.is_empty() {
             let _ = self.tx.send(std::mem::take(&mut self.batch));
         }
+        self.rep.fragments_dropped = self.decoder.fragments_dropped();
         self.rep
     }
 
@@ -330,7 +332,6 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             None => !only_abnormal || c.ending.kind.abnormal(),
         };
         if wanted {
-            totals.shown += 1;
             sink.connection(c, &uid(c, n))?;
         }
         Ok(())
@@ -392,6 +393,12 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
         } else {
             eprintln!("tcpmortem: warning: {msg}");
         }
+    }
+    if rep.fragments_dropped > 0 {
+        eprintln!(
+            "tcpmortem: warning: {} fragmented datagrams were never completed (missing fragments, or more than 256 at once) and were left out",
+            rep.fragments_dropped
+        );
     }
     let mut code = exit::OK;
     for e in &errors {
