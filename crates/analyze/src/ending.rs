@@ -256,6 +256,15 @@ fn saw_reset(state: TcpState) -> Saw {
     }
 }
 
+/// "3 retransmissions of unacknowledged data, 201 then 402 ms apart, then silence".
+fn backoff_clue(n: u32, gaps: &[f64], then: &str) -> String {
+    let gaps: Vec<String> = gaps.iter().map(|g| format!("{g:.0}")).collect();
+    format!(
+        "{n} retransmissions of unacknowledged data, {} ms apart (the timer backing off), {then}",
+        gaps.join(" then ")
+    )
+}
+
 /// Decides the ending. `client` is the index in `ev.sides` of Zeek's originator.
 pub fn classify(ev: &Evidence, client: usize) -> Ending {
     let role = |i: usize| {
@@ -307,7 +316,7 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
         let mut frames = vec![r.at.frame];
         // An IP ID jump alone proves nothing: Linux sends NO_SOCKET and TIME_WAIT RSTs from a
         // per-netns control socket with IDs of its own.
-        let middlebox = r.ttl_differs || r.sender_went_on;
+        let middlebox = r.ttl_differs || r.sender_went_on || r.window_ignored;
         if r.ttl_differs {
             e.clues.push(format!(
                 "the RST's TTL differs from every other packet of the {}",
@@ -319,6 +328,11 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
                 "the {} went on sending after the RST",
                 role(i).name()
             ));
+        }
+        if r.window_ignored {
+            e.clues.push(
+                "the RST's sequence number is outside the receiver's window (RFC 5961)".into(),
+            );
         }
         if r.ip_id_jump && middlebox {
             e.clues
@@ -413,13 +427,11 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
                 Saw::same("etimedout", "the next call fails after the last probe"),
                 saw_reset(peer_state),
             );
-        } else if me.rexmit_run >= 2 {
+        } else if let Some(gaps) = me.backoff_ms() {
             e.kind = Kind::RetransmissionTimeout;
             frames.insert(0, me.rexmit_first.map_or(r.at.frame, |m| m.frame));
-            e.clues.push(format!(
-                "{} unacknowledged retransmissions before the RST",
-                me.rexmit_run
-            ));
+            e.clues
+                .push(backoff_clue(me.rexmit_run, &gaps, "before the RST"));
             put(
                 &mut e,
                 i,
@@ -437,7 +449,7 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             );
             if me.syn_ack.is_some() && me.pkts == me.syn_count as u64 + 1 {
                 e.clues.push(format!(
-                    "the {} had sent nothing since its SYN-ACK: it never accepted the connection (accept queue full with tcp_abort_on_overflow=1, kernel reason INVALID_SYN)",
+                    "the {} had sent nothing since its SYN-ACK: it may never have accepted the connection (accept queue full with tcp_abort_on_overflow=1, kernel reason INVALID_SYN), or lost it before sending anything",
                     role(i).name()
                 ));
             }
@@ -526,7 +538,7 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
 
     for (i, me) in ev.sides.iter().enumerate() {
         let peer = &ev.sides[1 - i];
-        if me.rexmit_run >= 2
+        if let Some(gaps) = me.backoff_ms()
             && let Some(first) = me.rexmit_first
             && peer.last.is_none_or(|l| key(l) < key(first))
         {
@@ -535,10 +547,8 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             e.frames = vec![first.frame, me.rexmit_last.unwrap_or(first).frame];
             e.frames.dedup();
             set_states(&mut e, first);
-            e.clues.push(format!(
-                "{} retransmissions of unacknowledged data, then silence",
-                me.rexmit_run
-            ));
+            e.clues
+                .push(backoff_clue(me.rexmit_run, &gaps, "then silence"));
             put(
                 &mut e,
                 i,

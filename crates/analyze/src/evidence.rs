@@ -41,8 +41,10 @@ pub struct Rst {
     pub ip_id_jump: bool,
     /// The claimed sender went on sending after it: the RST was not its own.
     pub sender_went_on: bool,
-    /// The RST's sequence number is not the sender's next one as this capture saw it.
-    pub seq_off: bool,
+    /// The RST's sequence number lies outside the receiver's window as far as the capture
+    /// shows it: before what the receiver had acknowledged, or beyond any window (2^30,
+    /// the largest with scaling). The receiver's own stack would discard it (RFC 5961 §3).
+    pub window_ignored: bool,
 }
 
 /// Everything one side sent that matters for the ending.
@@ -74,6 +76,9 @@ pub struct Side {
     pub rexmit_run: u32,
     pub rexmit_first: Option<Mark>,
     pub rexmit_last: Option<Mark>,
+    /// Times of the run's first retransmissions, to tell an RTO backing off (each interval
+    /// about double the last, `tcp_retransmit_timer()`) from fast retransmits.
+    pub rexmit_times: [i64; 6],
     /// Keepalive probes (`tcp_write_wakeup()`: sequence number one below the next, at most
     /// one byte) the peer has not answered.
     pub unanswered_probes: u32,
@@ -92,6 +97,16 @@ pub struct Side {
 }
 
 impl Side {
+    /// The intervals between the run's retransmissions, in ms, if they grow as an RTO's
+    /// backoff does (each at least 1.5 times the one before, allowing for timer slack).
+    pub fn backoff_ms(&self) -> Option<Vec<f64>> {
+        let n = (self.rexmit_run as usize).min(self.rexmit_times.len());
+        let t = &self.rexmit_times[..n];
+        let gaps: Vec<f64> = t.windows(2).map(|w| (w[1] - w[0]) as f64 / 1e6).collect();
+        let grows = gaps.windows(2).all(|g| g[1] >= g[0] * 1.5);
+        (n >= 2 && grows).then_some(gaps)
+    }
+
     fn new(addr: SocketAddr) -> Side {
         Side {
             addr,
@@ -111,6 +126,7 @@ impl Side {
             rexmit_run: 0,
             rexmit_first: None,
             rexmit_last: None,
+            rexmit_times: [0; 6],
             unanswered_probes: 0,
             probe_first: None,
             zero_windows: 0,
@@ -225,7 +241,9 @@ impl Evidence {
                         _ => false,
                     },
                     sender_went_on: false,
-                    seq_off: me.nxt.is_some_and(|n| n != seg.seq),
+                    window_ignored: me
+                        .acked
+                        .is_some_and(|a| after(a, seg.seq) || seg.seq.wrapping_sub(a) > 1 << 30),
                 });
             }
             return;
@@ -293,6 +311,9 @@ impl Evidence {
                 } else if seq_len > 0 && !after(end, nxt) && !f.has(Flags::SYN) {
                     me.retransmits += 1;
                     if me.acked.is_none_or(|a| after(end, a)) {
+                        if let Some(t) = me.rexmit_times.get_mut(me.rexmit_run as usize) {
+                            *t = at.ts_ns;
+                        }
                         me.rexmit_run += 1;
                         me.rexmit_first.get_or_insert(at);
                         me.rexmit_last = Some(at);

@@ -491,4 +491,82 @@ mod tests {
         // The data segment is the last fragment's frame.
         assert_eq!(c[0].client.payload_bytes, 3000);
     }
+
+    /// Runs raw IPv4 packets, `ms` apart each, through a tracker.
+    fn endings(packets: &[(i64, Vec<u8>)]) -> Vec<Connection> {
+        let mut t = Tracker::new(Options::default());
+        for (i, (ms, p)) in packets.iter().enumerate() {
+            t.frame(i as u64 + 1, i128::from(*ms) * 1_000_000, linktype::RAW, p);
+        }
+        t.finish()
+    }
+
+    fn handshake() -> Vec<(i64, Vec<u8>)> {
+        vec![
+            (0, seg(true, "S", 100, 0, &[])),
+            (1, seg(false, "S.", 500, 101, &[])),
+            (2, seg(true, ".", 101, 501, &[])),
+        ]
+    }
+
+    #[test]
+    fn a_rst_outside_the_window_is_a_middleboxs() {
+        let mut p = handshake();
+        p.push((3, seg(true, "P.", 101, 501, b"hello")));
+        p.push((4, seg(false, ".", 501, 106, &[])));
+        // Far behind what the client has acknowledged of the server's data.
+        p.push((5, seg(false, "R", 7, 0, &[])));
+        let c = endings(&p);
+        assert_eq!(c[0].ending.kind, ending::Kind::MiddleboxReset);
+        assert!(
+            c[0].ending.clues[0].contains("window"),
+            "{:?}",
+            c[0].ending.clues
+        );
+    }
+
+    #[test]
+    fn retransmissions_without_backoff_are_not_a_timeout() {
+        let mut p = handshake();
+        for ms in [10, 20, 30, 40] {
+            p.push((ms, seg(true, "P.", 101, 501, b"hello")));
+        }
+        assert_eq!(endings(&p)[0].ending.kind, ending::Kind::StillOpen);
+        let mut p = handshake();
+        for ms in [10, 210, 610, 1410] {
+            p.push((ms, seg(true, "P.", 101, 501, b"hello")));
+        }
+        let c = endings(&p);
+        assert_eq!(c[0].ending.kind, ending::Kind::RetransmissionTimeout);
+        assert!(
+            c[0].ending.clues[0].contains("400 then 800 ms"),
+            "{:?}",
+            c[0].ending.clues
+        );
+    }
+
+    #[test]
+    fn a_syn_given_up_with_a_rst_is_unanswered() {
+        let p = vec![
+            (0, seg(true, "S", 100, 0, &[])),
+            (1000, seg(true, "S", 100, 0, &[])),
+            (3000, seg(true, "R", 101, 0, &[])),
+        ];
+        let c = endings(&p);
+        assert_eq!(c[0].zeek.conn_state, "RSTOS0");
+        assert_eq!(c[0].ending.kind, ending::Kind::SynUnanswered);
+        assert_eq!(c[0].client.retransmits, 1);
+    }
+
+    #[test]
+    fn a_rst_after_both_fins_is_still_a_graceful_close() {
+        let mut p = handshake();
+        p.push((3, seg(false, "F.", 501, 101, &[])));
+        p.push((4, seg(true, "F.", 101, 502, &[])));
+        p.push((5, seg(false, "R", 502, 0, &[])));
+        let c = endings(&p);
+        assert_eq!(c[0].ending.kind, ending::Kind::GracefulClose);
+        assert_eq!(c[0].ending.by, Some(ending::Role::Server));
+        assert_eq!(c[0].ending.client_saw.linux, Some("peer-eof"));
+    }
 }
