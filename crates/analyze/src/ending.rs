@@ -155,7 +155,17 @@ pub struct Saw {
 }
 
 impl Saw {
-    fn same(id: &'static str, note: &'static str) -> Saw {
+    /// The side whose retransmissions gave up (`tcp_write_timeout()`).
+    const RTO: Saw = Saw::same(
+        "etimedout",
+        "the next call fails when the retransmissions give up (tcp_retries2 or TCP_USER_TIMEOUT)",
+    );
+    /// The side whose keepalive probes went unanswered (`tcp_keepalive_timer()`).
+    const KEEPALIVE: Saw = Saw::same("etimedout", "the next call fails after the last probe");
+    /// A side that read the peer's FIN.
+    const EOF: Saw = Saw::same("peer-eof", "recv returns 0 (EOF)");
+
+    const fn same(id: &'static str, note: &'static str) -> Saw {
         Saw {
             linux: Some(id),
             windows: Some(id),
@@ -254,6 +264,13 @@ fn saw_reset(state: TcpState) -> Saw {
             "the next recv or send fails; data already queued may be lost",
         ),
     }
+}
+
+fn probes_clue(n: u32) -> String {
+    format!(
+        "{n} keepalive probe{} went unanswered",
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 /// "3 retransmissions of unacknowledged data, 201 then 402 ms apart, then silence".
@@ -391,12 +408,7 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
                 "both FINs came before the {}'s RST",
                 role(i).name()
             ));
-            put(
-                &mut e,
-                i,
-                Saw::same("peer-eof", "recv returns 0 (EOF)"),
-                Saw::same("peer-eof", "recv returns 0 (EOF)"),
-            );
+            put(&mut e, i, Saw::EOF, Saw::EOF);
         } else if let (Some(fin), Some(data)) = (me.fin, peer.data_after_peer_fin)
             && key(fin) < key(r.at)
             && key(data) <= key(r.at)
@@ -417,30 +429,14 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
         } else if me.unanswered_probes > 0 {
             e.kind = Kind::KeepaliveTimeout;
             frames.insert(0, me.probe_first.map_or(r.at.frame, |m| m.frame));
-            e.clues.push(format!(
-                "{} keepalive probe(s) went unanswered",
-                me.unanswered_probes
-            ));
-            put(
-                &mut e,
-                i,
-                Saw::same("etimedout", "the next call fails after the last probe"),
-                saw_reset(peer_state),
-            );
+            e.clues.push(probes_clue(me.unanswered_probes));
+            put(&mut e, i, Saw::KEEPALIVE, saw_reset(peer_state));
         } else if let Some(gaps) = me.backoff_ms() {
             e.kind = Kind::RetransmissionTimeout;
             frames.insert(0, me.rexmit_first.map_or(r.at.frame, |m| m.frame));
             e.clues
                 .push(backoff_clue(me.rexmit_run, &gaps, "before the RST"));
-            put(
-                &mut e,
-                i,
-                Saw::same(
-                    "etimedout",
-                    "the next call fails when the retransmissions give up",
-                ),
-                saw_reset(peer_state),
-            );
+            put(&mut e, i, Saw::RTO, saw_reset(peer_state));
         } else if !r.with_ack && my_state != TcpState::SynRecv {
             e.kind = Kind::HalfOpen;
             e.clues.push(
@@ -552,10 +548,7 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             put(
                 &mut e,
                 i,
-                Saw::same(
-                    "etimedout",
-                    "the next call fails when the retransmissions give up (tcp_retries2 or TCP_USER_TIMEOUT)",
-                ),
+                Saw::RTO,
                 Saw::nothing("the data never reached it"),
             );
             return e;
@@ -567,14 +560,11 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             e.by = Some(role(i));
             e.frames = vec![first.frame];
             set_states(&mut e, first);
-            e.clues.push(format!(
-                "{} keepalive probes went unanswered",
-                me.unanswered_probes
-            ));
+            e.clues.push(probes_clue(me.unanswered_probes));
             put(
                 &mut e,
                 i,
-                Saw::same("etimedout", "the next call fails after the last probe"),
+                Saw::KEEPALIVE,
                 Saw::nothing("the probes never reached it"),
             );
             return e;
@@ -596,8 +586,8 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             });
             e.frames = vec![first.frame, second.frame];
             set_states(&mut e, second);
-            e.client_saw = Saw::same("peer-eof", "recv returns 0 (EOF)");
-            e.server_saw = Saw::same("peer-eof", "recv returns 0 (EOF)");
+            e.client_saw = Saw::EOF;
+            e.server_saw = Saw::EOF;
         }
         (Some(f), None) | (None, Some(f)) => {
             let i = if c.fin.is_some() { client } else { 1 - client };
