@@ -370,7 +370,7 @@ impl Tracker {
                     .then_some(*k)
             })
             .collect();
-        gone.sort_by_key(|k| self.live[k].ev.first.ts_ns);
+        gone.sort_by_key(|k| (self.live[k].ev.first.ts_ns, self.live[k].ev.first.frame));
         for k in gone {
             if let Some(c) = self.live.remove(&k) {
                 self.done.push(c.finish());
