@@ -209,7 +209,7 @@ impl<W: Write> Human<W> {
         let z = &c.zeek;
         writeln!(
             self.out,
-            "    {DIM}zeek {} {} · {} + {} packets · retransmits {}/{} · zero windows {}/{} · gaps {}/{}{DIM:#}",
+            "    {DIM}zeek {} {} · client/server: {}/{} packets, {}/{} payload bytes, retransmits {}/{}, zero windows {}/{}, gaps {}/{} · {:.3} s{DIM:#}",
             z.conn_state,
             if z.history.is_empty() {
                 "-"
@@ -218,12 +218,15 @@ impl<W: Write> Human<W> {
             },
             z.orig_pkts,
             z.resp_pkts,
+            c.client.payload_bytes,
+            c.server.payload_bytes,
             c.client.retransmits,
             c.server.retransmits,
             c.client.zero_windows,
             c.server.zero_windows,
             c.client.gaps,
-            c.server.gaps
+            c.server.gaps,
+            z.duration_ns as f64 / 1e9
         )
     }
 
