@@ -84,6 +84,9 @@ pub struct Side {
     pub unanswered_probes: u32,
     pub probe_first: Option<Mark>,
     pub zero_windows: u64,
+    /// The window of its last segment was zero: the peer's probes then are the persist
+    /// timer's zero-window probes, not keepalives.
+    window_closed: bool,
     /// Sequence jumps past data never seen, and the bytes they skipped.
     pub gaps: u64,
     pub gap_bytes: u64,
@@ -130,6 +133,7 @@ impl Side {
             unanswered_probes: 0,
             probe_first: None,
             zero_windows: 0,
+            window_closed: false,
             gaps: 0,
             gap_bytes: 0,
             ttl: None,
@@ -272,6 +276,7 @@ impl Evidence {
         if seg.window == 0 {
             me.zero_windows += 1;
         }
+        me.window_closed = seg.window == 0;
         if f.has(Flags::ACK) && !f.has(Flags::SYN) {
             if peer.syn_ack.is_some() {
                 peer.established.get_or_insert(at);
@@ -305,9 +310,12 @@ impl Evidence {
                     && (len == 0 || (len == 1 && all_acked))
                 {
                     // tcp_write_wakeup()/tcp_xmit_probe_skb(): a sequence number below the
-                    // next one makes the peer answer; Windows probes with one old byte.
-                    me.unanswered_probes += 1;
-                    me.probe_first.get_or_insert(at);
+                    // next one makes the peer answer; Windows probes with one old byte. The
+                    // persist timer probes a closed window the same way: not a keepalive.
+                    if !peer.window_closed {
+                        me.unanswered_probes += 1;
+                        me.probe_first.get_or_insert(at);
+                    }
                 } else if seq_len > 0 && !after(end, nxt) && !f.has(Flags::SYN) {
                     me.retransmits += 1;
                     if me.acked.is_none_or(|a| after(end, a)) {

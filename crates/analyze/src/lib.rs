@@ -569,4 +569,36 @@ mod tests {
         assert_eq!(c[0].ending.by, Some(ending::Role::Server));
         assert_eq!(c[0].ending.client_saw.linux, Some("peer-eof"));
     }
+
+    #[test]
+    fn probes_of_a_closed_window_are_not_keepalives() {
+        let mut p = handshake();
+        p.push((3, seg(true, "P.", 101, 501, b"hello")));
+        // The server acknowledges and closes its window; the client probes it.
+        let mut zero = seg(false, ".", 501, 106, &[]);
+        // Window 0 (the checksum goes stale, hence -C below).
+        zero[34..36].copy_from_slice(&[0, 0]);
+        p.push((4, zero));
+        for ms in [300, 900, 2100] {
+            p.push((ms, seg(true, ".", 105, 501, &[])));
+        }
+        let mut t = Tracker::new(Options {
+            ignore_checksums: true,
+            ..Options::default()
+        });
+        for (i, (ms, pk)) in p.iter().enumerate() {
+            t.frame(i as u64 + 1, i128::from(*ms) * 1_000_000, linktype::RAW, pk);
+        }
+        let c = t.finish();
+        assert_eq!(c[0].server.zero_windows, 1);
+        assert_eq!(c[0].ending.kind, ending::Kind::StillOpen);
+        // The same probes against an open window are keepalives.
+        let mut p = handshake();
+        p.push((3, seg(true, "P.", 101, 501, b"hello")));
+        p.push((4, seg(false, ".", 501, 106, &[])));
+        for ms in [300, 900, 2100] {
+            p.push((ms, seg(true, ".", 105, 501, &[])));
+        }
+        assert_eq!(endings(&p)[0].ending.kind, ending::Kind::KeepaliveTimeout);
+    }
 }
