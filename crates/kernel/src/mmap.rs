@@ -67,6 +67,13 @@ impl MmapSource {
     /// (or up to the end of the file).
     fn remap(&mut self, n: usize) -> io::Result<()> {
         self.unmap();
+        // A file cut shorter since it was opened is read as truncated where it now ends,
+        // instead of faulting on pages past its end. (A cut during one window's reading
+        // still raises SIGBUS: the cost of not copying.)
+        if let Ok(m) = self.file.metadata() {
+            self.len = self.len.min(m.len());
+        }
+        self.pos = self.pos.min(self.len);
         let off = self.pos - self.pos % page();
         let want = (self.pos - off) as usize + n.max(WINDOW);
         let len = want.min((self.len - off) as usize);
