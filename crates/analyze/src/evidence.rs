@@ -227,8 +227,8 @@ impl Evidence {
         me.payload_bytes += u64::from(len);
         me.last = Some(at);
         me.first.get_or_insert(at);
-        // Anything from this side answers the peer's probes and RTO retransmissions only if
-        // it acknowledges them; any packet at all shows this side is alive.
+        // Any packet from this side shows it is alive: the peer's keepalive probes were
+        // answered. (A retransmission run ends only when its data is acknowledged, below.)
         peer.unanswered_probes = 0;
         peer.probe_first = None;
         if f.has(Flags::RST) {
