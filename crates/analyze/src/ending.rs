@@ -3,7 +3,7 @@
 //! what each application most likely saw on Linux, Windows and macOS. The errors are named by
 //! their error-catalog ids (`tcpmortem_core::catalog`); renderers look the names up there.
 
-use crate::evidence::{Evidence, Mark, Side, Unreachable};
+use crate::evidence::{Evidence, IcmpError, Mark, Rst, Side, Unreachable};
 use serde::Serialize;
 use tcpmortem_core::TcpState;
 
@@ -201,6 +201,22 @@ pub struct Ending {
     pub clues: Vec<String>,
 }
 
+impl Ending {
+    /// Nothing decided yet: still open, no error on either side.
+    fn open() -> Ending {
+        Ending {
+            kind: Kind::StillOpen,
+            by: None,
+            frames: Vec::new(),
+            client_state: None,
+            server_state: None,
+            client_saw: Saw::nothing("no error"),
+            server_saw: Saw::nothing("no error"),
+            clues: Vec::new(),
+        }
+    }
+}
+
 /// A side's TCP state just before `t`, as far as its packets and its peer's tell; `None`
 /// if it had sent nothing yet (no socket, as far as anyone can tell).
 fn state_before(me: &Side, peer: &Side, t: Mark) -> Option<TcpState> {
@@ -284,49 +300,66 @@ fn backoff_clue(n: u32, gaps: &[f64], then: &str) -> String {
 
 /// Decides the ending. `client` is the index in `ev.sides` of Zeek's originator.
 pub fn classify(ev: &Evidence, client: usize) -> Ending {
-    let role = |i: usize| {
-        if i == client {
+    let judge = Judge { ev, client };
+    // The first RST decides, whoever sent it.
+    let first_rst = (0..2)
+        .filter_map(|i| ev.sides[i].rst.map(|r| (i, r)))
+        .min_by_key(|(_, r)| key(r.at));
+    if let Some((i, r)) = first_rst {
+        return judge.reset(i, r);
+    }
+    if let Some(icmp) = ev.icmp {
+        return judge.unreachable(icmp);
+    }
+    judge
+        .syn_unanswered()
+        .or_else(|| judge.timeout())
+        .unwrap_or_else(|| judge.by_fins())
+}
+
+/// One connection's evidence and which side is the client, with the helpers every verdict
+/// uses.
+struct Judge<'a> {
+    ev: &'a Evidence,
+    client: usize,
+}
+
+impl Judge<'_> {
+    fn role(&self, i: usize) -> Role {
+        if i == self.client {
             Role::Client
         } else {
             Role::Server
         }
-    };
-    let (c, s) = (&ev.sides[client], &ev.sides[1 - client]);
-    let states = |t: Mark| (state_before(c, s, t), state_before(s, c, t));
-    let mut e = Ending {
-        kind: Kind::StillOpen,
-        by: None,
-        frames: Vec::new(),
-        client_state: None,
-        server_state: None,
-        client_saw: Saw::nothing("no error"),
-        server_saw: Saw::nothing("no error"),
-        clues: Vec::new(),
-    };
-    let set_states = |e: &mut Ending, t: Mark| {
-        let (cs, ss) = states(t);
-        e.client_state = cs;
-        e.server_state = ss;
-    };
-    // The saw of side `i` and of its peer, in that order.
-    let put = |e: &mut Ending, i: usize, mine: Saw, theirs: Saw| {
-        if role(i) == Role::Client {
+    }
+
+    fn sides(&self) -> (&Side, &Side) {
+        (&self.ev.sides[self.client], &self.ev.sides[1 - self.client])
+    }
+
+    fn set_states(&self, e: &mut Ending, t: Mark) {
+        let (c, s) = self.sides();
+        e.client_state = state_before(c, s, t);
+        e.server_state = state_before(s, c, t);
+    }
+
+    /// What side `i` saw, and what its peer saw.
+    fn put(&self, e: &mut Ending, i: usize, mine: Saw, theirs: Saw) {
+        if self.role(i) == Role::Client {
             e.client_saw = mine;
             e.server_saw = theirs;
         } else {
             e.server_saw = mine;
             e.client_saw = theirs;
         }
-    };
+    }
 
-    // The first RST decides, whoever sent it.
-    let first_rst = (0..2)
-        .filter_map(|i| ev.sides[i].rst.map(|r| (i, r)))
-        .min_by_key(|(_, r)| key(r.at));
-    if let Some((i, r)) = first_rst {
-        let (me, peer) = (&ev.sides[i], &ev.sides[1 - i]);
-        set_states(&mut e, r.at);
-        e.by = Some(role(i));
+    /// Side `i` sent the first RST, `r`.
+    fn reset(&self, i: usize, r: Rst) -> Ending {
+        let mut e = Ending::open();
+        let (me, peer) = (&self.ev.sides[i], &self.ev.sides[1 - i]);
+        self.set_states(&mut e, r.at);
+        e.by = Some(self.role(i));
         // A side that had sent nothing is taken as established: a capture that starts late.
         let peer_state = state_before(peer, me, r.at).unwrap_or(TcpState::Established);
         let my_state = state_before(me, peer, r.at).unwrap_or(TcpState::Established);
@@ -337,13 +370,13 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
         if r.ttl_differs {
             e.clues.push(format!(
                 "the RST's TTL differs from every other packet of the {}",
-                role(i).name()
+                self.role(i).name()
             ));
         }
         if r.sender_went_on {
             e.clues.push(format!(
                 "the {} went on sending after the RST",
-                role(i).name()
+                self.role(i).name()
             ));
         }
         if r.window_ignored {
@@ -362,9 +395,9 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             e.clues.push(format!(
                 "{} SYN(s), no answer; the {} then gave up with RST",
                 me.syn_count,
-                role(i).name()
+                self.role(i).name()
             ));
-            put(
+            self.put(
                 &mut e,
                 i,
                 Saw::same("etimedout", "connect() timed out or was abandoned"),
@@ -373,7 +406,7 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
         } else if peer_state == TcpState::SynSent && me.syn_ack.is_none() && !middlebox {
             e.kind = Kind::Refused;
             frames.insert(0, peer.syn.map_or(r.at.frame, |m| m.frame));
-            put(
+            self.put(
                 &mut e,
                 1 - i,
                 saw_reset(TcpState::SynSent),
@@ -381,14 +414,14 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             );
         } else if middlebox {
             e.kind = Kind::MiddleboxReset;
-            put(
-                &mut e,
-                i,
-                Saw::nothing(
-                    "it never sent the RST; it learns of the end only when its next segment is answered with RST",
-                ),
-                saw_reset(peer_state),
-            );
+            self.put(
+            &mut e,
+            i,
+            Saw::nothing(
+                "it never sent the RST; it learns of the end only when its next segment is answered with RST",
+            ),
+            saw_reset(peer_state),
+        );
         } else if me.fin.is_some_and(|f| key(f) < key(r.at))
             && peer.fin.is_some_and(|f| key(f) < key(r.at))
         {
@@ -398,17 +431,17 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             } else {
                 1 - i
             };
-            e.by = Some(role(first));
+            e.by = Some(self.role(first));
             frames = vec![
-                ev.sides[first].fin.unwrap().frame,
-                ev.sides[1 - first].fin.unwrap().frame,
+                self.ev.sides[first].fin.unwrap().frame,
+                self.ev.sides[1 - first].fin.unwrap().frame,
                 r.at.frame,
             ];
             e.clues.push(format!(
                 "both FINs came before the {}'s RST",
-                role(i).name()
+                self.role(i).name()
             ));
-            put(&mut e, i, Saw::EOF, Saw::EOF);
+            self.put(&mut e, i, Saw::EOF, Saw::EOF);
         } else if let (Some(fin), Some(data)) = (me.fin, peer.data_after_peer_fin)
             && key(fin) < key(r.at)
             && key(data) <= key(r.at)
@@ -417,10 +450,10 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             frames = vec![fin.frame, data.frame, r.at.frame];
             e.clues.push(format!(
                 "the {} sent data after the {}'s FIN",
-                role(1 - i).name(),
-                role(i).name()
+                self.role(1 - i).name(),
+                self.role(i).name()
             ));
-            put(
+            self.put(
                 &mut e,
                 i,
                 Saw::nothing("it had closed; its kernel discarded the late data"),
@@ -430,26 +463,26 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             e.kind = Kind::KeepaliveTimeout;
             frames.insert(0, me.probe_first.map_or(r.at.frame, |m| m.frame));
             e.clues.push(probes_clue(me.unanswered_probes));
-            put(&mut e, i, Saw::KEEPALIVE, saw_reset(peer_state));
+            self.put(&mut e, i, Saw::KEEPALIVE, saw_reset(peer_state));
         } else if let Some(gaps) = me.backoff_ms() {
             e.kind = Kind::RetransmissionTimeout;
             frames.insert(0, me.rexmit_first.map_or(r.at.frame, |m| m.frame));
             e.clues
                 .push(backoff_clue(me.rexmit_run, &gaps, "before the RST"));
-            put(&mut e, i, Saw::RTO, saw_reset(peer_state));
+            self.put(&mut e, i, Saw::RTO, saw_reset(peer_state));
         } else if !r.with_ack && my_state != TcpState::SynRecv {
             e.kind = Kind::HalfOpen;
             e.clues.push(
-                "a bare RST (no ACK), as a host sends for a connection it does not have (NO_SOCKET)"
-                    .into(),
-            );
+            "a bare RST (no ACK), as a host sends for a connection it does not have (NO_SOCKET)"
+                .into(),
+        );
             if me.syn_ack.is_some() && me.pkts == me.syn_count as u64 + 1 {
                 e.clues.push(format!(
-                    "the {} had sent nothing since its SYN-ACK: it may never have accepted the connection (accept queue full with tcp_abort_on_overflow=1, kernel reason INVALID_SYN), or lost it before sending anything",
-                    role(i).name()
-                ));
+                "the {} had sent nothing since its SYN-ACK: it may never have accepted the connection (accept queue full with tcp_abort_on_overflow=1, kernel reason INVALID_SYN), or lost it before sending anything",
+                self.role(i).name()
+            ));
             }
-            put(
+            self.put(
                 &mut e,
                 i,
                 Saw::nothing("its host no longer had the connection"),
@@ -462,7 +495,7 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             e.kind = Kind::AbortiveClose;
             e.clues
                 .push(format!("RST|ACK without a FIN first, from {my_state}"));
-            put(
+            self.put(
                 &mut e,
                 i,
                 Saw::nothing(
@@ -472,21 +505,22 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             );
         } else {
             e.kind = Kind::Reset;
-            put(&mut e, i, Saw::nothing("unknown"), saw_reset(peer_state));
+            self.put(&mut e, i, Saw::nothing("unknown"), saw_reset(peer_state));
         }
         frames.sort_unstable();
         frames.dedup();
         e.frames = frames;
-        return e;
+        e
     }
 
-    if let Some(icmp) = ev.icmp {
-        let to = &ev.sides[icmp.to];
-        let connecting = to.syn.is_some() && ev.sides[1 - icmp.to].syn_ack.is_none();
+    fn unreachable(&self, icmp: IcmpError) -> Ending {
+        let mut e = Ending::open();
+        let to = &self.ev.sides[icmp.to];
+        let connecting = to.syn.is_some() && self.ev.sides[1 - icmp.to].syn_ack.is_none();
         e.kind = Kind::Unreachable;
-        e.by = Some(role(icmp.to));
+        e.by = Some(self.role(icmp.to));
         e.frames = vec![icmp.at.frame];
-        set_states(&mut e, icmp.at);
+        self.set_states(&mut e, icmp.at);
         let id = match icmp.kind {
             Unreachable::Net => "enetunreach",
             Unreachable::Host | Unreachable::Other => "ehostunreach",
@@ -503,19 +537,22 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
                 "a soft error on an established connection: reported in place of ETIMEDOUT when the retransmissions give up",
             )
         };
-        put(
+        self.put(
             &mut e,
             icmp.to,
             mine,
             Saw::nothing("the packets never reached it"),
         );
-        return e;
+        e
     }
 
-    if let Some(syn) = c.syn
-        && s.syn_ack.is_none()
-        && s.pkts == 0
-    {
+    fn syn_unanswered(&self) -> Option<Ending> {
+        let (c, s) = self.sides();
+        let syn = c.syn?;
+        if s.syn_ack.is_some() || s.pkts > 0 {
+            return None;
+        }
+        let mut e = Ending::open();
         e.kind = Kind::SynUnanswered;
         e.by = Some(Role::Client);
         e.frames = vec![syn.frame];
@@ -529,86 +566,99 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             "connect() fails once tcp_syn_retries are used up (~127 s by default)",
         );
         e.server_saw = Saw::nothing("the SYN never reached it");
-        return e;
+        Some(e)
     }
 
-    for (i, me) in ev.sides.iter().enumerate() {
-        let peer = &ev.sides[1 - i];
-        if let Some(gaps) = me.backoff_ms()
-            && let Some(first) = me.rexmit_first
-            && peer.last.is_none_or(|l| key(l) < key(first))
-        {
-            e.kind = Kind::RetransmissionTimeout;
-            e.by = Some(role(i));
-            e.frames = vec![first.frame, me.rexmit_last.unwrap_or(first).frame];
-            e.frames.dedup();
-            set_states(&mut e, first);
-            e.clues
-                .push(backoff_clue(me.rexmit_run, &gaps, "then silence"));
-            put(
-                &mut e,
-                i,
-                Saw::RTO,
-                Saw::nothing("the data never reached it"),
-            );
-            return e;
+    /// A side that retransmitted with backoff, or probed, into silence.
+    fn timeout(&self) -> Option<Ending> {
+        let mut e = Ending::open();
+        for (i, me) in self.ev.sides.iter().enumerate() {
+            let peer = &self.ev.sides[1 - i];
+            if let Some(gaps) = me.backoff_ms()
+                && let Some(first) = me.rexmit_first
+                && peer.last.is_none_or(|l| key(l) < key(first))
+            {
+                e.kind = Kind::RetransmissionTimeout;
+                e.by = Some(self.role(i));
+                e.frames = vec![first.frame, me.rexmit_last.unwrap_or(first).frame];
+                e.frames.dedup();
+                self.set_states(&mut e, first);
+                e.clues
+                    .push(backoff_clue(me.rexmit_run, &gaps, "then silence"));
+                self.put(
+                    &mut e,
+                    i,
+                    Saw::RTO,
+                    Saw::nothing("the data never reached it"),
+                );
+                return Some(e);
+            }
+            if me.unanswered_probes >= 2
+                && let Some(first) = me.probe_first
+            {
+                e.kind = Kind::KeepaliveTimeout;
+                e.by = Some(self.role(i));
+                e.frames = vec![first.frame];
+                self.set_states(&mut e, first);
+                e.clues.push(probes_clue(me.unanswered_probes));
+                self.put(
+                    &mut e,
+                    i,
+                    Saw::KEEPALIVE,
+                    Saw::nothing("the probes never reached it"),
+                );
+                return Some(e);
+            }
         }
-        if me.unanswered_probes >= 2
-            && let Some(first) = me.probe_first
-        {
-            e.kind = Kind::KeepaliveTimeout;
-            e.by = Some(role(i));
-            e.frames = vec![first.frame];
-            set_states(&mut e, first);
-            e.clues.push(probes_clue(me.unanswered_probes));
-            put(
-                &mut e,
-                i,
-                Saw::KEEPALIVE,
-                Saw::nothing("the probes never reached it"),
-            );
-            return e;
-        }
+        None
     }
 
-    match (c.fin, s.fin) {
-        (Some(cf), Some(sf)) => {
-            e.kind = Kind::GracefulClose;
-            let (first, second) = if key(cf) <= key(sf) {
-                (cf, sf)
-            } else {
-                (sf, cf)
-            };
-            e.by = Some(if key(cf) <= key(sf) {
-                Role::Client
-            } else {
-                Role::Server
-            });
-            e.frames = vec![first.frame, second.frame];
-            set_states(&mut e, second);
-            e.client_saw = Saw::EOF;
-            e.server_saw = Saw::EOF;
+    fn by_fins(&self) -> Ending {
+        let (c, s) = self.sides();
+        let mut e = Ending::open();
+        match (c.fin, s.fin) {
+            (Some(cf), Some(sf)) => {
+                e.kind = Kind::GracefulClose;
+                let (first, second) = if key(cf) <= key(sf) {
+                    (cf, sf)
+                } else {
+                    (sf, cf)
+                };
+                e.by = Some(if key(cf) <= key(sf) {
+                    Role::Client
+                } else {
+                    Role::Server
+                });
+                e.frames = vec![first.frame, second.frame];
+                self.set_states(&mut e, second);
+                e.client_saw = Saw::EOF;
+                e.server_saw = Saw::EOF;
+            }
+            (Some(f), None) | (None, Some(f)) => {
+                let i = if c.fin.is_some() {
+                    self.client
+                } else {
+                    1 - self.client
+                };
+                e.kind = Kind::HalfClosed;
+                e.by = Some(self.role(i));
+                e.frames = vec![f.frame];
+                self.set_states(&mut e, END);
+                self.put(
+                    &mut e,
+                    i,
+                    Saw::nothing("still waiting for the peer's FIN"),
+                    Saw::same(
+                        "peer-eof",
+                        "recv returns 0 (EOF); it has not closed its side",
+                    ),
+                );
+            }
+            (None, None) => {
+                self.set_states(&mut e, END);
+                e.frames = vec![self.ev.last.frame];
+            }
         }
-        (Some(f), None) | (None, Some(f)) => {
-            let i = if c.fin.is_some() { client } else { 1 - client };
-            e.kind = Kind::HalfClosed;
-            e.by = Some(role(i));
-            e.frames = vec![f.frame];
-            set_states(&mut e, END);
-            put(
-                &mut e,
-                i,
-                Saw::nothing("still waiting for the peer's FIN"),
-                Saw::same(
-                    "peer-eof",
-                    "recv returns 0 (EOF); it has not closed its side",
-                ),
-            );
-        }
-        (None, None) => {
-            set_states(&mut e, END);
-            e.frames = vec![ev.last.frame];
-        }
+        e
     }
-    e
 }
