@@ -112,6 +112,32 @@ impl Kind {
         !matches!(self, Kind::GracefulClose | Kind::StillOpen)
     }
 
+    /// The error-catalog entries characteristic of this ending, on any system: what
+    /// `explain` points to. [`Kind::may_report`] adds what a RST does to a side in an
+    /// unusual state.
+    pub fn errors(self) -> &'static [&'static str] {
+        match self {
+            Kind::GracefulClose | Kind::HalfClosed => &["peer-eof"],
+            Kind::AbortiveClose | Kind::HalfOpen | Kind::Reset => &["econnreset"],
+            Kind::DataAfterClose => &["econnaborted", "epipe", "econnreset"],
+            Kind::MiddleboxReset => &["econnreset"],
+            Kind::Refused => &["econnrefused"],
+            Kind::Unreachable => &["ehostunreach", "enetunreach", "econnrefused"],
+            Kind::SynUnanswered | Kind::RetransmissionTimeout => &["etimedout"],
+            Kind::KeepaliveTimeout => &["etimedout"],
+            Kind::StillOpen => &[],
+        }
+    }
+
+    /// Whether [`classify`] may put catalog entry `id` in a [`Saw`] for this ending
+    /// (checked in debug builds): its own errors, or for an ending that a RST can bring,
+    /// whatever `tcp_reset()` reports by the receiver's state.
+    pub fn may_report(self, id: &str) -> bool {
+        const BY_RST: [&str; 4] = ["econnreset", "econnrefused", "epipe", "econnaborted"];
+        let rst_borne = !matches!(self, Kind::StillOpen | Kind::HalfClosed | Kind::Unreachable);
+        self.errors().contains(&id) || (rst_borne && BY_RST.contains(&id))
+    }
+
     /// The kernel RST reasons (`tcp:tcp_send_reset`) that produce this ending on Linux.
     pub fn rst_reasons(self) -> &'static [&'static str] {
         match self {
@@ -305,16 +331,26 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
     let first_rst = (0..2)
         .filter_map(|i| ev.sides[i].rst.map(|r| (i, r)))
         .min_by_key(|(_, r)| key(r.at));
-    if let Some((i, r)) = first_rst {
-        return judge.reset(i, r);
-    }
-    if let Some(icmp) = ev.icmp {
-        return judge.unreachable(icmp);
-    }
-    judge
-        .syn_unanswered()
-        .or_else(|| judge.timeout())
-        .unwrap_or_else(|| judge.by_fins())
+    let e = if let Some((i, r)) = first_rst {
+        judge.reset(i, r)
+    } else if let Some(icmp) = ev.icmp {
+        judge.unreachable(icmp)
+    } else {
+        judge
+            .syn_unanswered()
+            .or_else(|| judge.timeout())
+            .unwrap_or_else(|| judge.by_fins())
+    };
+    debug_assert!(
+        [e.client_saw, e.server_saw]
+            .iter()
+            .flat_map(|s| [s.linux, s.windows, s.macos])
+            .flatten()
+            .all(|id| e.kind.may_report(id)),
+        "{:?} reports an error Kind::may_report() does not allow: {e:?}",
+        e.kind
+    );
+    e
 }
 
 /// One connection's evidence and which side is the client, with the helpers every verdict

@@ -99,6 +99,12 @@ fn full(e: &Entry, m: &Match, out: &mut impl Write) -> io::Result<()> {
             writeln!(out, "  {DIM}all of them: tcpmortem lab repro {name}{DIM:#}")?;
         }
     }
+    let endings = super::analyze_endings(e.id);
+    if !endings.is_empty() {
+        writeln!(out, "\n{HEAD}Find it in a capture{HEAD:#}")?;
+        writeln!(out, "  tcpmortem analyze FILE --only abnormal")?;
+        writeln!(out, "  {DIM}endings: {}{DIM:#}", endings.join(", "))?;
+    }
     if !e.related.is_empty() {
         writeln!(out, "\n{DIM}See also: {}{DIM:#}", e.related.join(", "))?;
     }

@@ -42,6 +42,8 @@ struct MatchJson<'a> {
     advice: &'static [&'static str],
     /// Built-in lab scenarios that reproduce it.
     scenarios: &'static [&'static str],
+    /// `analyze` endings that show it in a capture.
+    analyze_endings: Vec<&'static str>,
     related: &'static [&'static str],
 }
 
@@ -131,6 +133,7 @@ fn entry<'a>(e: &'static Entry, m: &'a Match) -> MatchJson<'a> {
         causes: e.causes,
         advice: e.advice,
         scenarios: e.scenarios,
+        analyze_endings: super::analyze_endings(e.id),
         related: e.related,
     }
 }
@@ -166,6 +169,7 @@ fn foreign<'a>(
         causes: &[],
         advice: &[],
         scenarios: &[],
+        analyze_endings: Vec::new(),
         related: &[],
     }
 }

@@ -10,6 +10,15 @@ use std::io::Write;
 use tcpmortem_core::Os;
 use tcpmortem_core::query;
 
+/// The `analyze` endings that show this catalog entry in a capture.
+fn analyze_endings(id: &str) -> Vec<&'static str> {
+    tcpmortem_analyze::ending::Kind::ALL
+        .into_iter()
+        .filter(|k| k.errors().contains(&id))
+        .map(|k| k.name())
+        .collect()
+}
+
 /// Explain an error code or a pasted error message: what it means on Linux, Windows and
 /// macOS, which TCP events cause it, and what to do.
 ///
