@@ -267,9 +267,8 @@ pub struct Tracker {
     live: HashMap<Key, Box<Conn>, Seeded>,
     done: Vec<Connection>,
     next_sweep: Option<i128>,
-    /// Frames that carried a TCP segment, and those that did not.
+    /// Frames that carried a TCP segment.
     pub tcp_frames: u64,
-    pub other_frames: u64,
 }
 
 impl Tracker {
@@ -284,7 +283,6 @@ impl Tracker {
             done: Vec::new(),
             next_sweep: None,
             tcp_frames: 0,
-            other_frames: 0,
         }
     }
 
@@ -301,11 +299,8 @@ impl Tracker {
                 self.tcp_frames += 1;
                 self.packet(p);
             }
-            Decoded::Icmp { at, quoted } => {
-                self.other_frames += 1;
-                self.icmp(*at, *quoted);
-            }
-            Decoded::Other => self.other_frames += 1,
+            Decoded::Icmp { at, quoted } => self.icmp(*at, *quoted),
+            Decoded::Other => {}
         }
     }
 

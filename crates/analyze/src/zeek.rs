@@ -190,10 +190,6 @@ impl Endpoint {
         }
     }
 
-    fn is_active(&self) -> bool {
-        self.state != EpState::Inactive && !self.did_close
-    }
-
     /// Before establishment a FIN closes and a RST resets the sender (with both, Closed is
     /// the previous state, which later checks read). Returns whether either came.
     fn close_on(&mut self, f: Flags) -> bool {
@@ -795,10 +791,6 @@ impl TcpConn {
             resp_ip_bytes: r.ip_bytes,
             missed_bytes: self.missed_bytes,
         }
-    }
-
-    pub fn any_active(&self) -> bool {
-        self.ep.iter().any(Endpoint::is_active)
     }
 }
 

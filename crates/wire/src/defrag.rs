@@ -172,11 +172,6 @@ fn fragment(ip: &[u8]) -> Option<Fragment<'_>> {
     }
 }
 
-/// Whether a raw IP packet is a fragment.
-pub fn is_fragment(ip: &[u8]) -> bool {
-    fragment(ip).is_some()
-}
-
 #[derive(Debug, Default)]
 pub struct Defragmenter {
     pending: HashMap<Key, Datagram>,
@@ -302,8 +297,8 @@ mod tests {
     fn out_of_order_ipv4_fragments_give_the_original_segment() {
         let (whole, mut frags) = v4_fragments(3000, 1480, 7);
         assert_eq!(frags.len(), 3);
-        assert!(frags.iter().all(|f| is_fragment(f)));
-        assert!(!is_fragment(&whole));
+        assert!(frags.iter().all(|f| fragment(f).is_some()));
+        assert!(fragment(&whole).is_none());
         frags.swap(0, 2);
         let mut d = Defragmenter::new();
         assert_eq!(d.add(0, &frags[0]), None);
