@@ -12,7 +12,7 @@ use tcpmortem_wire::link::linktype;
 fn corpus_traces() -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack =
-        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/zeek/Traces")];
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/zeek/Traces")];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();

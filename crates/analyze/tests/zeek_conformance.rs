@@ -1,4 +1,4 @@
-//! Conformance with Zeek on its own corpus (`../shared/corpus/zeek/`): every TCP row of every
+//! Conformance with Zeek on its own corpus (`tests/data/zeek/`, copied from Zeek's btests): every TCP row of every
 //! baseline, paired by 4-tuple in order of appearance, compared on conn_state, history and,
 //! where the baseline has them, packet and byte counts.
 
@@ -9,7 +9,7 @@ use tcpmortem_analyze::{Options, Tracker};
 use tcpmortem_wire::capture::Reader;
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/zeek")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/zeek")
 }
 
 struct Row {

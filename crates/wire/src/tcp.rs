@@ -243,8 +243,8 @@ mod tests {
 
     #[test]
     fn the_fast_path_agrees_with_etherparse_on_every_corpus_packet() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/corpus/zeek/Traces");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/zeek/Traces");
         let mut stack = vec![dir];
         let mut fast = 0;
         while let Some(d) = stack.pop() {

@@ -1,7 +1,7 @@
 //! The catalog's data. Sources use short names:
 //! - `tcp_input.c tcp_reset()` etc.: Linux `net/ipv4/`, as of 6.18;
 //! - `MS Winsock errors`: Microsoft Learn, "Windows Sockets Error Codes";
-//! - `LAB`: measured with real sockets on this project's Linux 6.18 machines (`shared/reference`).
+//! - `LAB`: measured with real sockets on this project's Linux 6.18 machines (`docs/reference`).
 
 use super::{
     Basis::{self, *},
@@ -60,7 +60,7 @@ const fn cause(cause: &'static str, fix: &'static str) -> Cause {
 
 const MS_ERRORS: &str = "MS Winsock errors (learn.microsoft.com, windows-sockets-error-codes-2)";
 const TCP_RESET: &str = "net/ipv4/tcp_input.c tcp_reset()";
-const LAB: &str = "measured on Linux 6.18, shared/reference/tcp-termination.md";
+const LAB: &str = "measured on Linux 6.18, docs/reference/tcp-termination.md";
 
 /// The catalog, most commonly met first.
 pub static ENTRIES: &[Entry] = &[
@@ -214,7 +214,7 @@ pub static ENTRIES: &[Entry] = &[
             c(
                 "The seed's case: the server reads the request and closes at once (FIN); the client writes more, which is accepted locally; the server's kernel answers RST (reason TCP_TIMEWAIT_SOCKET, or TCP_ABORT_ON_DATA within ~5 ms of the close). On Windows the client's next recv fails with 10053.",
                 Obs,
-                "blog post in shared/seed; Windows behaviour reported, not documented",
+                "the seed blog post (README); Windows behaviour reported, not documented",
             ),
             c(
                 "The same packets on Linux give recv → 0 (EOF) and then send → EPIPE, because tcp_reset() stores EPIPE when the RST arrives in CLOSE_WAIT.",

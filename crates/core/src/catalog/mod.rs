@@ -25,7 +25,7 @@ pub enum Kind {
     AppTimeout,
 }
 
-/// How a claim is known. Mirrors the tags of `shared/reference/tcp-termination.md`.
+/// How a claim is known. Mirrors the tags of `docs/reference/tcp-termination.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Basis {
