@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tcpmortem_kernel::proc;
 use tcpmortem_kernel::sock::poll;
 use tcpmortem_kernel::tracefs::{self, Instance};
-use tcpmortem_lab::trace::{WATCH_EVENTS, lost_events, parse_line, tcp_event};
+use tcpmortem_trace::{WATCH_EVENTS, lost_events, parse_line, tcp_event};
 use tcpmortem_watch::resolve::Resolver;
 use tcpmortem_watch::time::{realtime_offset_ns, rfc3339};
 use tcpmortem_watch::verdict::verdict;

@@ -10,7 +10,6 @@
 //! - [`observe`]: packet capture and tracefs readers;
 //! - [`run`]: the runner and its settle logic;
 //! - [`record`]: what a run observed, the model every renderer reads;
-//! - [`trace`]: parsing tracepoint lines (pure);
 //! - [`other_os`] and [`explain`]: what other systems would do, and the plain-language ending.
 
 pub mod actor;
@@ -25,7 +24,6 @@ pub mod record;
 pub mod run;
 pub mod sandbox;
 pub mod scenario;
-pub mod trace;
 
 /// Why a run could not be done. Each kind has its own exit code in the CLI.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,6 @@
 use crate::LabError;
 use crate::record::Link;
 use crate::sandbox::{ROUTER_CLIENT_IF, ROUTER_SERVER_IF, Sandbox};
-use crate::trace::{EVENTS, TcpEvent, parse_line, tcp_event};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +14,7 @@ use tcpmortem_kernel::netlink::if_index;
 use tcpmortem_kernel::proc;
 use tcpmortem_kernel::sock::poll;
 use tcpmortem_kernel::tracefs::{self, Instance};
+use tcpmortem_trace::{EVENTS, TcpEvent, parse_line, tcp_event};
 
 /// A frame seen on a router link.
 #[derive(Debug, Clone)]

@@ -3,11 +3,11 @@
 //! instance; packet timestamps (CLOCK_REALTIME) are converted to it.
 
 use crate::scenario::{Actor, Scenario};
-use crate::trace::TcpEvent;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use tcpmortem_core::TcpState;
+use tcpmortem_trace::TcpEvent;
 use tcpmortem_wire::Flags;
 
 #[derive(Debug, Clone, Serialize)]

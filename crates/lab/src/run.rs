@@ -627,7 +627,7 @@ fn same_segment(a: &TcpSegment, b: &TcpSegment) -> bool {
 /// Keeps the events of this run's addresses and orders them causally against the packets:
 /// on veth the receiver's events can be stamped before the sender's `tcp_send_reset`.
 fn events(
-    raw: Vec<crate::trace::TcpEvent>,
+    raw: Vec<tcpmortem_trace::TcpEvent>,
     packets: &[PacketRecord],
     a: &crate::record::Addresses,
     t0: u64,

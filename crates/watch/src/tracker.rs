@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use tcpmortem_core::{RstReason, TcpState};
-use tcpmortem_lab::trace::TcpEvent;
+use tcpmortem_trace::TcpEvent;
 
 /// How long after a socket's last event its death is considered complete.
 pub const WINDOW_NS: u64 = 10_000_000;
@@ -248,7 +248,7 @@ fn death((local, remote): (SocketAddr, SocketAddr), p: Pending) -> Death {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tcpmortem_lab::trace::{parse_line, tcp_event};
+    use tcpmortem_trace::{parse_line, tcp_event};
 
     fn feed_all(lines: &[&str]) -> Vec<Death> {
         let mut t = Tracker::new();

@@ -1,7 +1,7 @@
 //! Measures the tracepoint parser alone: parses every line of a saved `trace_pipe` capture
 //! (`cat trace_pipe > FILE`) and reports lines per second. Usage: parse-trace FILE
 use std::time::Instant;
-use tcpmortem_lab::trace::{parse_line, tcp_event};
+use tcpmortem_trace::{parse_line, tcp_event};
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: parse-trace FILE");

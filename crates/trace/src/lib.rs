@@ -1,5 +1,6 @@
-//! Parsing `trace_pipe` text lines of the TCP tracepoints into typed events. Pure functions;
-//! the formats are the `print fmt` lines of each event's `format` file on Linux 6.18:
+//! tcpmortem's kernel events, with no I/O: `trace_pipe` text lines of the socket and TCP
+//! tracepoints parsed into typed events, for the lab, `watch` and the proxy. The formats are the
+//! `print fmt` lines of each event's `format` file on Linux 6.18:
 //!
 //! ```text
 //! <idle>-0 [001] ..s2. 1234.567890: tcp_send_reset: skbaddr=.. skaddr=.. src=198.18.0.6:8080 dest=198.18.0.1:40000 state=TCP_TIME_WAIT reason=TCP_TIMEWAIT_SOCKET
