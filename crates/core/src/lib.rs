@@ -4,12 +4,14 @@
 //! - [`rst`]: the kernel's RST reasons (`TCP_ABORT_ON_CLOSE`), as `tcp:tcp_send_reset` prints them.
 //! - [`errno`]: error numbers in every numbering (Linux, macOS, MSVC, Winsock, Win32, libuv).
 //! - [`catalog`]: what each error means on each system, with the basis of every claim.
+//! - [`ending`]: how a connection ended and what each application saw, whatever the evidence.
 //! - [`query`]: finding the error in a pasted message.
 //! - [`time`]: epoch times as UTC dates.
 //!
 //! Nothing here does I/O or reads a clock.
 
 pub mod catalog;
+pub mod ending;
 pub mod errno;
 pub mod query;
 pub mod rst;
