@@ -6,7 +6,7 @@
 //! it completes; if that takes longer than `blocked_after`, it answers `blocked` and keeps
 //! polling, and reports the completion later.
 
-use crate::LabError;
+use crate::error::LabError;
 use crate::record::{EndState, Outcome};
 use crate::sandbox::CONGESTION_CONTROL;
 use crate::scenario::How;

@@ -2,7 +2,7 @@
 //! Each runs on its own thread and reports the time of the last thing it saw, which the
 //! runner uses to decide that the network has settled.
 
-use crate::LabError;
+use crate::error::LabError;
 use crate::record::Link;
 use crate::sandbox::{ROUTER_CLIENT_IF, ROUTER_SERVER_IF, Sandbox};
 use std::net::IpAddr;

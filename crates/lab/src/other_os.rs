@@ -64,7 +64,7 @@ fn note(os: Os, result: String, basis: Basis, why: &str) -> OtherOs {
 
 fn for_step(r: &Record, i: usize) -> Vec<OtherOs> {
     let s = &r.steps[i];
-    let Some(StepKind::Call { actor, op }) = r.scenario.steps.get(i).map(|x| &x.kind) else {
+    let Some(StepKind::Call { actor, op, .. }) = r.scenario.steps.get(i).map(|x| &x.kind) else {
         return Vec::new();
     };
     let Some(outcome) = &s.outcome else {

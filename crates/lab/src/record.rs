@@ -3,7 +3,7 @@
 //! instance; packet timestamps (CLOCK_REALTIME) are converted to it.
 
 use crate::scenario::{Actor, Scenario};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use tcpmortem_core::TcpState;
@@ -23,7 +23,7 @@ pub struct Record {
     /// Anything the reader should know: missing kernel view, a step that never settled.
     pub notes: Vec<String>,
     /// The scenario's `expect` lines, checked against what was observed.
-    pub expectations: Vec<crate::expect::Verdict>,
+    pub expectations: Vec<Verdict>,
     /// Wall time of the whole run, sandbox set-up and teardown included.
     pub wall_ms: f64,
 }
@@ -224,4 +224,24 @@ pub struct Completion {
     pub step: usize,
     pub actor: Actor,
     pub outcome: Outcome,
+}
+
+/// How an `expect` line fared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Passed,
+    Failed,
+    NotChecked,
+}
+
+/// An `expect` line checked against the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verdict {
+    pub line: usize,
+    pub text: String,
+    pub step: usize,
+    pub status: Status,
+    /// What was seen instead (or why it was not checked).
+    pub observed: String,
 }

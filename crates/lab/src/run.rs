@@ -1,13 +1,14 @@
 //! Running a scenario: sandbox, actors, observers, steps with settle detection, and the record.
 
 use crate::actor::{ActorProc, Cmd, Late, Reply, send_cmd};
+use crate::error::LabError;
 use crate::observe::{Captured, Observers};
+use crate::other_os;
 use crate::record::{
     Completion, EndState, Environment, KernelEvent, Link, Outcome, PacketRecord, Record, StepRecord,
 };
 use crate::sandbox::{CONGESTION_CONTROL, Sandbox};
 use crate::scenario::{Actor, Op, Scenario, StepKind};
-use crate::{LabError, other_os};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -220,7 +221,7 @@ impl Runner<'_> {
                 addr: SocketAddr::new(a.server, port.unwrap_or(a.server_port)),
             },
             Op::Accept => Cmd::Accept,
-            Op::Send { data } => send_cmd(data),
+            Op::Send { data } => send_cmd(&data.bytes()),
             Op::Recv { max } => Cmd::Recv { max: *max },
             Op::Close => Cmd::Close,
             Op::Shutdown { how } => Cmd::Shutdown { how: *how },
@@ -416,7 +417,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
                 }
                 (None, None, false)
             }
-            StepKind::Call { actor, op } => {
+            StepKind::Call { actor, op, .. } => {
                 let (o, sp) = r.call(i, step.line, *actor, op)?;
                 (Some(*actor), Some(o), sp)
             }
@@ -525,7 +526,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         wall_ms: 0.0,
     };
     other_os::annotate(&mut record);
-    record.expectations = crate::expect::evaluate(&sc.expectations, &record);
+    record.expectations = crate::verdict::evaluate(&sc.expectations, &record);
     record.wall_ms = wall.elapsed().as_secs_f64() * 1e3;
     Ok(Run { record, frames })
 }

@@ -9,7 +9,7 @@
 //! client 198.18.B.1/30 ── eth0 │ to-client 198.18.B.2/30  router  to-server 198.18.B.5/30 │ eth0 ── server 198.18.B.6/30
 //! ```
 
-use crate::LabError;
+use crate::error::LabError;
 use crate::record::Addresses;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use tcpmortem_core::catalog::{ENTRIES, Entry};
 use tcpmortem_lab::LabError;
 use tcpmortem_lab::builtin::{BUILTIN, source};
-use tcpmortem_lab::expect::Status;
+use tcpmortem_lab::parse::{self, parse_duration};
+use tcpmortem_lab::record::Status;
 use tcpmortem_lab::record::{Outcome, Record};
 use tcpmortem_lab::run::{RunOptions, run};
-use tcpmortem_lab::scenario::{self, Scenario, parse_duration};
+use tcpmortem_lab::scenario::Scenario;
 
 /// Reproduce how TCP connections die, with real client and server processes on real kernel
 /// sockets in a private network (client ↔ router ↔ server namespaces).
@@ -181,9 +182,7 @@ fn list(json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
         .iter()
         .map(|(name, src)| Item {
             name,
-            description: scenario::parse(src)
-                .map(|s| s.description)
-                .unwrap_or_default(),
+            description: parse::parse(src).map(|s| s.description).unwrap_or_default(),
             errors: errors_of(name)
                 .into_iter()
                 .map(|e| ErrorJson {
@@ -298,8 +297,7 @@ fn load(spec: &str) -> Result<Scenario, (u8, String)> {
             (spec.to_string(), src)
         }
     };
-    let mut sc =
-        scenario::parse(&src).map_err(|e| (exit::BAD_SCENARIO, format!("{origin}:{e}")))?;
+    let mut sc = parse::parse(&src).map_err(|e| (exit::BAD_SCENARIO, format!("{origin}:{e}")))?;
     if sc.name.is_empty() {
         sc.name = Path::new(spec)
             .file_stem()
@@ -444,7 +442,7 @@ fn run_all(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
                     let Some((name, src)) = BUILTIN.get(i) else {
                         break;
                     };
-                    let r = scenario::parse(src)
+                    let r = parse::parse(src)
                         .map_err(|e| LabError::Scenario {
                             line: e.line,
                             message: e.message,
@@ -517,7 +515,7 @@ fn repro(a: &ReproArgs, out: &mut impl Write) -> anyhow::Result<u8> {
     let mut failed = false;
     for name in entry.scenarios {
         let Some(src) = source(name) else { continue };
-        let sc = scenario::parse(src).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let sc = parse::parse(src).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         let r = match run(&sc, &opts) {
             Ok(r) => r,
             Err(e) => {

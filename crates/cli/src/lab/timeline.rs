@@ -5,7 +5,7 @@
 use anstyle::{AnsiColor, Style};
 use std::io::{self, Write};
 use tcpmortem_core::TcpState;
-use tcpmortem_lab::expect::Status;
+use tcpmortem_lab::record::Status;
 use tcpmortem_lab::record::{EndState, KernelEvent, Outcome, PacketRecord, Record};
 use tcpmortem_lab::scenario::Actor;
 
