@@ -16,6 +16,7 @@
 
 pub mod actor;
 pub mod builtin;
+pub mod counters;
 pub mod error;
 pub mod explain;
 pub mod faults;
@@ -27,6 +28,7 @@ pub mod record;
 pub mod run;
 pub mod sandbox;
 pub mod scenario;
+pub mod serde_ext;
 pub mod verdict;
 
 pub use error::LabError;

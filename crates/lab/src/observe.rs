@@ -110,8 +110,8 @@ impl Observers {
     }
 
     /// Stops the threads; returns the frames in time order, the events, and how many events
-    /// the ring buffer lost.
-    pub fn stop(mut self) -> (Vec<Captured>, Vec<TcpEvent>, u64) {
+    /// the ring buffer lost. A second call returns nothing.
+    pub fn stop(&mut self) -> (Vec<Captured>, Vec<TcpEvent>, u64) {
         self.shutdown()
     }
 
