@@ -74,6 +74,15 @@ pub enum Cmd {
 }
 
 impl Cmd {
+    /// Whether the call can wait in the kernel (close can, with SO_LINGER). The others are
+    /// never reported `blocked`, however long their thread takes to be scheduled.
+    pub fn may_block(&self) -> bool {
+        matches!(
+            self,
+            Cmd::Connect { .. } | Cmd::Accept | Cmd::Send { .. } | Cmd::Recv { .. } | Cmd::Close
+        )
+    }
+
     /// The call as the record shows it.
     pub fn text(&self) -> String {
         match self {
@@ -586,7 +595,12 @@ pub fn actor_main() -> i32 {
                         continue;
                     }
                 };
-                let deadline = Instant::now() + Duration::from_millis(req.blocked_after_ms);
+                let wait = if req.cmd.may_block() {
+                    Duration::from_millis(req.blocked_after_ms)
+                } else {
+                    Duration::from_secs(3600)
+                };
+                let deadline = Instant::now() + wait;
                 loop {
                     let left = deadline.saturating_duration_since(Instant::now());
                     match rx.recv_timeout(left) {

@@ -381,7 +381,7 @@ pub fn facts(r: &Record) -> Vec<Fact> {
         }
     }
     for (k, e) in r.events.iter().enumerate() {
-        if e.event != "inet_sk_error_report" || e.conn.is_none() {
+        if e.event != "inet_sk_error_report" || e.conn.is_none() || e.error.is_none() {
             continue;
         }
         out.push(Fact::Stored {

@@ -770,6 +770,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         })?;
         // The implicit listen is not a step of the scenario.
         r.calls.clear();
+        r.pending.clear();
     }
     let _ = r.read_counters();
     let mut steps: Vec<StepRecord> = Vec::new();

@@ -56,15 +56,19 @@ impl Sink {
             }
             Sink::File { path, file, .. } => {
                 let mut file = file;
-                let r = file
-                    .set_len(0)
-                    .and_then(|()| file.rewind())
-                    .and_then(|()| {
-                        let mut w = BufWriter::new(&mut file);
-                        f(&mut w)?;
-                        w.flush()
-                    })
-                    .and_then(|()| file.sync_data());
+                // A regular file is truncated now that the run has worked; a device or a
+                // pipe (`/dev/stdout`, a FIFO) is written as it is.
+                let regular = file.metadata().is_ok_and(|m| m.is_file());
+                let r = if regular {
+                    file.set_len(0).and_then(|()| file.rewind())
+                } else {
+                    Ok(())
+                }
+                .and_then(|()| {
+                    let mut w = BufWriter::new(&mut file);
+                    f(&mut w)?;
+                    w.flush()
+                });
                 r.map_err(|e| format!("writing {flag} {}: {e}", path.display()))
             }
         }
