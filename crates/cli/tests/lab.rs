@@ -30,7 +30,7 @@ fn results(v: &Value) -> Vec<String> {
         .iter()
         .map(|s| {
             let o = &s["outcome"];
-            let mut r = match o["result"].as_str().unwrap() {
+            let mut r = match o["result"].as_str().unwrap_or("-") {
                 "bytes" => format!("{} bytes", o["bytes"]),
                 "error" => o["errno"].as_str().unwrap().to_string(),
                 other => other.to_string(),
@@ -64,11 +64,13 @@ fn states_after(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The TCP segments: `>S` from the client, `<R` from the server.
 fn flags(v: &Value) -> Vec<String> {
     v["packets"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|p| p["proto"] == "tcp")
         .map(|p| {
             let from = if p["from"] == "client" { ">" } else { "<" };
             format!("{from}{}", p["flags"].as_str().unwrap())
@@ -173,9 +175,9 @@ fn seed_10053_server_closes_early() {
         .collect();
     assert_eq!(rst.len(), 2, "the RST, on both links:\n{text}");
     assert!(
-        rst.iter()
-            .all(|l| l.ends_with("tcpmortem step 6 (line 15): client send 9")),
-        "the RST is not commented with the step that caused it:\n{text}"
+        rst.iter().all(|l| l
+            .ends_with("tcpmortem step 6 (line 15): client send 9 · server#1 → client#1")),
+        "the RST is not commented with the step that caused it and its connection:\n{text}"
     );
     // Both router links are interfaces: every segment appears on each side.
     assert!(text.contains("to-client") && text.contains("to-server"));
@@ -509,13 +511,21 @@ fn a_blocked_call_completes_later() {
     .unwrap();
     let v = lab_json(p.to_str().unwrap(), &[]);
     assert_eq!(results(&v), ["connected", "accepted", "blocked", "3 bytes"]);
-    let c = &v["completions"][0];
+    let blocked: Vec<&Value> = v["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["blocked"] == true)
+        .collect();
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    let c = blocked[0];
     assert_eq!(c["step"], 2);
-    assert_eq!(c["actor"], "server");
+    assert_eq!(c["host"], "server");
+    assert_eq!(c["conn"], 1);
     assert_eq!(c["outcome"]["result"], "bytes");
     assert_eq!(c["outcome"]["bytes"], 3);
     // It returned after the client's send started.
-    assert!(c["t_ns"].as_u64().unwrap() >= v["steps"][3]["start_ns"].as_u64().unwrap());
+    assert!(c["returned_ns"].as_u64().unwrap() >= v["steps"][3]["start_ns"].as_u64().unwrap());
 }
 
 #[test]
@@ -542,14 +552,19 @@ fn a_failed_step_leaves_nothing_behind() {
     }
     let dir = tempdir();
     let p = dir.join("fails.tcpm");
-    std::fs::write(&p, "name fails\nclient send 5   # no connection yet\n").unwrap();
+    // A step that fails while the run is under way: the parser cannot know this sysctl.
+    std::fs::write(
+        &p,
+        "name fails\nclient connect\nsysctl client net.ipv4.no_such_knob=1\n",
+    )
+    .unwrap();
     let marker = format!("TCPMORTEM_TEST_MARK=fail{}", rand_u64());
     let child = start_marked(&["lab", "run", p.to_str().unwrap()], &marker);
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(65));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 2: no connection yet"), "{err}");
+    assert!(err.contains("line 3: "), "{err}");
     assert!(processes_with(&marker).is_empty(), "actors left behind");
     assert!(instances_of(pid).is_empty(), "tracefs instance left behind");
 }
@@ -641,23 +656,29 @@ fn repro_runs_every_scenario_of_an_error_and_list_names_the_errors() {
         .find(|s| s["name"] == "server-closes-early")
         .unwrap();
     assert!(!seed["description"].as_str().unwrap().is_empty());
-    let errors: Vec<&str> = seed["errors"]
-        .as_array()
-        .unwrap()
+    // The list says what the seed's run measured (EOF, then EPIPE), and what Windows and
+    // macOS would return in its place.
+    let errors = seed["errors"].as_array().unwrap();
+    let calls: Vec<(&str, &str)> = errors
         .iter()
-        .map(|e| e["id"].as_str().unwrap())
+        .map(|e| (e["call"].as_str().unwrap(), e["linux"].as_str().unwrap()))
         .collect();
-    assert!(
-        errors.contains(&"econnaborted") && errors.contains(&"epipe"),
-        "{errors:?}"
+    assert_eq!(
+        calls,
+        [("client recv", "EOF"), ("client send", "EPIPE + SIGPIPE")]
     );
-    let aborted = seed["errors"]
+    assert_eq!(errors[0]["windows"]["result"], "WSAECONNABORTED 10053");
+    assert_eq!(errors[0]["windows"]["basis"], "obs");
+    assert_eq!(errors[0]["macos"]["result"], "ECONNRESET 54");
+    // accept-queue-abort has its error too: the reset connection's recv.
+    let aqa = list
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["id"] == "econnaborted")
+        .find(|s| s["name"] == "accept-queue-abort")
         .unwrap();
-    assert_eq!(aborted["windows"], "WSAECONNABORTED 10053");
+    assert_eq!(aqa["errors"][0]["call"], "client#1 recv");
+    assert_eq!(aqa["errors"][0]["linux"], "ECONNRESET");
 }
 
 /// Renders an SVG in headless Chromium and returns the PNG's size in bytes.
@@ -730,5 +751,568 @@ fn the_ladder_diagram_draws_in_a_browser() {
     assert!(
         drawn > 10 * empty,
         "diagram {drawn} bytes vs blank {empty} bytes"
+    );
+}
+
+/// The text of `tcpmortem ARGS`, with its exit code and stderr.
+fn run_text(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = tcpmortem().args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn step_counters<'a>(v: &'a Value, step: usize, host: &str) -> Vec<(&'a str, i64)> {
+    v["steps"][step]["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["host"] == host)
+        .map(|c| (c["name"].as_str().unwrap(), c["delta"].as_i64().unwrap()))
+        .collect()
+}
+
+/// accept-queue-abort has two connections: each has its own 4-tuple, states, packets and
+/// events, and every renderer says which one a line belongs to.
+#[test]
+fn several_connections_are_recorded_apart() {
+    if !lab_available() {
+        return;
+    }
+    let dir = tempdir();
+    let (pcap, svg) = (dir.join("aqa.pcapng"), dir.join("aqa.svg"));
+    let v = lab_json(
+        "accept-queue-abort",
+        &[
+            "--pcap",
+            pcap.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(all_passed(&v), 7);
+    let conns = v["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 2, "{conns:?}");
+    assert_ne!(conns[0]["client"], conns[1]["client"]);
+    // After the sleep: #1 was reset, #2 is established and waits in the accept queue.
+    let after = |step: usize, host: &str, conn: u64| {
+        v["steps"][step]["after"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["host"] == host && e["conn"] == conn)
+            .map(|e| e["state"].as_str().unwrap_or("-").to_string())
+            .unwrap()
+    };
+    assert_eq!(after(7, "client", 1), "CLOSE");
+    assert_eq!(after(7, "client", 2), "ESTABLISHED");
+    assert_eq!(after(7, "server", 2), "ESTABLISHED");
+    assert_eq!(after(7, "server", 1), "-");
+    // Before the second handshake completes, the first's server end is a request socket and
+    // the second has none yet: it was answered with a SYN cookie.
+    assert_eq!(after(4, "server", 1), "SYN_RECV");
+    assert_eq!(after(4, "server", 2), "-");
+    assert_eq!(v["steps"][7]["listeners"][0]["accept_queue"], 1);
+    // The step's call says which connection it acted on.
+    assert_eq!(v["steps"][6]["conn"], 2, "client send 1 goes to the newest");
+    assert_eq!(v["steps"][8]["conn"], 1, "client#1 recv");
+    assert_eq!(results(&v)[8], "ECONNRESET");
+    // Every packet and event belongs to its connection; the RST to #1.
+    for p in v["packets"].as_array().unwrap() {
+        assert!(p["conn"].as_u64().is_some(), "{p}");
+    }
+    let rst: Vec<&Value> = v["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["flags"].as_str().is_some_and(|f| f.contains('R')))
+        .collect();
+    assert_eq!(rst.len(), 1);
+    assert_eq!(rst[0]["conn"], 1);
+    assert_eq!(events(&v, "tcp_send_reset")[0]["conn"], 1);
+    assert_eq!(events(&v, "inet_sk_error_report")[0]["conn"], 1);
+    // The kernel counted the overflow, and the cookie that completed #2.
+    assert!(step_counters(&v, 7, "server").contains(&("ListenOverflows", 1)));
+    assert!(step_counters(&v, 4, "server").contains(&("SyncookiesSent", 1)));
+    assert!(step_counters(&v, 6, "server").contains(&("SyncookiesRecv", 1)));
+
+    let (code, text, _) = run_text(&["lab", "run", "accept-queue-abort"]);
+    assert_eq!(code, Some(0));
+    for want in [
+        "client#1 │ S seq 0",
+        "client#2 │ S seq 0",
+        "states: client#1 ESTABLISHED (Recv-Q 0, Send-Q 0) │ server#1 SYN_RECV",
+        "client#2 ESTABLISHED (Recv-Q 0, Send-Q 0) │ server#2 no socket",
+        "⚙ server#1 kernel sends RST: INVALID_SYN",
+        "client#1 kernel stores ECONNRESET",
+        "kernel counted: ",
+        "ListenOverflows +1",
+        "[9] client#1 recv (connection #1) → ECONNRESET (104)",
+    ] {
+        assert!(text.contains(want), "missing {want:?}:\n{text}");
+    }
+    // pcapng comments name the connection of every packet.
+    let out = std::process::Command::new("tshark")
+        .args(["-r", pcap.to_str().unwrap(), "-Y", "tcp", "-T", "fields"])
+        .args(["-e", "frame.comment"])
+        .output()
+        .unwrap();
+    let comments = String::from_utf8_lossy(&out.stdout);
+    assert!(comments.contains("client#1 → server#1"), "{comments}");
+    assert!(comments.contains("client#2 → server#2"), "{comments}");
+    assert!(comments.contains("server#1 → client#1"), "{comments}");
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg.contains("#2 S seq 0") && svg.contains("#1 R seq 1"),
+        "{svg}"
+    );
+}
+
+/// The router's ICMP host-unreachable is recorded and drawn, and connect() is the blocking
+/// call an application makes: the first ICMP arrives while connect holds the socket (a soft
+/// error, LockDroppedIcmps), and the SYN retransmitted at 1 s fails it.
+#[test]
+fn icmp_is_recorded_and_a_blocking_connect_fails_when_an_application_s_would() {
+    if !lab_available() {
+        return;
+    }
+    let dir = tempdir();
+    let (pcap, svg) = (dir.join("icmp.pcapng"), dir.join("icmp.svg"));
+    let v = lab_json(
+        "icmp-unreachable-connect",
+        &[
+            "--pcap",
+            pcap.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(all_passed(&v), 2);
+    assert_eq!(flags(&v), [">S", ">S"]);
+    let icmp: Vec<&Value> = v["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["proto"] == "icmp")
+        .collect();
+    assert_eq!(icmp.len(), 2, "{icmp:?}");
+    for p in &icmp {
+        assert_eq!(p["from"], "router");
+        assert_eq!(p["to"], "client");
+        assert_eq!(p["message"], "host-unreachable");
+        assert_eq!(
+            (p["icmp_type"].as_u64(), p["code"].as_u64()),
+            (Some(3), Some(1))
+        );
+        assert_eq!(p["conn"], 1);
+        assert_eq!(p["quoted_seq"], 0);
+    }
+    let connect = &v["calls"][0];
+    assert_eq!(connect["outcome"]["errno"], "EHOSTUNREACH");
+    let took = connect["returned_ns"].as_u64().unwrap() - connect["start_ns"].as_u64().unwrap();
+    assert!(
+        (900_000_000..2_000_000_000).contains(&took),
+        "connect returned after {took} ns"
+    );
+    let counted = step_counters(&v, 1, "client");
+    assert!(counted.contains(&("LockDroppedIcmps", 1)), "{counted:?}");
+    assert!(counted.contains(&("InDestUnreachs", 2)), "{counted:?}");
+    assert!(step_counters(&v, 1, "router").contains(&("OutDestUnreachs", 2)));
+
+    let (_, text, _) = run_text(&["lab", "run", "icmp-unreachable-connect"]);
+    assert!(
+        text.contains("◀── ICMP host-unreachable (seq 0) ┤router"),
+        "{text}"
+    );
+    assert!(text.contains("✕ rejected by the router"), "{text}");
+    assert!(text.contains("LockDroppedIcmps +1"), "{text}");
+    let out = std::process::Command::new("tshark")
+        .args(["-r", pcap.to_str().unwrap(), "-Y", "icmp", "-T", "fields"])
+        .args(["-e", "icmp.type", "-e", "frame.comment"])
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    assert!(
+        lines.lines().all(|l| l.starts_with("3\t")
+            && l.contains("router → client#1 (ICMP about client#1 → server#1)")),
+        "{lines}"
+    );
+    assert!(
+        std::fs::read_to_string(&svg)
+            .unwrap()
+            .contains("ICMP host-unreachable")
+    );
+}
+
+/// Over IPv6 the router answers with ICMPv6 address-unreachable, recorded the same way.
+#[test]
+fn icmpv6_is_recorded_too() {
+    if !lab_available() {
+        return;
+    }
+    let dir = tempdir();
+    let p = dir.join("v6.tcpm");
+    std::fs::write(
+        &p,
+        "ipv6\nname v6-unreachable\nblocked-after 5s\nnet unreachable client->server\nclient connect\nexpect client connect = EHOSTUNREACH\n",
+    )
+    .unwrap();
+    let v = lab_json(p.to_str().unwrap(), &[]);
+    assert_eq!(all_passed(&v), 1);
+    let icmp: Vec<&Value> = v["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["proto"] == "icmp")
+        .collect();
+    assert!(!icmp.is_empty(), "{}", v["packets"]);
+    assert!(icmp.iter().all(|p| p["v6"] == true
+        && p["message"] == "address-unreachable"
+        && p["from"] == "router"));
+}
+
+/// Send-Q is what the socket still holds: nothing, once the RST made it CLOSE.
+#[test]
+fn send_q_of_a_closed_socket_is_what_is_queued() {
+    if !lab_available() {
+        return;
+    }
+    let v = lab_json("server-closes-early", &[]);
+    let client = &v["steps"][5]["after"][0];
+    assert_eq!(client["state"], "CLOSE");
+    assert_eq!(client["send_q"], 0, "{client}");
+    assert_eq!(client["wmem_queued"], 0, "{client}");
+    // The peer-reboot client's data is gone with the RST as well.
+    let v = lab_json("peer-reboot", &[]);
+    let client = &v["steps"][3]["after"][0];
+    assert_eq!(client["state"], "CLOSE");
+    assert_eq!(client["send_q"], 0, "{client}");
+}
+
+/// SO_KEEPALIVE first, then TCP_KEEPIDLE: idle time counts from the last packet, not from the
+/// setsockopt, so the RST comes within 3 s of the option.
+#[test]
+fn keepalive_is_set_in_the_order_applications_use() {
+    if !lab_available() {
+        return;
+    }
+    let v = lab_json("keepalive-timeout", &[]);
+    assert_eq!(all_passed(&v), 4);
+    let step = &v["steps"][2];
+    let calls: Vec<&str> = step["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            v["calls"][i.as_u64().unwrap() as usize]["call"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "setsockopt SO_KEEPALIVE 1",
+            "setsockopt TCP_KEEPIDLE 1",
+            "setsockopt TCP_KEEPINTVL 1",
+            "setsockopt TCP_KEEPCNT 2"
+        ]
+    );
+    let rst = v["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["flags"] == "R.")
+        .unwrap();
+    let set = step["start_ns"].as_u64().unwrap();
+    let t = rst["t_ns"].as_u64().unwrap();
+    assert!(
+        t < set + 3_000_000_000,
+        "RST {t} ns, keepalive set at {set} ns"
+    );
+}
+
+/// syn-dropped's three SYNs with tcp_syn_retries=1: the environment records
+/// tcp_syn_linear_timeouts and the explanation uses it.
+#[test]
+fn syn_linear_timeouts_are_recorded_and_explained() {
+    if !lab_available() {
+        return;
+    }
+    let v = lab_json("syn-dropped", &[]);
+    assert_eq!(flags(&v), [">S", ">S", ">S"]);
+    let client = &v["environment"]["sysctls"]["client"];
+    assert!(
+        client["net.ipv4.tcp_syn_linear_timeouts"].is_string(),
+        "{client}"
+    );
+    let text = v["explanation"].to_string();
+    assert!(text.contains("sent 3 SYNs"), "{text}");
+    assert!(text.contains("tcp_syn_linear_timeouts="), "{text}");
+}
+
+/// Runs every built-in scenario, four at a time, and checks each record's facts against it.
+#[test]
+fn every_builtin_run_is_explained_by_its_own_record() {
+    if !lab_available() {
+        return;
+    }
+    let names: Vec<&str> = tcpmortem_lab::builtin::BUILTIN
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(name) = names.get(i) else { break };
+                    let v = lab_json(name, &[]);
+                    let r: tcpmortem_lab::record::Record =
+                        serde_json::from_value(v.clone()).unwrap();
+                    let facts = tcpmortem_lab::explain::facts(&r);
+                    let bad = tcpmortem_lab::explain::audit(&r, &facts);
+                    assert!(bad.is_empty(), "{name}: {bad:#?}");
+                    // The JSON's facts are those facts.
+                    assert_eq!(v["facts"], serde_json::to_value(&facts).unwrap(), "{name}");
+                }
+            });
+        }
+    });
+}
+
+fn long_scenario(dir: &Path) -> PathBuf {
+    let p = dir.join("long.tcpm");
+    std::fs::write(
+        &p,
+        "name long\nclient connect\nserver accept\nclient send 5\nsleep 3600s\n",
+    )
+    .unwrap();
+    p
+}
+
+/// Starts `lab run ARGS` in a process group of its own, waits for its actors, signals it (or
+/// its whole group) and returns its exit code and output.
+fn interrupt(args: &[&str], sig: &str, group: bool) -> (Option<i32>, String, String, u32) {
+    use std::os::unix::process::CommandExt;
+    let marker = format!("TCPMORTEM_TEST_MARK=sig{}", rand_u64());
+    let (k, val) = marker.split_once('=').unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcpmortem"))
+        .args(args)
+        .env(k, val)
+        .env("NO_COLOR", "1")
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    wait_until("the actors to start", Duration::from_secs(10), || {
+        processes_with(&marker).len() >= 3
+    });
+    // Into the step that sleeps.
+    std::thread::sleep(Duration::from_millis(600));
+    let target = if group {
+        format!("-{pid}")
+    } else {
+        pid.to_string()
+    };
+    let st = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), "--", &target])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(processes_with(&marker).is_empty(), "actors left behind");
+    assert!(instances_of(pid).is_empty(), "tracefs instance left behind");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+        pid,
+    )
+}
+
+/// SIGINT, SIGTERM and SIGHUP during a step: 130, 143, 129, "interrupted", and nothing
+/// recorded after the signal (no teardown packets, no step after).
+#[test]
+fn signals_interrupt_a_run_and_nothing_after_them_is_recorded() {
+    if !lab_available() {
+        return;
+    }
+    let dir = tempdir();
+    let sc = long_scenario(&dir);
+    let sc = sc.to_str().unwrap();
+    for (sig, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let (got, out, err, _) = interrupt(&["lab", "run", sc, "--json"], sig, false);
+        assert_eq!(got, Some(code), "SIG{sig}: {err}");
+        assert!(err.contains(&format!("interrupted by SIG{sig}")), "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["interrupted"]["name"], format!("SIG{sig}"));
+        assert_eq!(v["interrupted"]["step"], 3);
+        let at = v["interrupted"]["at_ns"].as_u64().unwrap();
+        assert_eq!(v["steps"].as_array().unwrap().len(), 4);
+        // The sleep's connection was quiet: the five handshake and data segments only, no
+        // FIN or RST from the teardown.
+        assert_eq!(flags(&v), [">S", "<S.", ">.", ">P.", "<."], "SIG{sig}");
+        for p in v["packets"].as_array().unwrap() {
+            assert!(p["t_ns"].as_u64().unwrap() <= at);
+        }
+        assert!(events(&v, "tcp_send_reset").is_empty());
+    }
+}
+
+/// Ctrl-C in a terminal signals the whole process group, the actors too: the run still
+/// ends with 130 and "interrupted", not with an actor's death.
+#[test]
+fn ctrl_c_to_the_process_group_exits_130() {
+    if !lab_available() {
+        return;
+    }
+    let dir = tempdir();
+    let sc = long_scenario(&dir);
+    let (code, out, err, _) = interrupt(&["lab", "run", sc.to_str().unwrap()], "INT", true);
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert!(
+        out.contains("✕ interrupted by SIGINT during step 4"),
+        "{out}"
+    );
+}
+
+/// --pcap and --svg: checked before the run, `-` is stdout, and a failing file still leaves
+/// the timeline.
+#[test]
+fn output_files_are_checked_first_and_never_lose_the_run() {
+    // Before the run: no privileges needed to be refused.
+    let start = Instant::now();
+    let (code, _, err) = run_text(&[
+        "lab",
+        "run",
+        "syn-dropped",
+        "--pcap",
+        "/nonexistent/dir/x.pcapng",
+    ]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("cannot write --pcap /nonexistent/dir/x.pcapng"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "refused only after the run"
+    );
+    let (code, _, err) = run_text(&["lab", "run", "syn-dropped", "--pcap", "-", "--json"]);
+    assert_eq!(code, Some(64), "{err}");
+    let (code, _, err) = run_text(&["lab", "run", "--all", "--svg", "/nonexistent"]);
+    assert!(code == Some(64) || code == Some(77), "{err}");
+    if !lab_available() {
+        return;
+    }
+    let (code, _, err) = run_text(&["lab", "run", "--all", "--pcap", "/tmp/x.pcapng"]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("takes a directory"), "{err}");
+    // `-`: the capture on stdout, the timeline on stderr.
+    let out = tcpmortem()
+        .args(["lab", "run", "connect-refused", "--pcap", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        &out.stdout[..4],
+        &[0x0a, 0x0d, 0x0d, 0x0a],
+        "a pcapng section header"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("What happened"));
+    // A file that fails to write: the timeline is there, and the exit code says so.
+    let (code, text, err) = run_text(&["lab", "run", "connect-refused", "--svg", "/dev/full"]);
+    assert_eq!(code, Some(74), "{err}");
+    assert!(err.contains("writing --svg /dev/full"), "{err}");
+    assert!(text.contains("What happened"), "{text}");
+    // --all writes one file per scenario into a directory.
+    let dir = tempdir();
+    let (code, _, err) = run_text(&[
+        "lab",
+        "run",
+        "--all",
+        "--pcap",
+        dir.to_str().unwrap(),
+        "--svg",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    for (name, _) in tcpmortem_lab::builtin::BUILTIN {
+        assert!(dir.join(format!("{name}.pcapng")).is_file(), "{name}");
+        assert!(dir.join(format!("{name}.svg")).is_file(), "{name}");
+    }
+}
+
+/// `lab run --all` without privileges: one line, exit 77, not one error per scenario.
+#[test]
+fn run_all_without_privileges_exits_77_once() {
+    let out = common::unprivileged(&["lab", "run", "--all"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// A long scenario shows its progress on a terminal (run under script(1), which gives it
+/// one), and nothing when stderr is not one.
+#[test]
+fn a_long_scenario_shows_progress_on_a_terminal() {
+    if !lab_available() {
+        return;
+    }
+    let dir = tempdir();
+    let p = dir.join("many.tcpm");
+    let mut src = String::from("name many\nsettle 5ms\n");
+    for _ in 0..60 {
+        src.push_str("sleep 5ms\n");
+    }
+    std::fs::write(&p, src).unwrap();
+    let typescript = dir.join("typescript");
+    let cmd = format!(
+        "{} lab run {} > /dev/null",
+        assert_cmd::cargo::cargo_bin("tcpmortem").display(),
+        p.display()
+    );
+    let st = std::process::Command::new("script")
+        .args(["-qec", &cmd, typescript.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("script(1), from util-linux");
+    assert!(st.success());
+    let seen = std::fs::read_to_string(&typescript).unwrap();
+    assert!(seen.contains("/60 steps"), "{seen}");
+    let (_, _, err) = run_text(&["lab", "run", p.to_str().unwrap()]);
+    assert!(!err.contains("steps"), "progress on a pipe: {err}");
+}
+
+/// Steps that cannot work are refused before anything runs, with file:line:col.
+#[test]
+fn impossible_steps_are_refused_at_parse_time() {
+    let dir = tempdir();
+    let p = dir.join("early.tcpm");
+    std::fs::write(&p, "name early\nclient send 5\nclient connect\n").unwrap();
+    let (code, _, err) = run_text(&["lab", "run", p.to_str().unwrap()]);
+    assert_eq!(code, Some(65), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2:8: `client send 5` needs a connection: there is no `client connect` before it",
+            p.display()
+        )),
+        "{err}"
+    );
+    let many = dir.join("many.tcpm");
+    std::fs::write(&many, "client connect\n".repeat(10_001)).unwrap();
+    let (code, _, err) = run_text(&["lab", "run", many.to_str().unwrap()]);
+    assert_eq!(code, Some(65), "{err}");
+    assert!(
+        err.contains(":10001:1: a scenario has at most 10000 steps"),
+        "{err}"
     );
 }

@@ -1175,14 +1175,34 @@ fn events(
     let rsts: Vec<&PacketRecord> = packets.iter().filter(|p| p.has(Flags::RST)).collect();
     for e in &mut out {
         let host = Host::from(e.host);
+        // A socket connecting has no local port yet when it enters SYN_SENT
+        // (tcp_v4_connect() sets the state before inet_hash_connect() picks the port): its
+        // connection is that of the SYN it sends next.
+        if e.conn.is_none() && e.local.is_some_and(|l| l.port() == 0) {
+            e.conn = packets
+                .iter()
+                .filter(|p| {
+                    p.from == host
+                        && p.t_ns >= e.t_ns
+                        && p.t_ns - e.t_ns < NEAR
+                        && p.flags().is_some_and(|f| f.has(Flags::SYN))
+                })
+                .find_map(|p| p.conn);
+        }
         if e.event == "tcp_send_reset" {
-            // The RST this host sent: the event belongs just before it.
+            // The RST this host sent: the event belongs just before it. A listener's RST
+            // (a handshake it cannot accept) names the listener, not the connection: the
+            // packet does.
             if let Some(p) = rsts
                 .iter()
                 .filter(|p| p.from == host && p.t_ns.abs_diff(e.t_ns) < NEAR)
+                .filter(|p| e.conn.is_none() || p.conn == e.conn)
                 .min_by_key(|p| p.t_ns.abs_diff(e.t_ns))
             {
                 e.order_ns = e.t_ns.min(p.t_ns.saturating_sub(1));
+                if e.conn.is_none() {
+                    e.conn = p.conn;
+                }
             }
         } else if let Some(p) = rsts
             .iter()
