@@ -796,7 +796,7 @@ fn several_connections_are_recorded_apart() {
     let conns = v["connections"].as_array().unwrap();
     assert_eq!(conns.len(), 2, "{conns:?}");
     assert_ne!(conns[0]["client"], conns[1]["client"]);
-    // After the sleep: #1 was reset, #2 is established and waits in the accept queue.
+    // After #1's data: #1 was reset, #2 is established and waits in the accept queue.
     let after = |step: usize, host: &str, conn: u64| {
         v["steps"][step]["after"]
             .as_array()
@@ -806,19 +806,20 @@ fn several_connections_are_recorded_apart() {
             .map(|e| e["state"].as_str().unwrap_or("-").to_string())
             .unwrap()
     };
-    assert_eq!(after(7, "client", 1), "CLOSE");
-    assert_eq!(after(7, "client", 2), "ESTABLISHED");
-    assert_eq!(after(7, "server", 2), "ESTABLISHED");
-    assert_eq!(after(7, "server", 1), "-");
+    assert_eq!(after(6, "client", 1), "CLOSE");
+    assert_eq!(after(6, "client", 2), "ESTABLISHED");
+    assert_eq!(after(6, "server", 2), "ESTABLISHED");
+    assert_eq!(after(6, "server", 1), "-");
     // Before the second handshake completes, the first's server end is a request socket and
     // the second has none yet: it was answered with a SYN cookie.
     assert_eq!(after(4, "server", 1), "SYN_RECV");
     assert_eq!(after(4, "server", 2), "-");
-    assert_eq!(v["steps"][7]["listeners"][0]["accept_queue"], 1);
+    assert_eq!(v["steps"][6]["listeners"][0]["accept_queue"], 1);
     // The step's call says which connection it acted on.
-    assert_eq!(v["steps"][6]["conn"], 2, "client send 1 goes to the newest");
-    assert_eq!(v["steps"][8]["conn"], 1, "client#1 recv");
-    assert_eq!(results(&v)[8], "ECONNRESET");
+    assert_eq!(v["steps"][5]["conn"], 2, "client send 1 goes to the newest");
+    assert_eq!(v["steps"][6]["conn"], 1, "client#1 send 1");
+    assert_eq!(v["steps"][7]["conn"], 1, "client#1 recv");
+    assert_eq!(results(&v)[7], "ECONNRESET");
     // Every packet and event belongs to its connection; the RST to #1.
     for p in v["packets"].as_array().unwrap() {
         assert!(p["conn"].as_u64().is_some(), "{p}");
@@ -834,9 +835,9 @@ fn several_connections_are_recorded_apart() {
     assert_eq!(events(&v, "tcp_send_reset")[0]["conn"], 1);
     assert_eq!(events(&v, "inet_sk_error_report")[0]["conn"], 1);
     // The kernel counted the overflow, and the cookie that completed #2.
-    assert!(step_counters(&v, 7, "server").contains(&("ListenOverflows", 1)));
+    assert!(step_counters(&v, 6, "server").contains(&("ListenOverflows", 1)));
     assert!(step_counters(&v, 4, "server").contains(&("SyncookiesSent", 1)));
-    assert!(step_counters(&v, 6, "server").contains(&("SyncookiesRecv", 1)));
+    assert!(step_counters(&v, 5, "server").contains(&("SyncookiesRecv", 1)));
 
     let (code, text, _) = run_text(&["lab", "run", "accept-queue-abort"]);
     assert_eq!(code, Some(0));
@@ -849,7 +850,7 @@ fn several_connections_are_recorded_apart() {
         "client#1 kernel stores ECONNRESET",
         "kernel counted: ",
         "ListenOverflows +1",
-        "[9] client#1 recv (connection #1) → ECONNRESET (104)",
+        "[8] client#1 recv (connection #1) → ECONNRESET (104)",
     ] {
         assert!(text.contains(want), "missing {want:?}:\n{text}");
     }
@@ -1315,4 +1316,11 @@ fn impossible_steps_are_refused_at_parse_time() {
         err.contains(":10001:1: a scenario has at most 10000 steps"),
         "{err}"
     );
+}
+
+#[test]
+fn lab_run_help() {
+    let out = tcpmortem().args(["lab", "run", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
 }

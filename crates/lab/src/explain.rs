@@ -124,7 +124,7 @@ const MEANING: &[(&str, &str)] = &[
     ),
     (
         "EmbryonicRsts",
-        "a RST arrived for a connection still in its handshake",
+        "a connection still in its handshake was reset (tcp_check_req)",
     ),
     (
         "TCPAbortOnData",
@@ -697,12 +697,22 @@ impl Fact {
                 }
                 let segs: Vec<String> = quotes.iter().map(|&i| segment(&r.packets[i])).collect();
                 let forwarded = quotes.iter().filter(|&&i| r.packets[i].crossed).count();
+                let whose = format!("the {}'s", r.label(*to, p.conn));
+                let what = if segs.iter().all(|x| *x == segs[0]) {
+                    match segs.len() {
+                        1 => format!("{whose} {}", segs[0]),
+                        n => {
+                            let (kind, rest) = segs[0].split_once(' ').unwrap_or((&segs[0], ""));
+                            format!("each of {whose} {n} {kind}s {rest}")
+                        }
+                    }
+                } else {
+                    format!("{whose} {}", segs.join(", "))
+                };
                 format!(
-                    "{from} answered {} {} at {} with {kind} {message} ({}){}.",
-                    whose(r, *to, p.conn).replacen("the ", "", 1) + "'s",
-                    segs.join(", "),
+                    "{from} answered {what} at {} with {kind} {message} (at {}){}.",
                     r.step_ref(p.step),
-                    times(packets),
+                    times(packets).replacen(", ", " and ", usize::from(packets.len() == 2)),
                     match forwarded {
                         0 if quotes.len() == 1 => "; the segment was not forwarded".to_string(),
                         0 => "; none was forwarded".to_string(),

@@ -70,8 +70,15 @@ struct ListArgs {
 
 /// Run a scenario: a built-in name (see `lab list`) or a scenario file.
 ///
+/// Each call is the blocking call an application makes, on a thread of its own: one still
+/// waiting after the scenario's `blocked-after` (100 ms) is shown `blocked`, and what it
+/// returns later is shown when it does. A scenario has at most 10,000 steps; steps that
+/// cannot work are refused before the run, with file:line:col.
+///
 /// Needs root (or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW). Nothing outside the run's own
-/// namespaces is touched, and nothing is left behind, however the run ends.
+/// namespaces is touched, and nothing is left behind, however the run ends: SIGINT, SIGTERM
+/// and SIGHUP end it cleanly with 130, 143 and 129, after printing what was recorded before
+/// the signal.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  tcpmortem lab run server-closes-early\n  tcpmortem lab run server-closes-early --pcap seed.pcapng\n  tcpmortem lab run ./my-scenario.tcpm --json"
@@ -96,7 +103,9 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
 
-    /// Print the whole record as one JSON object.
+    /// Print the whole record as one JSON object: connections, steps with every connection's
+    /// states and the kernel counters that moved, calls, packets (TCP and ICMP), kernel
+    /// events, expectations, and the facts "What happened" is made of.
     #[arg(long)]
     json: bool,
 

@@ -486,3 +486,60 @@ pub fn matrix<'a>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use tcpmortem_lab::record::Record;
+
+    /// A record saved from a real run (tests/data/lab, made by scripts/refresh-lab-records).
+    pub fn record(name: &str) -> Record {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/lab")
+            .join(format!("{name}.json"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    /// The text without its colours.
+    pub fn plain(b: &[u8]) -> String {
+        let s = String::from_utf8_lossy(b);
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn timeline(name: &str) -> String {
+        let r = record(name);
+        let mut out = Vec::new();
+        super::render(&r, &tcpmortem_lab::explain::explain(&r), &mut out).unwrap();
+        plain(&out)
+    }
+
+    /// Several connections: every line names its own.
+    #[test]
+    fn accept_queue_abort_timeline() {
+        insta::assert_snapshot!(timeline("accept-queue-abort"));
+    }
+
+    /// The router's ICMP errors, the blocking connect's time, the kernel's counters.
+    #[test]
+    fn icmp_unreachable_connect_timeline() {
+        insta::assert_snapshot!(timeline("icmp-unreachable-connect"));
+    }
+
+    /// The seed.
+    #[test]
+    fn server_closes_early_timeline() {
+        insta::assert_snapshot!(timeline("server-closes-early"));
+    }
+}
