@@ -23,7 +23,8 @@ pub const NO_INPUT: u8 = 66;
 pub const OS_ERROR: u8 = 71;
 /// Missing privilege: root or the capabilities named in the message (EX_NOPERM).
 pub const NO_PERMISSION: u8 = 77;
-/// Interrupted by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+/// Interrupted by SIGINT (128 + SIGINT, as shells report it); `lab` exits 143 for SIGTERM
+/// and 129 for SIGHUP, 128 + the signal likewise.
 pub const INTERRUPTED: u8 = 130;
 /// An unexpected internal error (sysexits EX_SOFTWARE).
 pub const INTERNAL: u8 = 70;
@@ -40,6 +41,8 @@ Exit codes:
   66  lab: no such scenario or file; analyze: no such file
   70  internal error
   71  lab: the sandbox could not be built; watch: no tracefs
-  74  analyze: reading a capture failed
+  74  analyze: reading a capture failed; lab: writing --pcap or --svg failed
   77  lab, watch: missing privilege (root, or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW)
-  130 lab: interrupted (SIGINT/SIGTERM); everything was cleaned up";
+  129 lab: interrupted by SIGHUP; everything was cleaned up
+  130 lab: interrupted by SIGINT (Ctrl-C); everything was cleaned up
+  143 lab: interrupted by SIGTERM; everything was cleaned up";
