@@ -993,8 +993,10 @@ fn send_q_of_a_closed_socket_is_what_is_queued() {
     assert_eq!(client["send_q"], 0, "{client}");
 }
 
-/// SO_KEEPALIVE first, then TCP_KEEPIDLE: idle time counts from the last packet, not from the
-/// setsockopt, so the RST comes within 3 s of the option.
+/// SO_KEEPALIVE first, then TCP_KEEPIDLE: the idle time counts from the last packet
+/// received, not from the setsockopt. Here the option comes half a second after the last
+/// packet the client will ever receive, so the RST comes 3 s after that packet (idle 1 s, two
+/// probes 1 s apart), not 3 s after the option.
 #[test]
 fn keepalive_is_set_in_the_order_applications_use() {
     if !lab_available() {
@@ -1022,17 +1024,33 @@ fn keepalive_is_set_in_the_order_applications_use() {
             "setsockopt TCP_KEEPCNT 2"
         ]
     );
-    let rst = v["packets"]
-        .as_array()
-        .unwrap()
+    let dir = tempdir();
+    let p = dir.join("idle.tcpm");
+    std::fs::write(
+        &p,
+        "name idle\nclient connect\nserver accept\nnet drop server->client\nsleep 500ms\nclient keepalive 1 1 2\nsleep 4s\n",
+    )
+    .unwrap();
+    let v = lab_json(p.to_str().unwrap(), &[]);
+    let packets = v["packets"].as_array().unwrap();
+    let rst = packets.iter().find(|p| p["flags"] == "R.").expect("a RST");
+    let last_rx = packets
         .iter()
-        .find(|p| p["flags"] == "R.")
+        .filter(|p| p["from"] == "server" && p["crossed"] == true)
+        .map(|p| p["t_ns"].as_u64().unwrap())
+        .max()
         .unwrap();
-    let set = step["start_ns"].as_u64().unwrap();
+    let set = v["steps"][4]["start_ns"].as_u64().unwrap();
     let t = rst["t_ns"].as_u64().unwrap();
     assert!(
-        t < set + 3_000_000_000,
-        "RST {t} ns, keepalive set at {set} ns"
+        set >= last_rx + 400_000_000,
+        "the option came {set} ns, the last packet {last_rx} ns"
+    );
+    let idle = t - last_rx;
+    assert!(
+        (2_900_000_000..3_250_000_000).contains(&idle),
+        "RST {idle} ns after the last packet received (option set {} ns after it)",
+        set - last_rx
     );
 }
 

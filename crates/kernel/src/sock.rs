@@ -323,6 +323,34 @@ impl Sock {
         self.send_flags(data, 0)
     }
 
+    /// As [`Sock::send_wait`], without SIGPIPE (MSG_NOSIGNAL): the rest of a send that
+    /// already queued some bytes, which a single send(2) would have returned without the
+    /// signal.
+    pub fn send_wait_nosignal(&self, data: &[u8]) -> SysResult<usize> {
+        self.send_flags(data, libc::MSG_NOSIGNAL)
+    }
+
+    /// SO_LINGER: `Some(seconds)` when it is on (close() then waits up to that long, or
+    /// aborts at 0).
+    pub fn linger(&self) -> SysResult<Option<i32>> {
+        let mut l = libc::linger {
+            l_onoff: 0,
+            l_linger: 0,
+        };
+        let mut len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+        // SAFETY: l and len are valid for writes of their sizes.
+        check(unsafe {
+            libc::getsockopt(
+                self.raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&mut l as *mut libc::linger).cast(),
+                &mut len,
+            )
+        })?;
+        Ok((l.l_onoff != 0).then_some(l.l_linger))
+    }
+
     fn send_flags(&self, data: &[u8], flags: libc::c_int) -> SysResult<usize> {
         // SAFETY: data is valid for reads of its length.
         let n = unsafe { libc::send(self.raw_fd(), data.as_ptr().cast(), data.len(), flags) };

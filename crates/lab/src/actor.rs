@@ -186,6 +186,37 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 // ---------------------------------------------------------------------------------------
 // The actor process.
 
+/// A call's result with its stamps and addresses (those before the call, unless the call
+/// read newer ones).
+fn finished(
+    id: u64,
+    entry: Option<usize>,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+    sigpipes: u32,
+    start_ns: u64,
+    (outcome, new, after): JobOut,
+) -> Finished {
+    let end_ns = proc::monotonic_ns();
+    let (local, peer) = match after {
+        Some((l, p)) => (l.filter(|l| l.port() != 0).or(local), p.or(peer)),
+        None => (local, peer),
+    };
+    Finished {
+        id,
+        done: Done {
+            outcome,
+            sigpipe: proc::sigpipes() != sigpipes,
+            start_ns,
+            end_ns,
+            local,
+            peer,
+        },
+        new,
+        entry,
+    }
+}
+
 /// What a call's thread computes: the outcome, a socket it made (listener or accepted), and
 /// the socket's addresses after the call.
 type JobOut = (
@@ -276,10 +307,19 @@ impl Actor {
             .map_err(|e| format!("dup: errno {e}"))
     }
 
-    /// Starts a command on a thread of its own; `Err` is a refusal.
+    /// Starts a command; `Err` is a refusal. A call that cannot wait runs here, at once; one
+    /// that can (connect, accept, close with SO_LINGER, a send or recv that would block)
+    /// runs on a thread of its own. Either way its result comes back as an
+    /// [`Event::Finished`].
     fn start(&mut self, req: &Request, tx: &Sender<Event>) -> Result<Option<usize>, String> {
         let id = req.id;
+        let sigpipes = proc::sigpipes();
+        let start_ns = proc::monotonic_ns();
         let entry;
+        let mut inline = true;
+        let ok_or = |r: tcpmortem_kernel::sock::SysResult<()>| {
+            r.map_or_else(Outcome::error, |()| Outcome::Ok)
+        };
         let job: Box<dyn FnOnce() -> JobOut + Send> = match &req.cmd {
             Cmd::Info => return Err("info is answered directly".into()),
             Cmd::Listen { addr, backlog } => {
@@ -313,6 +353,10 @@ impl Actor {
                 });
                 entry = Some(self.socks.len() - 1);
                 let addr = *addr;
+                // A blocking connect, as applications make it: it sleeps in
+                // inet_wait_for_connect(), and an ICMP error that arrives while it still holds
+                // the socket is only a soft error (tcp_v4_err()).
+                inline = false;
                 Box::new(move || {
                     let o = match c.connect(&addr) {
                         Ok(()) => match c.local_addr() {
@@ -328,6 +372,7 @@ impl Actor {
                 let i = self.listener().ok_or("accept without a listener")?;
                 entry = Some(i);
                 let l = self.clone_of(i)?;
+                inline = false;
                 Box::new(move || match l.accept_blocking() {
                     Ok((c, peer)) => {
                         let peer = peer.or_else(|| c.peer_addr());
@@ -346,12 +391,36 @@ impl Actor {
                 let i = self.pick(req.target, false)?;
                 entry = Some(i);
                 let s = self.clone_of(i)?;
-                // A blocking send waits for room and returns the count queued, or the
-                // count queued before an error (tcp_sendmsg_locked()).
+                // A blocking send waits for room and returns the count queued, or the count
+                // queued before an error (tcp_sendmsg_locked()). One that finds room returns
+                // at once: it is tried here without waiting, and only the rest, if any, waits
+                // on a thread (without SIGPIPE once some bytes are queued, since the single
+                // call would have returned their count without it).
+                let first = match s.send(&data) {
+                    Ok(n) => n,
+                    Err(libc::EAGAIN) => 0,
+                    Err(e) => {
+                        let a = addrs(&s);
+                        let out = (Outcome::error(e), None, Some(a));
+                        return self.finished(id, entry, sigpipes, start_ns, out, tx);
+                    }
+                };
+                inline = first == data.len();
                 Box::new(move || {
-                    let o = match s.send_wait(&data) {
-                        Ok(n) => Outcome::Bytes { bytes: n },
-                        Err(e) => Outcome::error(e),
+                    let rest = &data[first..];
+                    let o = if rest.is_empty() {
+                        Outcome::Bytes { bytes: first }
+                    } else {
+                        let r = if first > 0 {
+                            s.send_wait_nosignal(rest)
+                        } else {
+                            s.send_wait(rest)
+                        };
+                        match r {
+                            Ok(n) => Outcome::Bytes { bytes: first + n },
+                            Err(_) if first > 0 => Outcome::Bytes { bytes: first },
+                            Err(e) => Outcome::error(e),
+                        }
                     };
                     (o, None, Some(addrs(&s)))
                 })
@@ -360,9 +429,21 @@ impl Actor {
                 let i = self.pick(req.target, false)?;
                 entry = Some(i);
                 let s = self.clone_of(i)?;
-                let max = *max;
+                // A blocking recv that finds data, EOF or an error returns at once: it is tried
+                // here without waiting first.
+                let mut buf = vec![0u8; *max];
+                let now = match s.recv(&mut buf) {
+                    Ok(0) => Some(Outcome::Eof),
+                    Ok(n) => Some(Outcome::Bytes { bytes: n }),
+                    Err(libc::EAGAIN) => None,
+                    Err(e) => Some(Outcome::error(e)),
+                };
+                if let Some(o) = now {
+                    let out = (o, None, Some(addrs(&s)));
+                    return self.finished(id, entry, sigpipes, start_ns, out, tx);
+                }
+                inline = false;
                 Box::new(move || {
-                    let mut buf = vec![0u8; max];
                     let o = match s.recv_wait(&mut buf) {
                         Ok(0) => Outcome::Eof,
                         Ok(n) => Outcome::Bytes { bytes: n },
@@ -375,14 +456,9 @@ impl Actor {
                 let i = self.pick(req.target, true)?;
                 entry = Some(i);
                 let s = self.socks[i].sock.take().ok_or("closed")?;
-                // close() with SO_LINGER {1, N} waits: it runs on its thread too.
-                Box::new(move || {
-                    (
-                        s.close().map_or_else(Outcome::error, |()| Outcome::Ok),
-                        None,
-                        None,
-                    )
-                })
+                // close() with SO_LINGER {1, N > 0} waits: it runs on a thread of its own.
+                inline = !matches!(s.linger(), Ok(Some(n)) if n > 0);
+                Box::new(move || (ok_or(s.close()), None, None))
             }
             Cmd::Shutdown { how } => {
                 let i = self.pick(req.target, false)?;
@@ -393,14 +469,7 @@ impl Actor {
                     How::Wr => libc::SHUT_WR,
                     How::Rdwr => libc::SHUT_RDWR,
                 };
-                Box::new(move || {
-                    (
-                        s.shutdown(how)
-                            .map_or_else(Outcome::error, |()| Outcome::Ok),
-                        None,
-                        None,
-                    )
-                })
+                Box::new(move || (ok_or(s.shutdown(how)), None, None))
             }
             Cmd::Linger { seconds } => {
                 let i = self.pick(req.target, true)?;
@@ -409,7 +478,7 @@ impl Actor {
                 let seconds = *seconds;
                 Box::new(move || {
                     let r = s.set_linger(seconds.is_some(), seconds.unwrap_or(0));
-                    (r.map_or_else(Outcome::error, |()| Outcome::Ok), None, None)
+                    (ok_or(r), None, None)
                 })
             }
             Cmd::SetInt {
@@ -422,37 +491,36 @@ impl Actor {
                 entry = Some(i);
                 let s = self.clone_of(i)?;
                 let (level, option, value) = (*level, *option, *value);
-                Box::new(move || {
-                    let r = s.setsockopt_int(level, option, value);
-                    (r.map_or_else(Outcome::error, |()| Outcome::Ok), None, None)
-                })
+                Box::new(move || (ok_or(s.setsockopt_int(level, option, value)), None, None))
             }
         };
+        if inline {
+            let out = job();
+            return self.finished(id, entry, sigpipes, start_ns, out, tx);
+        }
         let (local, peer) = entry.map_or((None, None), |i| self.addresses(i));
         let tx = tx.clone();
         std::thread::spawn(move || {
-            let sigpipes = proc::sigpipes();
-            let start_ns = proc::monotonic_ns();
-            let (outcome, new, after) = job();
-            let end_ns = proc::monotonic_ns();
-            let (local, peer) = match after {
-                Some((l, p)) => (l.filter(|l| l.port() != 0).or(local), p.or(peer)),
-                None => (local, peer),
-            };
-            let _ = tx.send(Event::Finished(Finished {
-                id,
-                done: Done {
-                    outcome,
-                    sigpipe: proc::sigpipes() != sigpipes,
-                    start_ns,
-                    end_ns,
-                    local,
-                    peer,
-                },
-                new,
-                entry,
-            }));
+            let out = job();
+            let f = finished(id, entry, local, peer, sigpipes, start_ns, out);
+            let _ = tx.send(Event::Finished(f));
         });
+        Ok(entry)
+    }
+
+    /// A call that ran here: its result goes to the main loop like a thread's.
+    fn finished(
+        &mut self,
+        id: u64,
+        entry: Option<usize>,
+        sigpipes: u32,
+        start_ns: u64,
+        out: JobOut,
+        tx: &Sender<Event>,
+    ) -> Result<Option<usize>, String> {
+        let (local, peer) = entry.map_or((None, None), |i| self.addresses(i));
+        let f = finished(id, entry, local, peer, sigpipes, start_ns, out);
+        let _ = tx.send(Event::Finished(f));
         Ok(entry)
     }
 
