@@ -408,7 +408,8 @@ fn states(
             let b = before.iter().find(|b| b.host == a.host && b.conn == a.conn);
             let text = match b {
                 Some(b) if b.state != a.state => {
-                    format!("{label} {} → {}", b.state_name(), one_state(a))
+                    let was = b.state.map_or("no socket", |s| s.name());
+                    format!("{label} {was} → {}", one_state(a))
                 }
                 _ => format!("{label} {}", one_state(a)),
             };
