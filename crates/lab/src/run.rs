@@ -78,10 +78,16 @@ struct CounterFiles {
 }
 
 impl CounterFiles {
-    fn open(host: Host, ns: &tcpmortem_kernel::netns::NetNs) -> CounterFiles {
+    /// `ipv6`: read snmp6 too (ICMPv6); over IPv4 nothing there moves.
+    fn open(host: Host, ns: &tcpmortem_kernel::netns::NetNs, ipv6: bool) -> CounterFiles {
+        let names: &[&str] = if ipv6 {
+            &["netstat", "snmp", "snmp6"]
+        } else {
+            &["netstat", "snmp"]
+        };
         let files = ns
             .run(|| {
-                ["netstat", "snmp", "snmp6"]
+                names
                     .iter()
                     .filter_map(|n| ProcNetFile::open(n).ok())
                     .collect()
@@ -723,9 +729,9 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
             .map_err(kerr)?,
     ];
     let mut counter_files = vec![
-        CounterFiles::open(Host::Client, &sandbox.client),
-        CounterFiles::open(Host::Router, &sandbox.router),
-        CounterFiles::open(Host::Server, &sandbox.server),
+        CounterFiles::open(Host::Client, &sandbox.client, sc.ipv6),
+        CounterFiles::open(Host::Router, &sandbox.router, sc.ipv6),
+        CounterFiles::open(Host::Server, &sandbox.server, sc.ipv6),
     ];
     let last_counters = counter_files.iter_mut().map(CounterFiles::read).collect();
     let mut notes = Vec::new();
@@ -783,7 +789,12 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
             interrupted = Some(i);
             break;
         }
-        let (before, _) = r.ends();
+        // The network was quiet when the step before settled, and nothing has run since: its
+        // states after are this step's before.
+        let before = match steps.last() {
+            Some(prev) if !prev.after.is_empty() => prev.after.clone(),
+            _ => r.ends().0,
+        };
         let start_ns = r.now();
         let made = match r.act(i, step) {
             Ok(m) => m,
