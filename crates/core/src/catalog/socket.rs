@@ -231,6 +231,8 @@ pub(super) const EPERM: Entry = Entry {
     title: "Operation not permitted",
     linux: px("EPERM", 1, "Operation not permitted"),
     bsd: px("EPERM", 1, "Operation not permitted"),
+    // Python raises PermissionError for EPERM as for EACCES: the errno or the text decides.
+    tokens: &["PermissionError"],
     summary: "A local rule refused the call: on Linux typically a firewall (netfilter) rule in the OUTPUT path, or a cgroup BPF program attached to bind/connect, or a call that needs a capability the process lacks (raw sockets, SO_MARK). Nothing reached the network. Rust reports it as ErrorKind::PermissionDenied and Python as PermissionError, like EACCES.",
     tcp: &[
         c(

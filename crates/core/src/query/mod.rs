@@ -17,17 +17,19 @@ mod scan;
 mod suggest;
 mod text;
 
-use crate::catalog::Entry;
+use crate::catalog::Entry as CatalogEntry;
 use crate::errno::{Numbering, Os};
 use crate::localized::LocalizedText;
 use crate::messages::Message;
 use scan::{Evidence, Source};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use text::Input;
 
 /// What a match points at.
 #[derive(Debug, Clone, Copy)]
 pub enum Target {
-    Entry(&'static Entry),
+    Entry(&'static CatalogEntry),
     /// A number's meaning on a system where it is not a connection error.
     Foreign {
         numbering: Numbering,
@@ -154,10 +156,6 @@ fn key(t: &Target) -> (u8, &'static str, i64) {
     }
 }
 
-fn same_target(a: &Target, b: &Target) -> bool {
-    key(a) == key(b)
-}
-
 fn rank(mut ev: Vec<Evidence>, os: Option<Os>, hint: Option<Os>) -> Vec<Match> {
     // A library that attaches an error name to another event (Node's "socket hang up" carries
     // code ECONNRESET) has that name and number discounted.
@@ -175,26 +173,31 @@ fn rank(mut ev: Vec<Evidence>, os: Option<Os>, hint: Option<Os>) -> Vec<Match> {
     });
     // One piece of evidence counts once, however often the log repeats it.
     let mut dedup: Vec<Evidence> = Vec::with_capacity(ev.len());
+    let mut index: HashMap<((u8, &'static str, i64), String), usize> = HashMap::new();
     for e in ev {
-        match dedup
-            .iter_mut()
-            .find(|d| same_target(&d.target, &e.target) && d.what == e.what)
-        {
-            Some(d) if d.score >= e.score => {}
-            Some(d) => *d = e,
-            None => dedup.push(e),
+        match index.entry((key(&e.target), e.what.clone())) {
+            Entry::Occupied(at) => {
+                let d = &mut dedup[*at.get()];
+                if e.score > d.score {
+                    *d = e;
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(dedup.len());
+                dedup.push(e);
+            }
         }
     }
     let mut ev = dedup;
     // A number whose reading agrees with a name or phrase is no longer ambiguous: drop its other
     // readings ("[Errno 104] Connection reset by peer" is not macOS's ENOTRECOVERABLE).
-    let text_targets: Vec<Target> = ev
+    let text_targets: HashSet<(u8, &'static str, i64)> = ev
         .iter()
         .filter(|e| e.token().is_none())
-        .map(|e| e.target)
+        .map(|e| key(&e.target))
         .collect();
-    let agrees = |e: &Evidence| text_targets.iter().any(|t| same_target(t, &e.target));
-    let confirmed: Vec<usize> = ev
+    let agrees = |e: &Evidence| text_targets.contains(&key(&e.target));
+    let confirmed: HashSet<usize> = ev
         .iter()
         .filter(|e| agrees(e))
         .filter_map(Evidence::token)
@@ -219,13 +222,14 @@ fn rank(mut ev: Vec<Evidence>, os: Option<Os>, hint: Option<Os>) -> Vec<Match> {
         }
     }
     let mut out: Vec<Match> = Vec::new();
+    let mut at: HashMap<(u8, &'static str, i64), usize> = HashMap::new();
     for e in ev {
         let (localized, library) = match e.source {
             Source::Localized(t) => (Some(t), None),
             Source::Message { message, reading } => (None, Some((message, reading))),
             _ => (None, None),
         };
-        match out.iter_mut().find(|m| same_target(&m.target, &e.target)) {
+        match at.get(&key(&e.target)).map(|&i| &mut out[i]) {
             Some(m) => {
                 if library.is_some() && (m.library.is_none() || e.score > f32::from(m.score)) {
                     m.library = library;
@@ -238,14 +242,17 @@ fn rank(mut ev: Vec<Evidence>, os: Option<Os>, hint: Option<Os>) -> Vec<Match> {
                 }
                 m.os = m.os.or(e.os);
             }
-            None => out.push(Match {
-                target: e.target,
-                score: e.score.clamp(0.0, 100.0) as u8,
-                matched: vec![e.what],
-                os: e.os,
-                localized,
-                library,
-            }),
+            None => {
+                at.insert(key(&e.target), out.len());
+                out.push(Match {
+                    target: e.target,
+                    score: e.score.clamp(0.0, 100.0) as u8,
+                    matched: vec![e.what],
+                    os: e.os,
+                    localized,
+                    library,
+                });
+            }
         }
     }
     out.sort_by(|a, b| {

@@ -9,7 +9,7 @@ use crate::catalog::{ENTRIES, Entry};
 use crate::errno::{self, Numbering, Os};
 use crate::localized::LocalizedText;
 use crate::messages::{self, Message, Pattern};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// What a piece of evidence was read from.
 #[derive(Debug, Clone, Copy)]
@@ -72,7 +72,7 @@ pub(super) fn scan(input: &Input, whole: &str) -> Vec<Evidence> {
 /// Identifiers as whole words; dotted or colon-joined ones (`SocketError.TimedOut`,
 /// `java.io.EOFException`) are also tried part by part.
 fn names(ws: &[Word], norm: &str, whole: &str, line: usize, ev: &mut Vec<Evidence>) {
-    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for w in ws {
         let parts = std::iter::once(w.text).chain(w.text.split(['.', ':', '/']));
         for cand in parts.filter(|p| !p.is_empty() && p.len() <= 64) {
@@ -88,7 +88,7 @@ fn names(ws: &[Word], norm: &str, whole: &str, line: usize, ev: &mut Vec<Evidenc
                 {
                     continue;
                 }
-                seen.push((h.entry.id, h.name));
+                seen.insert((h.entry.id, h.name));
                 let exact = whole.eq_ignore_ascii_case(h.name);
                 ev.push(Evidence {
                     target: Target::Entry(h.entry),
@@ -152,20 +152,22 @@ fn phrases(input: &Input, ev: &mut Vec<Evidence>) {
     }
     // A message matches on line L when every part of one of its patterns is within three lines.
     for (mi, m) in messages::table().messages.iter().enumerate() {
-        let mut lines_matched: Vec<usize> = Vec::new();
+        let mut lines_matched: BTreeSet<usize> = BTreeSet::new();
         for (pi, p) in m.patterns.iter().enumerate() {
             let Pattern::All(ps) = p else { continue };
             let Some(first) = parts.get(&(mi, pi, 0)) else {
                 continue;
             };
             for &l in first {
+                // The automaton reports matches left to right, so each part's lines are sorted.
                 let all = (1..ps.len()).all(|k| {
-                    parts
-                        .get(&(mi, pi, k))
-                        .is_some_and(|ls| ls.iter().any(|&x| x.abs_diff(l) <= 2))
+                    parts.get(&(mi, pi, k)).is_some_and(|ls| {
+                        let i = ls.partition_point(|&x| x + 2 < l);
+                        ls.get(i).is_some_and(|&x| x <= l + 2)
+                    })
                 });
-                if all && !lines_matched.contains(&l) {
-                    lines_matched.push(l);
+                if all {
+                    lines_matched.insert(l);
                 }
             }
         }
@@ -213,7 +215,7 @@ fn haproxy_state(w: &str) -> Option<&str> {
 /// the message's context words, or in HAProxy's four-character form.
 fn message_words(ws: &[Word], norm: &str, whole: &str, line: usize, ev: &mut Vec<Evidence>) {
     let table = &messages::table().messages;
-    let mut done: Vec<usize> = Vec::new();
+    let mut done: HashSet<usize> = HashSet::new();
     for w in ws {
         let (word, four) = match haproxy_state(w.text) {
             Some(two) if WORDS.contains_key(two) => (two, true),
@@ -225,8 +227,7 @@ fn message_words(ws: &[Word], norm: &str, whole: &str, line: usize, ev: &mut Vec
             let in_context = whole == w.text
                 || (four && m.context.contains(&"haproxy"))
                 || m.context.iter().any(|c| norm.contains(c));
-            if in_context && !done.contains(&i) {
-                done.push(i);
+            if in_context && done.insert(i) {
                 push_message(m, line, ev);
             }
         }
@@ -238,14 +239,13 @@ fn localized(input: &Input, ev: &mut Vec<Evidence>) {
     let Some(ac) = &LOCALIZED.automaton else {
         return;
     };
-    let mut seen: Vec<(usize, usize)> = Vec::new();
+    let mut seen: HashSet<(usize, usize)> = HashSet::new();
     for m in ac.find_overlapping_iter(input.compact.as_str()) {
         let line = input.compact_line_of(m.start());
         let pat = m.pattern().as_usize();
-        if seen.contains(&(pat, line)) {
+        if !seen.insert((pat, line)) {
             continue;
         }
-        seen.push((pat, line));
         for t in &LOCALIZED.texts[pat] {
             let Some(entry) = Entry::by_winsock(t.code).or_else(|| Entry::by_win32(t.code)) else {
                 continue;
