@@ -443,7 +443,7 @@ fn readings(n: i64, raw: &str, tag: Tag, line: usize, token: usize, ev: &mut Vec
     };
     let mut numberings = vec![(Numbering::LinuxErrno, 1.0), (Numbering::BsdErrno, 0.97)];
     if !negated {
-        numberings.push((Numbering::MsvcErrno, 0.75));
+        numberings.push((Numbering::MsvcErrno, 0.7));
     }
     for (numbering, prior) in numberings {
         let Some(name) = errno::name_in(numbering, n) else {
