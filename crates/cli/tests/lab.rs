@@ -1004,7 +1004,7 @@ fn keepalive_is_set_in_the_order_applications_use() {
     }
     let v = lab_json("keepalive-timeout", &[]);
     assert_eq!(all_passed(&v), 4);
-    let step = &v["steps"][2];
+    let step = &v["steps"][3];
     let calls: Vec<&str> = step["calls"]
         .as_array()
         .unwrap()
@@ -1019,9 +1019,9 @@ fn keepalive_is_set_in_the_order_applications_use() {
         calls,
         [
             "setsockopt SO_KEEPALIVE 1",
-            "setsockopt TCP_KEEPIDLE 1",
             "setsockopt TCP_KEEPINTVL 1",
-            "setsockopt TCP_KEEPCNT 2"
+            "setsockopt TCP_KEEPCNT 2",
+            "setsockopt TCP_KEEPIDLE 1"
         ]
     );
     let dir = tempdir();
@@ -1040,18 +1040,25 @@ fn keepalive_is_set_in_the_order_applications_use() {
         .map(|p| p["t_ns"].as_u64().unwrap())
         .max()
         .unwrap();
-    let set = v["steps"][4]["start_ns"].as_u64().unwrap();
+    let idle_set = v["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["call"] == "setsockopt TCP_KEEPIDLE 1")
+        .unwrap()["start_ns"]
+        .as_u64()
+        .unwrap();
     let t = rst["t_ns"].as_u64().unwrap();
+    assert!(idle_set >= last_rx + 400_000_000);
+    // Idle counts from the last packet received: the first probe comes 1 s after it, or at
+    // once if that second has already passed, then two probes 1 s apart and the RST. Counted
+    // from the option (the other order), the RST would come 3 s after it.
+    let expected = (last_rx + 1_000_000_000).max(idle_set) + 2_000_000_000;
     assert!(
-        set >= last_rx + 400_000_000,
-        "the option came {set} ns, the last packet {last_rx} ns"
+        t.abs_diff(expected) < 250_000_000,
+        "RST at {t} ns; expected {expected} ns (last packet received {last_rx} ns, TCP_KEEPIDLE {idle_set} ns)"
     );
-    let idle = t - last_rx;
-    assert!(
-        (2_900_000_000..3_250_000_000).contains(&idle),
-        "RST {idle} ns after the last packet received (option set {} ns after it)",
-        set - last_rx
-    );
+    assert!(t < idle_set + 2_750_000_000, "idle counted from the option");
 }
 
 /// syn-dropped's three SYNs with tcp_syn_retries=1: the environment records
@@ -1133,8 +1140,9 @@ fn interrupt(args: &[&str], sig: &str, group: bool) -> (Option<i32>, String, Str
     wait_until("the actors to start", Duration::from_secs(10), || {
         processes_with(&marker).len() >= 3
     });
-    // Into the step that sleeps.
-    std::thread::sleep(Duration::from_millis(600));
+    // Into the step that sleeps, most likely (a loaded machine may still be in an earlier
+    // step: the assertions hold for any).
+    std::thread::sleep(Duration::from_millis(2000));
     let target = if group {
         format!("-{pid}")
     } else {
@@ -1171,13 +1179,22 @@ fn signals_interrupt_a_run_and_nothing_after_them_is_recorded() {
         assert_eq!(got, Some(code), "SIG{sig}: {err}");
         assert!(err.contains(&format!("interrupted by SIG{sig}")), "{err}");
         let v: Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["interrupted"]["name"], format!("SIG{sig}"));
-        assert_eq!(v["interrupted"]["step"], 3);
+        assert_eq!(v["interrupted"]["name"], format!("SIG{sig}"), "{out}");
+        let step = v["interrupted"]["step"].as_u64().unwrap() as usize;
         let at = v["interrupted"]["at_ns"].as_u64().unwrap();
-        assert_eq!(v["steps"].as_array().unwrap().len(), 4);
-        // The sleep's connection was quiet: the five handshake and data segments only, no
-        // FIN or RST from the teardown.
-        assert_eq!(flags(&v), [">S", "<S.", ">.", ">P.", "<."], "SIG{sig}");
+        // The interrupted step is the last one recorded.
+        assert_eq!(v["steps"].as_array().unwrap().len(), step + 1);
+        // Only the handshake and data segments of the steps before: no FIN or RST from the
+        // teardown, which came after the signal.
+        let all = [">S", "<S.", ">.", ">P.", "<."];
+        let got = flags(&v);
+        assert!(
+            got.len() <= all.len() && got.iter().zip(all).all(|(a, b)| a == b),
+            "SIG{sig}: {got:?}"
+        );
+        if step == 3 {
+            assert_eq!(got, all, "SIG{sig}");
+        }
         for p in v["packets"].as_array().unwrap() {
             assert!(p["t_ns"].as_u64().unwrap() <= at);
         }

@@ -250,6 +250,8 @@ struct Finished {
 enum Event {
     Line(String),
     Eof,
+    /// A call's thread is about to make the system call (CLOCK_MONOTONIC).
+    Started(u64, u64),
     Finished(Finished),
 }
 
@@ -501,6 +503,10 @@ impl Actor {
         let (local, peer) = entry.map_or((None, None), |i| self.addresses(i));
         let tx = tx.clone();
         std::thread::spawn(move || {
+            // The call is judged by how long it waits in the kernel, not by how long its
+            // thread waited to be scheduled.
+            let start_ns = proc::monotonic_ns();
+            let _ = tx.send(Event::Started(id, start_ns));
             let out = job();
             let f = finished(id, entry, local, peer, sigpipes, start_ns, out);
             let _ = tx.send(Event::Finished(f));
@@ -630,6 +636,7 @@ pub fn actor_main() -> i32 {
         };
         match ev {
             Event::Eof => return 0,
+            Event::Started(..) => {}
             Event::Finished(mut f) => {
                 actor.finish(&mut f);
                 write_reply(
@@ -663,33 +670,66 @@ pub fn actor_main() -> i32 {
                         continue;
                     }
                 };
-                let wait = if req.cmd.may_block() {
-                    Duration::from_millis(req.blocked_after_ms)
-                } else {
-                    Duration::from_secs(3600)
-                };
-                let deadline = Instant::now() + wait;
+                // A call is `blocked` when it has waited in the kernel for longer than
+                // `blocked_after`, counted from its system call, so that a thread scheduled
+                // late on a busy machine does not make a call that returns at once look
+                // blocked. Calls that cannot wait are never blocked.
+                let limit = Duration::from_millis(req.blocked_after_ms);
+                let may_block = req.cmd.may_block();
+                let mut deadline: Option<Instant> = None;
+                let mut started = start_ns;
                 loop {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match rx.recv_timeout(left) {
+                    let ev = match deadline {
+                        Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
+                        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    };
+                    match ev {
+                        Ok(Event::Started(id, at)) => {
+                            if id == req.id && may_block {
+                                started = at;
+                                let waited = proc::monotonic_ns().saturating_sub(at);
+                                deadline = Some(
+                                    Instant::now()
+                                        + limit.saturating_sub(Duration::from_nanos(waited)),
+                                );
+                            }
+                        }
                         Ok(Event::Finished(mut f)) => {
                             actor.finish(&mut f);
-                            let mine = f.id == req.id;
-                            let r = if mine {
-                                Reply::Returned {
+                            if f.id != req.id {
+                                let r = Reply::Completed {
                                     id: f.id,
                                     done: f.done,
-                                }
-                            } else {
-                                Reply::Completed {
-                                    id: f.id,
-                                    done: f.done,
-                                }
-                            };
-                            write_reply(&mut out, &r);
-                            if mine {
-                                break;
+                                };
+                                write_reply(&mut out, &r);
+                                continue;
                             }
+                            let took = f.done.end_ns.saturating_sub(f.done.start_ns);
+                            if may_block && took > limit.as_nanos() as u64 {
+                                // It waited past the limit while this thread was not looking:
+                                // it was blocked, and has completed since.
+                                write_reply(
+                                    &mut out,
+                                    &Reply::Blocked {
+                                        id: f.id,
+                                        start_ns: f.done.start_ns,
+                                        local: f.done.local,
+                                        peer: f.done.peer,
+                                    },
+                                );
+                                let r = Reply::Completed {
+                                    id: f.id,
+                                    done: f.done,
+                                };
+                                write_reply(&mut out, &r);
+                            } else {
+                                let r = Reply::Returned {
+                                    id: f.id,
+                                    done: f.done,
+                                };
+                                write_reply(&mut out, &r);
+                            }
+                            break;
                         }
                         Ok(Event::Line(l)) => queued.push_back(l),
                         Ok(Event::Eof) => return 0,
@@ -699,7 +739,7 @@ pub fn actor_main() -> i32 {
                                 &mut out,
                                 &Reply::Blocked {
                                     id: req.id,
-                                    start_ns,
+                                    start_ns: started,
                                     local,
                                     peer,
                                 },

@@ -495,22 +495,19 @@ impl Runner<'_> {
                 *bytes as i32,
                 "SO_SNDBUF",
             )],
-            // In the order applications set them: SO_KEEPALIVE first. Set on an established
-            // socket, it arms the timer for the idle time from now; TCP_KEEPIDLE then re-arms
-            // it counting from the last packet received (tcp_sock_set_keepidle_locked()).
-            // The other order counts idle time from the setsockopt.
+            // SO_KEEPALIVE first, as applications do. Set on an established socket, it arms
+            // the timer for the idle time from now; TCP_KEEPIDLE then re-arms it counting from
+            // the last packet received (tcp_sock_set_keepidle_locked()); the other order
+            // counts idle time from the setsockopt. TCP_KEEPIDLE comes last: once the idle
+            // time has already passed it sends the first probe at once and arms the next with
+            // the interval then in force, so a TCP_KEEPINTVL set after it would come too late
+            // for that probe (the next one then waits the default 75 s).
             Op::Keepalive {
                 idle,
                 interval,
                 count,
             } => vec![
                 set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1, "SO_KEEPALIVE"),
-                set(
-                    libc::IPPROTO_TCP,
-                    libc::TCP_KEEPIDLE,
-                    *idle as i32,
-                    "TCP_KEEPIDLE",
-                ),
                 set(
                     libc::IPPROTO_TCP,
                     libc::TCP_KEEPINTVL,
@@ -522,6 +519,12 @@ impl Runner<'_> {
                     libc::TCP_KEEPCNT,
                     *count as i32,
                     "TCP_KEEPCNT",
+                ),
+                set(
+                    libc::IPPROTO_TCP,
+                    libc::TCP_KEEPIDLE,
+                    *idle as i32,
+                    "TCP_KEEPIDLE",
                 ),
             ],
         };
@@ -871,9 +874,14 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         p(steps.len(), sc.steps.len());
     }
     r.drain();
+    // A signal that came between steps cut short the one before it (its settling, or the
+    // reading of its states); one that came before any step leaves nothing to show.
+    if interrupted.is_some() && steps.is_empty() {
+        return Err(LabError::Interrupted);
+    }
     let interruption = interrupted.and_then(|step| {
         let (sig, at) = proc::interruption()?;
-        Some((step, sig, at))
+        Some((step.min(steps.len() - 1), sig, at))
     });
     // Times in the record count from the first step, not from the sandbox's set-up.
     let base = steps.first().map_or(t0, |s| s.start_ns);

@@ -139,8 +139,9 @@ pub enum Op {
     UserTimeout {
         ms: u32,
     },
-    /// SO_KEEPALIVE, then TCP_KEEPIDLE, TCP_KEEPINTVL (seconds) and TCP_KEEPCNT, in the order
-    /// applications set them.
+    /// SO_KEEPALIVE first, as applications set it, then TCP_KEEPINTVL, TCP_KEEPCNT and
+    /// TCP_KEEPIDLE (seconds, seconds, probes; idle last, so that a first probe it sends at
+    /// once is followed by the next at the new interval).
     Keepalive {
         idle: u32,
         interval: u32,
