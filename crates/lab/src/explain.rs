@@ -648,6 +648,9 @@ impl Fact {
                         state.map(|s| format!(" in {s}")).unwrap_or_default(),
                         reason.info().map(|i| i.meaning).unwrap_or("")
                     ),
+                    None if r.environment.events_lost > 0 => {
+                        " (kernel reason unknown: the trace lost events)".into()
+                    }
                     None if r.environment.tracefs => String::new(),
                     None => " (kernel reason unknown: no tracefs)".into(),
                 };

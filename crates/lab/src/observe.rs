@@ -43,10 +43,13 @@ fn bump(last: &AtomicU64, t: u64) {
 }
 
 impl Observers {
+    /// `ports`: the TCP ports the run's connections use on the server side, to filter the
+    /// kernel's events by.
     pub fn start(
         sb: &Sandbox,
         t0: u64,
         tracefs: bool,
+        ports: &[u16],
         notes: &mut Vec<String>,
     ) -> Result<Observers, LabError> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -68,7 +71,7 @@ impl Observers {
         };
         let ours = [sb.addresses.client, sb.addresses.server];
         let trace = match if tracefs {
-            start_trace().map(Some)
+            start_trace(ports).map(Some)
         } else {
             Ok(None)
         } {
@@ -145,11 +148,32 @@ impl Drop for Observers {
     }
 }
 
-fn start_trace() -> tcpmortem_kernel::Result<Instance> {
+/// Per CPU: tracepoints are global, so the instance records every TCP event of the machine,
+/// not only the run's. 4 MB holds about 40,000 events per CPU before the oldest are
+/// overwritten, a few seconds of a busy host's churn while the reader waits for a CPU.
+const TRACE_BUFFER_KB: u32 = 4096;
+
+fn start_trace(ports: &[u16]) -> tcpmortem_kernel::Result<Instance> {
     let root = tracefs::root()?;
     tracefs::sweep_orphans(&root);
-    // A run makes tens of events: the default buffer (about 1.4 MB per CPU) is plenty.
-    Instance::create(&root, EVENTS, None)
+    let inst = Instance::create(&root, EVENTS, Some(TRACE_BUFFER_KB))?;
+    // The kernel keeps only the events of the run's ports where the event has them as
+    // numbers (tcp_send_reset has its addresses as sockaddrs only, filtered here when read).
+    let filter = ports
+        .iter()
+        .map(|p| format!("sport == {p} || dport == {p}"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    if !filter.is_empty() {
+        for ev in [
+            "tcp/tcp_receive_reset",
+            "sock/inet_sock_set_state",
+            "sock/inet_sk_error_report",
+        ] {
+            inst.set_filter(ev, &filter)?;
+        }
+    }
+    Ok(inst)
 }
 
 fn capture_loop(

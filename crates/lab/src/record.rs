@@ -112,6 +112,10 @@ pub struct Environment {
     pub blocked_after_ms: f64,
     /// Whether kernel events (tracefs) were recorded.
     pub tracefs: bool,
+    /// Events the trace ring buffer dropped before they were read: when not 0, the kernel
+    /// view is incomplete.
+    #[serde(default)]
+    pub events_lost: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

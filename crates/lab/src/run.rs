@@ -742,7 +742,18 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         notes.push("kernel counters missing: /proc/net/netstat could not be read".into());
     }
     let t0 = proc::monotonic_ns();
-    let observers = Observers::start(&sandbox, t0, opts.tracefs, &mut notes)?;
+    // The server-side ports of the run's connections: 8080, and those `connect N` names.
+    let mut ports = vec![sandbox.addresses.server_port];
+    ports.extend(sc.steps.iter().filter_map(|s| match &s.kind {
+        StepKind::Call {
+            op: Op::Connect { port: Some(p) },
+            ..
+        } => Some(*p),
+        _ => None,
+    }));
+    ports.sort_unstable();
+    ports.dedup();
+    let observers = Observers::start(&sandbox, t0, opts.tracefs, &ports, &mut notes)?;
     let client = ActorProc::spawn(&opts.actor_exe, sandbox.client.raw_fd())?;
     let server = ActorProc::spawn(&opts.actor_exe, sandbox.server.raw_fd())?;
     let mut r = Runner {
@@ -916,7 +927,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     }
     if lost > 0 {
         r.notes.push(format!(
-            "the trace ring buffer dropped {lost} kernel events"
+            "the trace ring buffer dropped {lost} kernel events (other traffic on this host filled it while tcpmortem waited for a CPU): the kernel view is incomplete, and checks of RST reasons that found none are not checked"
         ));
     }
     let addresses = r.sandbox.addresses.clone();
@@ -928,6 +939,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         settle_ms: r.settle.as_secs_f64() * 1e3,
         blocked_after_ms: sc.blocked_after.as_secs_f64() * 1e3,
         tracefs,
+        events_lost: lost,
     };
     let raw_events: Vec<_> = raw_events
         .into_iter()
