@@ -84,8 +84,19 @@ pub fn render(r: &Record) -> String {
                 })
                 .map(|d| format!("{} {:+}", d.name, d.delta))
                 .collect();
-            if !moved.is_empty() {
-                rows.push(Row::Counted(host, moved.join(", ")));
+            // Rows of at most about 30 characters, so that notes stay inside the margins.
+            let mut line = String::new();
+            for m in moved {
+                if !line.is_empty() && line.len() + m.len() > 30 {
+                    rows.push(Row::Counted(host, std::mem::take(&mut line)));
+                }
+                if !line.is_empty() {
+                    line.push_str(", ");
+                }
+                line.push_str(&m);
+            }
+            if !line.is_empty() {
+                rows.push(Row::Counted(host, line));
             }
         }
         let changed = s.after.iter().any(|a| {
