@@ -13,9 +13,10 @@ pub mod zeek;
 
 use ending::Ending;
 use evidence::{Evidence, Mark, Unreachable};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use tcpmortem_wire::icmp::{self, UnreachCode};
+pub use tcpmortem_wire::skip::{Encap, Skip};
 use tcpmortem_wire::{TcpSegment, checksum};
 use zeek::{ConnRecord, Pkt, TcpConn};
 
@@ -113,7 +114,55 @@ pub enum Decoded {
         at: Mark,
         quoted: icmp::QuotedTcp,
     },
-    Other,
+    /// An IP fragment, held until its datagram is complete: the datagram comes out with its
+    /// last fragment's frame.
+    Fragment,
+    /// A frame that gave none of the above, and why.
+    Skipped(Skip),
+}
+
+/// Skipped frames, counted by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Skipped(pub BTreeMap<Skip, u64>);
+
+impl Skipped {
+    pub fn add(&mut self, why: Skip) {
+        *self.0.entry(why).or_default() += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// Frames that may hold TCP the report leaves out (undecoded link types and tunnels).
+    pub fn hiding_tcp(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.may_hide_tcp())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn merge(&mut self, other: &Skipped) {
+        for (k, n) in &other.0 {
+            *self.0.entry(*k).or_default() += n;
+        }
+    }
+}
+
+impl std::fmt::Display for Skipped {
+    /// `12 not TCP, 3 inside GRE (not decoded)`, largest first.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut v: Vec<_> = self.0.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (i, (k, n)) in v.into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{n} {k}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Turns frames into what the tracker needs: link, IP and TCP slicing, the TCP checksum
@@ -122,6 +171,7 @@ pub enum Decoded {
 pub struct Decoder {
     ignore_checksums: bool,
     defrag: tcpmortem_wire::defrag::Defragmenter,
+    skipped: Skipped,
 }
 
 impl Decoder {
@@ -129,6 +179,7 @@ impl Decoder {
         Decoder {
             ignore_checksums: opts.ignore_checksums,
             defrag: tcpmortem_wire::defrag::Defragmenter::new(),
+            skipped: Skipped::default(),
         }
     }
 
@@ -137,17 +188,36 @@ impl Decoder {
         self.defrag.dropped + self.defrag.pending() as u64
     }
 
+    /// The frames skipped so far, by reason.
+    pub fn skipped(&self) -> &Skipped {
+        &self.skipped
+    }
+
     pub fn decode(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
-        let Some(ip) = tcpmortem_wire::link::ip_packet(linktype, bytes) else {
-            return Decoded::Other;
+        let d = self.decode_link(frame, ts_ns, linktype, bytes);
+        if let Decoded::Skipped(why) = d {
+            self.skipped.add(why);
+        }
+        d
+    }
+
+    fn decode_link(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
+        let ip = match tcpmortem_wire::link::ip_packet(linktype, bytes) {
+            Ok(ip) => ip,
+            Err(why) => return Decoded::Skipped(why),
         };
         if let Some(d) = self.ip(frame, ts_ns, ip) {
             return d;
         }
+        if !tcpmortem_wire::defrag::is_fragment(ip) {
+            return Decoded::Skipped(tcpmortem_wire::skip::of_ip(ip));
+        }
         // A datagram's last fragment: the whole datagram is one packet, as Zeek counts it.
         match self.defrag.add(ts_ns, ip) {
-            Some(whole) => self.ip(frame, ts_ns, &whole).unwrap_or(Decoded::Other),
-            None => Decoded::Other,
+            Some(whole) => self
+                .ip(frame, ts_ns, &whole)
+                .unwrap_or_else(|| Decoded::Skipped(tcpmortem_wire::skip::of_ip(&whole))),
+            None => Decoded::Fragment,
         }
     }
 
@@ -300,7 +370,7 @@ impl Tracker {
                 self.packet(p);
             }
             Decoded::Icmp { at, quoted } => self.icmp(*at, *quoted),
-            Decoded::Other => {}
+            Decoded::Fragment | Decoded::Skipped(_) => {}
         }
     }
 

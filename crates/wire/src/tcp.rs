@@ -103,7 +103,7 @@ impl TcpSegment {
 
     /// Slices a frame of any link type [`crate::link`] knows.
     pub fn from_link(linktype: u16, frame: &[u8]) -> Option<TcpSegment> {
-        Self::from_ip(crate::link::ip_packet(linktype, frame)?)
+        Self::from_ip(crate::link::ip_packet(linktype, frame).ok()?)
     }
 
     /// Slices a raw IPv4 or IPv6 packet. Captures cut short by a snap length still give the
@@ -259,7 +259,7 @@ mod tests {
                     continue;
                 };
                 while let Ok(Some(p)) = r.next_packet() {
-                    let Some(ip) = crate::link::ip_packet(p.linktype, p.data) else {
+                    let Ok(ip) = crate::link::ip_packet(p.linktype, p.data) else {
                         continue;
                     };
                     if let Some(f) = TcpSegment::plain_ipv4(ip) {
