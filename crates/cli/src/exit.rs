@@ -7,6 +7,8 @@ pub const OK: u8 = 0;
 pub const UNKNOWN_QUERY: u8 = 2;
 /// `lab run`: the run worked, and an expectation failed.
 pub const EXPECTATION_FAILED: u8 = 1;
+/// `analyze --conn`: no connection has the endpoint asked for.
+pub const NOTHING_MATCHED: u8 = 1;
 /// `analyze`: a capture ended in the middle of a record; the results cover what came before.
 pub const TRUNCATED: u8 = 3;
 /// `analyze`: not a capture file, a corrupt one, or no supported link type (EX_DATAERR).
@@ -31,12 +33,14 @@ pub const INTERNAL: u8 = 70;
 pub const HELP: &str = "\
 Exit codes:
   0   success
-  1   lab run: an expectation failed (the diff is on stderr)
+  1   lab run: an expectation failed (the diff is on stderr);
+      analyze --conn: no connection has that endpoint
   2   explain: nothing in the query was recognised (the closest known errors are suggested)
   3   analyze: a capture is truncated (the results cover the packets before the cut)
-  64  bad arguments
+  64  bad arguments (analyze: also an --interface the capture has no packet on)
   65  lab: the scenario has a syntax error or asks for an impossible step;
-      analyze: not a capture file, a corrupt one, or no supported link type
+      analyze: not a capture file (an empty one included), a corrupt one, or no TCP
+      found while some frames were not decoded (a tunnel, a link type)
   66  lab: no such scenario or file; analyze: no such file
   70  internal error
   71  lab: the sandbox could not be built; watch: no tracefs

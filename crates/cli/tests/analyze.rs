@@ -220,8 +220,13 @@ fn conn_shows_the_packet_ladder() {
     assert!(rungs[5].contains("F. seq 1 ack 6"), "{}", rungs[5]);
     assert!(rungs[8].contains("R seq 2"), "{}", rungs[8]);
     assert!(rungs[8].contains("#22"), "{}", rungs[8]);
-    let (_, none, _) = run(&["analyze", f.to_str().unwrap(), "--conn", "10.9.9.9:1"]);
-    assert!(none.contains("no connection matches --conn"), "{none}");
+    // A selection that matches nothing is an error of one line, not an empty report.
+    let (code, none, err) = run(&["analyze", f.to_str().unwrap(), "--conn", "10.9.9.9:1"]);
+    assert_eq!((code, none.as_str()), (1, ""), "{err}");
+    assert_eq!(
+        err,
+        "tcpmortem: --conn 10.9.9.9:1: no connection has that endpoint (of 1 in the capture)\n"
+    );
     let (code, _, err) = run(&["analyze", f.to_str().unwrap(), "--conn", "nonsense"]);
     assert_eq!(code, 64, "{err}");
 }
@@ -264,17 +269,90 @@ fn bad_input_has_clear_errors_and_distinct_exit_codes() {
     pcap.extend([1, 2, 3, 4]);
     let user = dir.join("user0.pcap");
     std::fs::write(&user, &pcap).unwrap();
-    let (code, _, err) = run(&["analyze", user.to_str().unwrap()]);
+    let (code, out, err) = run(&["analyze", user.to_str().unwrap()]);
     assert_eq!(code, 65, "{err}");
-    assert!(err.contains("unsupported link type(s) 147"), "{err}");
+    assert!(
+        out.contains("skipped 1 frames: 1 link type 147 not decoded"),
+        "{out}"
+    );
+    assert!(!out.contains("no TCP connections in the capture"), "{out}");
+    assert!(
+        err.contains(
+            "no TCP connection found, but 1 of 1 frames were not decoded and may hold TCP"
+        ),
+        "{err}"
+    );
+    // The machine formats print the counts on stderr, and still fail.
+    for format in ["json", "zeek"] {
+        let (code, out, err) = run(&["analyze", "--format", format, user.to_str().unwrap()]);
+        assert_eq!(code, 65, "{err}");
+        assert!(
+            err.contains("(skipped: 1 link type 147 not decoded)"),
+            "{err}"
+        );
+        assert!(format == "json" || out.starts_with("#separator"), "{out}");
+    }
 
-    // An empty capture is no error: nothing to report.
+    // A capture without packets is no error: nothing to report.
     let empty = dir.join("empty.pcap");
     std::fs::write(&empty, &pcap[..24]).unwrap();
     let (code, out, _) = run(&["analyze", empty.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(out.contains("no TCP connections"), "{out}");
+
+    // What cannot be read prints only its error, with its own code: an empty file or
+    // /dev/null is not a capture (65), nor is random data; a directory is no input (66).
+    let zero = dir.join("zero.pcap");
+    std::fs::write(&zero, b"").unwrap();
+    let random: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let noise = dir.join("noise.bin");
+    std::fs::write(&noise, &random).unwrap();
+    for (path, code, says) in [
+        (
+            zero.to_str().unwrap(),
+            65,
+            "empty, not a pcap or pcapng file",
+        ),
+        ("/dev/null", 65, "empty, not a pcap or pcapng file"),
+        (noise.to_str().unwrap(), 65, "not a pcap or pcapng file"),
+        ("/nonexistent/x.pcap", 66, "No such file"),
+        (dir.to_str().unwrap(), 66, "is a directory"),
+    ] {
+        for format in ["human", "json", "zeek"] {
+            let (got, out, err) = run(&["analyze", "--format", format, path]);
+            assert_eq!(got, code, "{path}: {err}");
+            assert_eq!(out, "", "{path} --format {format}: nothing on stdout");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains(says), "{path}: {err}");
+        }
+    }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_interface_the_capture_does_not_have_is_an_error() {
+    let f = data("server-closes-early.pcapng");
+    for which in ["nosuch", "7"] {
+        for format in ["human", "json", "zeek"] {
+            let (code, out, err) = run(&[
+                "analyze",
+                f.to_str().unwrap(),
+                "--interface",
+                which,
+                "--format",
+                format,
+            ]);
+            assert_eq!((code, out.as_str()), (64, ""), "{err}");
+            assert_eq!(
+                err,
+                format!(
+                    "tcpmortem: --interface {which}: no packet of the capture is on it (its packets are on interfaces 0 to-client, 1 to-server)\n"
+                )
+            );
+        }
+    }
 }
 
 #[test]

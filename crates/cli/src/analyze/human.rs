@@ -311,8 +311,23 @@ impl<W: Write> Sink for Human<W> {
                 .map(|(_, n)| n)
                 .sum::<u64>()
         )?;
+        if t.skipped.total() > 0 {
+            writeln!(
+                self.out,
+                "{DIM}skipped {} frames: {}{DIM:#}",
+                t.skipped.total(),
+                t.skipped
+            )?;
+        }
         if t.connections == 0 {
-            writeln!(self.out, "no TCP connections in the capture")?;
+            if t.skipped.hiding_tcp() > 0 {
+                writeln!(
+                    self.out,
+                    "no TCP connection decoded: the frames skipped above may hold some"
+                )?;
+            } else {
+                writeln!(self.out, "no TCP connections in the capture")?;
+            }
             return self.out.flush();
         }
         writeln!(self.out)?;
@@ -331,9 +346,6 @@ impl<W: Write> Sink for Human<W> {
         let mut shown = std::mem::take(&mut self.abnormal);
         shown.sort_by_key(|(c, _)| (c.zeek.ts_ns, c.first_frame));
         if self.full {
-            if shown.is_empty() {
-                writeln!(self.out, "no connection matches --conn")?;
-            }
             for (c, uid) in &shown {
                 self.explain(c, uid)?;
                 self.ladder(c, rungs)?;

@@ -12,9 +12,9 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tcpmortem_analyze::{Connection, Decoded, Decoder, Options, Tracker};
+use tcpmortem_analyze::{Connection, Decoded, Decoder, Options, Skipped, Tracker};
+use tcpmortem_wire::TcpSegment;
 use tcpmortem_wire::capture::{CaptureError, Reader, Source};
-use tcpmortem_wire::{TcpSegment, link};
 
 /// Tell how each TCP connection in a capture ended, and what each application saw.
 ///
@@ -82,6 +82,18 @@ pub struct Endpoint {
     port: Option<u16>,
 }
 
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.ip, self.port) {
+            (Some(ip), Some(p)) => write!(f, "{}", SocketAddr::new(ip, p)),
+            (Some(IpAddr::V6(ip)), None) => write!(f, "[{ip}]"),
+            (Some(ip), None) => write!(f, "{ip}"),
+            (None, Some(p)) => write!(f, ":{p}"),
+            (None, None) => f.write_str("*"),
+        }
+    }
+}
+
 impl Endpoint {
     fn matches(&self, a: SocketAddr) -> bool {
         self.ip.is_none_or(|ip| ip == a.ip()) && self.port.is_none_or(|p| p == a.port())
@@ -125,7 +137,11 @@ pub struct Totals {
     pub frames: u64,
     pub tcp_frames: u64,
     pub connections: u64,
+    /// Connections given to the renderer (all, or those `--only`/`--conn` chose).
+    pub selected: u64,
     pub bytes: u64,
+    /// Frames that gave no TCP segment, by reason.
+    pub skipped: Skipped,
 }
 
 /// A renderer: gets each connection as it finishes, then the end of the run.
@@ -184,7 +200,12 @@ struct ReadReport {
     files: Vec<String>,
     frames: u64,
     bytes: u64,
-    unsupported: BTreeSet<u16>,
+    /// Inputs read as captures (to their end or to an error after the header).
+    captures: usize,
+    /// With `--interface`: whether any frame was on it, and the interfaces seen otherwise.
+    interface_matched: bool,
+    interfaces: BTreeSet<(u32, String)>,
+    skipped: Skipped,
     errors: Vec<InputError>,
     /// Fragmented datagrams that could not be completed.
     fragments_dropped: u64,
@@ -213,6 +234,12 @@ impl Feeder<'_> {
             self.rep.files.push(name.clone());
             let input = if name == "-" {
                 Input::Stdin(io::stdin())
+            } else if path.is_dir() {
+                self.rep.errors.push(InputError {
+                    code: exit::NO_INPUT,
+                    message: format!("{name}: is a directory, not a capture file"),
+                });
+                continue;
             } else {
                 match std::fs::File::open(path) {
                     Ok(f) => Input::File(f),
@@ -251,11 +278,13 @@ impl Feeder<'_> {
             let _ = self.tx.send(std::mem::take(&mut self.batch));
         }
         self.rep.fragments_dropped = self.decoder.fragments_dropped();
+        self.rep.skipped = self.decoder.skipped().clone();
         self.rep
     }
 
     /// Reads one capture to its end; false when the tracking side hung up.
     fn file<S: Source>(&mut self, mut reader: Reader<S>, name: &str, size: Option<u64>) -> bool {
+        self.rep.captures += 1;
         let mut progress = progress::Progress::new(name, size);
         let iface = self.args.interface.as_deref();
         let mut last_frame = 0;
@@ -270,15 +299,15 @@ impl Feeder<'_> {
             };
             last_frame = p.frame;
             self.rep.frames += 1;
-            if let Some(want) = iface
-                && p.interface_name != Some(want)
-                && want.parse::<u32>() != Ok(p.interface)
-            {
-                continue;
-            }
-            if !link::supported(p.linktype) {
-                self.rep.unsupported.insert(p.linktype);
-                continue;
+            if let Some(want) = iface {
+                if p.interface_name != Some(want) && want.parse::<u32>() != Ok(p.interface) {
+                    if self.rep.interfaces.len() < 64 {
+                        let name = p.interface_name.unwrap_or("").to_string();
+                        self.rep.interfaces.insert((p.interface, name));
+                    }
+                    continue;
+                }
+                self.rep.interface_matched = true;
             }
             let frame = self.frame_base + p.frame;
             let d = self.decoder.decode(frame, p.ts_ns, p.linktype, p.data);
@@ -318,7 +347,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
         Format::Zeek => Box::new(zeek::Zeek::new(io::BufWriter::with_capacity(
             1 << 16,
             raw.lock(),
-        ))?),
+        ))),
     };
     let mut tracker = Tracker::new(opts.clone());
     let mut totals = Totals::default();
@@ -332,6 +361,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             None => !only_abnormal || c.ending.kind.abnormal(),
         };
         if wanted {
+            totals.selected += 1;
             sink.connection(c, &uid(c, n))?;
         }
         Ok(())
@@ -373,28 +403,78 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     totals.frames = rep.frames;
     totals.bytes = rep.bytes;
     totals.tcp_frames = tracker.tcp_frames;
+    totals.skipped = rep.skipped;
     let mut errors = rep.errors;
     for c in tracker.finish_iter() {
         emit(&c, &mut totals, sink.as_mut())?;
     }
-    sink.finish(&totals, &rungs)?;
+    // Selections that select nothing, and inputs of which none could be read, print only
+    // the error: an empty report would read as "nothing happened".
+    let fatal = if rep.captures == 0 {
+        Some(errors.first().map_or(exit::BAD_INPUT, |e| e.code))
+    } else if let Some(want) = &args.interface
+        && !rep.interface_matched
+    {
+        let seen: Vec<String> = rep
+            .interfaces
+            .iter()
+            .map(|(i, n)| {
+                if n.is_empty() {
+                    i.to_string()
+                } else {
+                    format!("{i} {n}")
+                }
+            })
+            .collect();
+        errors.push(InputError {
+            code: exit::USAGE,
+            message: format!(
+                "--interface {want}: no packet of the capture is on it (its packets are on interface{} {})",
+                if seen.len() == 1 { "" } else { "s" },
+                seen.join(", ")
+            ),
+        });
+        Some(exit::USAGE)
+    } else if let Some(e) = &args.conn
+        && totals.selected == 0
+    {
+        errors.push(InputError {
+            code: exit::NOTHING_MATCHED,
+            message: format!(
+                "--conn {e}: no connection has that endpoint (of {} in the capture)",
+                totals.connections
+            ),
+        });
+        Some(exit::NOTHING_MATCHED)
+    } else {
+        None
+    };
+    if fatal.is_none() {
+        sink.finish(&totals, &rungs)?;
+    }
     drop(sink);
-    if !rep.unsupported.is_empty() {
-        let list: Vec<String> = rep.unsupported.iter().map(|l| l.to_string()).collect();
-        let msg = format!(
-            "skipped frames of unsupported link type(s) {} (supported: Ethernet 1, raw IP 101/228/229, BSD loopback 0/108, Linux cooked 113/276)",
-            list.join(", ")
-        );
-        if totals.tcp_frames == 0 {
+    let skipped = &totals.skipped;
+    if skipped.total() > 0 && fatal.is_none() {
+        let hidden = skipped.hiding_tcp();
+        if totals.connections == 0 && hidden > 0 {
+            // No TCP found, and frames the decoder could not open may hold it.
             errors.push(InputError {
                 code: exit::BAD_INPUT,
-                message: msg,
+                message: format!(
+                    "no TCP connection found, but {hidden} of {} frames were not decoded and may hold TCP (skipped: {skipped})",
+                    totals.frames
+                ),
             });
-        } else {
-            eprintln!("tcpmortem: warning: {msg}");
+        } else if args.format != Format::Human {
+            // The human report shows the counts itself.
+            eprintln!(
+                "tcpmortem: skipped {} of {} frames: {skipped}",
+                skipped.total(),
+                totals.frames
+            );
         }
     }
-    if rep.fragments_dropped > 0 {
+    if rep.fragments_dropped > 0 && fatal.is_none() {
         eprintln!(
             "tcpmortem: warning: {} fragmented datagrams were never completed (missing fragments, or more than 256 at once) and were left out",
             rep.fragments_dropped
@@ -407,10 +487,17 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             code = e.code;
         }
     }
-    Ok(code)
+    Ok(fatal.unwrap_or(code))
 }
 
 fn capture_error(name: &str, e: CaptureError) -> InputError {
+    // An empty input (an empty file, /dev/null) is no capture, not a truncated one.
+    if let CaptureError::Truncated { offset: 0, .. } = e {
+        return InputError {
+            code: exit::BAD_INPUT,
+            message: format!("{name}: empty, not a pcap or pcapng file"),
+        };
+    }
     let code = match &e {
         CaptureError::Truncated { .. } => exit::TRUNCATED,
         CaptureError::Io(_) => exit::IO_ERROR,

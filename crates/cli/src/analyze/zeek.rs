@@ -34,6 +34,9 @@ const FIELDS: &[(&str, &str)] = &[
 
 pub struct Zeek<W> {
     out: W,
+    /// The header is written with the first row or at the end, so that a run that fails
+    /// before any result prints nothing.
+    header: bool,
 }
 
 /// Zeek's `#open`/`#close` stamp: wall-clock time, `%Y-%m-%d-%H-%M-%S` (UTC here).
@@ -46,17 +49,23 @@ fn stamp() -> String {
 }
 
 impl<W: Write> Zeek<W> {
-    pub fn new(mut out: W) -> io::Result<Zeek<W>> {
+    pub fn new(out: W) -> Zeek<W> {
+        Zeek { out, header: false }
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        if std::mem::replace(&mut self.header, true) {
+            return Ok(());
+        }
         let names: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
         let types: Vec<&str> = FIELDS.iter().map(|f| f.1).collect();
         write!(
-            out,
+            self.out,
             "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t{}\n#fields\t{}\n#types\t{}\n",
             stamp(),
             names.join("\t"),
             types.join("\t")
-        )?;
-        Ok(Zeek { out })
+        )
     }
 }
 
@@ -74,6 +83,7 @@ fn count(v: Option<u64>) -> String {
 
 impl<W: Write> Sink for Zeek<W> {
     fn connection(&mut self, c: &Connection, uid: &str) -> io::Result<()> {
+        self.header()?;
         let z = &c.zeek;
         // Zeek leaves duration and sizes unset for a connection of one instant.
         let duration = if z.duration_ns > 0 {
@@ -107,6 +117,7 @@ impl<W: Write> Sink for Zeek<W> {
     }
 
     fn finish(&mut self, _: &Totals, _: &[Rung]) -> io::Result<()> {
+        self.header()?;
         writeln!(self.out, "#close\t{}", stamp())?;
         self.out.flush()
     }
