@@ -33,20 +33,55 @@ pub const INACTIVITY_NS: i128 = 300_000_000_000;
 /// How often (in capture time) the table is swept for expired connections.
 const SWEEP_NS: i128 = 1_000_000_000;
 
+/// What to do with TCP checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Checksums {
+    /// Verify them, except those a sender left to its NIC (checksum offloading, see
+    /// [`Decoder::offloaded`]): a capture taken on the sending host is read as it was sent.
+    #[default]
+    Auto,
+    /// Verify every one, as Zeek does: a segment with a bad checksum is counted in the
+    /// history as `C` and otherwise ignored.
+    Verify,
+    /// Zeek's `-C`: verify none.
+    Ignore,
+}
+
 /// Options that mirror Zeek's.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Zeek's `-C`: do not verify TCP checksums.
-    pub ignore_checksums: bool,
+    pub checksums: Checksums,
     pub likely_server_ports: Vec<u16>,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
-            ignore_checksums: false,
+            checksums: Checksums::Auto,
             likely_server_ports: LIKELY_SERVER_PORTS.to_vec(),
         }
+    }
+}
+
+/// One sender's checksums, for [`Checksums::Auto`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Sender {
+    good: u64,
+    bad: u64,
+    /// Bad checksums taken as offloaded and not held against their packets.
+    offloaded: u64,
+}
+
+impl Sender {
+    /// Whether this bad checksum was left to the NIC: it holds what an offloading sender
+    /// leaves (the pseudo-header sum, or zero), or nearly all of the sender's checksums so far
+    /// are bad (at least 9 in 10, its first packet included), as when a driver leaves garbage.
+    /// A sender whose checksums are mostly right has a corrupt packet, as Zeek counts it.
+    fn offloaded(&mut self, check: checksum::Check) -> bool {
+        self.bad += 1;
+        let yes = check == checksum::Check::Offloaded || self.bad >= 9 * self.good;
+        self.offloaded += u64::from(yes);
+        yes
     }
 }
 
@@ -165,11 +200,12 @@ impl std::fmt::Display for Skipped {
     }
 }
 
-/// Turns frames into what the tracker needs: link, IP and TCP slicing, the TCP checksum
-/// unless told not to (Zeek's -C; only whole packets are checked), and IP fragment
-/// reassembly. Apart from the table so it can run on another thread.
+/// Turns frames into what the tracker needs: link, IP and TCP slicing, the TCP checksum as
+/// [`Checksums`] says (only whole packets are checked), and IP fragment reassembly. Apart
+/// from the table so it can run on another thread.
 pub struct Decoder {
-    ignore_checksums: bool,
+    checksums: Checksums,
+    senders: HashMap<std::net::IpAddr, Sender>,
     defrag: tcpmortem_wire::defrag::Defragmenter,
     skipped: Skipped,
 }
@@ -177,10 +213,24 @@ pub struct Decoder {
 impl Decoder {
     pub fn new(opts: &Options) -> Decoder {
         Decoder {
-            ignore_checksums: opts.ignore_checksums,
+            checksums: opts.checksums,
+            senders: HashMap::new(),
             defrag: tcpmortem_wire::defrag::Defragmenter::new(),
             skipped: Skipped::default(),
         }
+    }
+
+    /// With [`Checksums::Auto`]: the senders whose bad checksums were taken as offloaded,
+    /// with how many, most first.
+    pub fn offloaded(&self) -> Vec<(std::net::IpAddr, u64)> {
+        let mut v: Vec<_> = self
+            .senders
+            .iter()
+            .filter(|(_, s)| s.offloaded > 0)
+            .map(|(a, s)| (*a, s.offloaded))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
     }
 
     /// Fragmented datagrams given up (timed out or evicted) or still incomplete.
@@ -222,17 +272,27 @@ impl Decoder {
     }
 
     /// A TCP segment or an ICMP error about one; `None` for anything else.
-    fn ip(&self, frame: u64, ts_ns: i128, ip: &[u8]) -> Option<Decoded> {
+    fn ip(&mut self, frame: u64, ts_ns: i128, ip: &[u8]) -> Option<Decoded> {
         let Some(seg) = TcpSegment::from_ip(ip) else {
             return icmp::unreachable(ip).map(|quoted| Decoded::Icmp {
                 at: Mark::new(frame, ts_ns),
                 quoted,
             });
         };
-        let checksum_ok = if self.ignore_checksums {
-            None
-        } else {
-            checksum::tcp_ok(ip)
+        let checksum_ok = match self.checksums {
+            Checksums::Ignore => None,
+            Checksums::Verify => checksum::tcp_ok(ip),
+            Checksums::Auto => match checksum::tcp_check(ip) {
+                None => None,
+                Some(checksum::Check::Good) => {
+                    self.senders.entry(seg.src.ip()).or_default().good += 1;
+                    Some(true)
+                }
+                Some(bad) => {
+                    let s = self.senders.entry(seg.src.ip()).or_default();
+                    if s.offloaded(bad) { None } else { Some(false) }
+                }
+            },
         };
         Some(Decoded::Tcp(Pkt {
             frame,
@@ -648,7 +708,7 @@ mod tests {
             p.push((ms, seg(true, ".", 105, 501, &[])));
         }
         let mut t = Tracker::new(Options {
-            ignore_checksums: true,
+            checksums: Checksums::Ignore,
             ..Options::default()
         });
         for (i, (ms, pk)) in p.iter().enumerate() {

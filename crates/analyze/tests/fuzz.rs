@@ -120,7 +120,7 @@ proptest! {
             1..400,
         ),
     ) {
-        let mut t = Tracker::new(Options { ignore_checksums: true, ..Options::default() });
+        let mut t = Tracker::new(Options { checksums: tcpmortem_analyze::Checksums::Ignore, ..Options::default() });
         let mut now = 1_700_000_000_000_000_000i128;
         for (i, (f, dt)) in segs.iter().enumerate() {
             now += i128::from(*dt);

@@ -404,3 +404,78 @@ fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `tcpdump -i lo` in a private namespace during a graceful close, a close with unread data
+/// and a refused connect: 17 of its 19 frames carry checksums loopback never filled in.
+#[test]
+fn a_loopback_capture_with_offloaded_checksums_reads_right_by_default() {
+    let f = data("loopback-offload.pcap");
+    let kinds = |out: &str| -> Vec<String> {
+        lines(out)
+            .iter()
+            .map(|c| format!("{} {}", c["ending"]["kind"], c["ending"]["by"]))
+            .collect()
+    };
+    let (code, out, err) = run(&["analyze", f.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        kinds(&out),
+        [
+            r#""graceful-close" "client""#,
+            r#""abortive-close" "server""#,
+            r#""refused" "server""#
+        ]
+    );
+    assert_eq!(
+        err,
+        "tcpmortem: note: ignored the bad TCP checksums of 17 packets from 127.0.0.1: left for the NIC to fill in (checksum offloading, as in captures taken on the sending host or on loopback); --checksums verify counts them as bad, as Zeek does\n"
+    );
+    // -C reads it the same, without the note.
+    let (_, same, err) = run(&["analyze", f.to_str().unwrap(), "--format", "json", "-C"]);
+    assert_eq!(kinds(&same), kinds(&out));
+    assert_eq!(err, "");
+    // Zeek's reading: every bad checksum is a `C`, and the connections fall apart.
+    let (code, zeek, _) = run(&[
+        "analyze",
+        f.to_str().unwrap(),
+        "--format",
+        "json",
+        "--checksums",
+        "verify",
+    ]);
+    assert_eq!(code, 0);
+    let v = lines(&zeek);
+    assert_eq!(v.len(), 5);
+    assert!(
+        v.iter()
+            .all(|c| c["history"].as_str().unwrap().contains('C')
+                || c["history"].as_str().unwrap().contains('c'))
+    );
+    let (code, _, err) = run(&[
+        "analyze",
+        f.to_str().unwrap(),
+        "-C",
+        "--checksums",
+        "verify",
+    ]);
+    assert_eq!(code, 64, "{err}");
+}
+
+/// `editcap -s 54` of the seed's capture: Ethernet, IPv4 and the fixed TCP header, no
+/// options, no payload. Every segment is still one, and the snap length is said once.
+#[test]
+fn a_short_snap_length_keeps_every_segment_and_says_what_it_cut() {
+    let (code, out, err) = client_side(&["server-closes-early-s54"], &["--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v = lines(&out);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["ending"]["kind"], "data-after-close");
+    assert_eq!(v[0]["ending"]["frames"], serde_json::json!([16, 19, 22]));
+    assert_eq!(v[0]["orig_pkts"], 5);
+    assert_eq!(v[0]["client_stats"]["payload_bytes"], 14);
+    assert_eq!(err.matches("snap length").count(), 1, "{err}");
+    assert!(
+        err.contains("the snap length cut 8 frames at 54 bytes"),
+        "{err}"
+    );
+}

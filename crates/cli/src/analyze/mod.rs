@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tcpmortem_analyze::{Connection, Decoded, Decoder, Options, Skipped, Tracker};
+use tcpmortem_analyze::{Checksums, Connection, Decoded, Decoder, Options, Skipped, Tracker};
 use tcpmortem_wire::TcpSegment;
 use tcpmortem_wire::capture::{CaptureError, Reader, Source};
 
@@ -48,9 +48,15 @@ pub struct Args {
     #[arg(long, value_name = "ADDR:PORT", value_parser = endpoint)]
     conn: Option<Endpoint>,
 
-    /// Do not verify TCP checksums (Zeek's -C). By default a segment with a bad checksum is
-    /// counted in the history as `C` and otherwise ignored, as Zeek does.
-    #[arg(long, short = 'C')]
+    /// TCP checksums. auto: verify them, except those a sender left for its NIC to fill in
+    /// (checksum offloading: captures taken on the sending host or on loopback; said on
+    /// stderr). verify: every one, as Zeek does (a segment with a bad checksum is counted in
+    /// the history as `C` and otherwise ignored). ignore: none, as Zeek's -C.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ChecksumMode::Auto)]
+    checksums: ChecksumMode,
+
+    /// Do not verify TCP checksums: --checksums ignore (Zeek's -C).
+    #[arg(long, short = 'C', conflicts_with = "checksums")]
     ignore_checksums: bool,
 
     /// Ports that mark the responder when a connection's first packet is not a SYN (Zeek's
@@ -68,6 +74,13 @@ enum Format {
     Human,
     Json,
     Zeek,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ChecksumMode {
+    Auto,
+    Verify,
+    Ignore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -206,6 +219,11 @@ struct ReadReport {
     interface_matched: bool,
     interfaces: BTreeSet<(u32, String)>,
     skipped: Skipped,
+    /// Senders whose bad checksums were taken as offloaded, and how many.
+    offloaded: Vec<(IpAddr, u64)>,
+    /// Frames cut short by the snap length, and the longest such cut (the snap length).
+    snapped: u64,
+    snaplen: usize,
     errors: Vec<InputError>,
     /// Fragmented datagrams that could not be completed.
     fragments_dropped: u64,
@@ -279,6 +297,7 @@ impl Feeder<'_> {
         }
         self.rep.fragments_dropped = self.decoder.fragments_dropped();
         self.rep.skipped = self.decoder.skipped().clone();
+        self.rep.offloaded = self.decoder.offloaded();
         self.rep
     }
 
@@ -309,6 +328,10 @@ impl Feeder<'_> {
                 }
                 self.rep.interface_matched = true;
             }
+            if p.data.len() < p.orig_len as usize {
+                self.rep.snapped += 1;
+                self.rep.snaplen = self.rep.snaplen.max(p.data.len());
+            }
             let frame = self.frame_base + p.frame;
             let d = self.decoder.decode(frame, p.ts_ns, p.linktype, p.data);
             self.batch.push(d);
@@ -329,7 +352,11 @@ impl Feeder<'_> {
 
 pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     let opts = Options {
-        ignore_checksums: args.ignore_checksums,
+        checksums: match (args.ignore_checksums, args.checksums) {
+            (true, _) | (_, ChecksumMode::Ignore) => Checksums::Ignore,
+            (_, ChecksumMode::Verify) => Checksums::Verify,
+            (_, ChecksumMode::Auto) => Checksums::Auto,
+        },
         likely_server_ports: args
             .likely_server_ports
             .clone()
@@ -473,6 +500,35 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
                 totals.frames
             );
         }
+    }
+    if !rep.offloaded.is_empty() && fatal.is_none() {
+        let n: u64 = rep.offloaded.iter().map(|(_, n)| n).sum();
+        let mut from: Vec<String> = rep
+            .offloaded
+            .iter()
+            .take(4)
+            .map(|(a, k)| {
+                if rep.offloaded.len() == 1 {
+                    a.to_string()
+                } else {
+                    format!("{a} ({k})")
+                }
+            })
+            .collect();
+        if rep.offloaded.len() > 4 {
+            from.push(format!("{} more senders", rep.offloaded.len() - 4));
+        }
+        eprintln!(
+            "tcpmortem: note: ignored the bad TCP checksums of {n} packet{} from {}: left for the NIC to fill in (checksum offloading, as in captures taken on the sending host or on loopback); --checksums verify counts them as bad, as Zeek does",
+            if n == 1 { "" } else { "s" },
+            from.join(", ")
+        );
+    }
+    if rep.snapped > 0 && fatal.is_none() {
+        eprintln!(
+            "tcpmortem: note: the snap length cut {} frames at {} bytes: TCP options and payload beyond it were not captured. Segments are read from their fixed 20-byte headers and their payload lengths from the IP header, so the endings stand; cut packets' checksums are not checked, and Zeek's history counts their uncaptured payload as content gaps (G, missed_bytes)",
+            rep.snapped, rep.snaplen
+        );
     }
     if rep.fragments_dropped > 0 && fatal.is_none() {
         eprintln!(
