@@ -4,11 +4,13 @@
 //! - [`zeek`]: one connection's state machine, `conn_state` and `history` as Zeek has them.
 //! - [`evidence`]: what the packets show about a connection's death (frames, RSTs, probes).
 //! - [`ending`]: the verdict drawn from the evidence.
+//! - [`views`]: one packet seen on several interfaces of a capture counts once.
 //! - [`Tracker`]: the connection table, with Zeek's timers, so memory follows the number of
 //!   live connections, not the number of packets.
 
 pub mod ending;
 pub mod evidence;
+pub mod views;
 pub mod zeek;
 
 use ending::Ending;

@@ -38,10 +38,14 @@ fn traces() -> Vec<PathBuf> {
     out
 }
 
+/// The frames of a capture's first interface (the lab's fixtures hold both router links).
 fn frames(path: &Path) -> Vec<Frame> {
     let mut r = Reader::new(std::fs::File::open(path).unwrap()).unwrap();
     let mut v = Vec::new();
     while let Ok(Some(p)) = r.next_packet() {
+        if p.interface != 0 {
+            continue;
+        }
         v.push(Frame {
             ts_ns: p.ts_ns,
             linktype: p.linktype,
@@ -277,4 +281,123 @@ fn a_snap_length_that_keeps_the_fixed_tcp_header_keeps_every_ending() {
         }
     }
     assert!(cut_frames > 1000);
+}
+
+/// Frames through the decoder, the views and the tracker, as `analyze` reads a capture with
+/// several interfaces: (interface, frame).
+fn through_views(frames: &[(u32, Frame)]) -> Vec<Connection> {
+    let opts = Options {
+        checksums: Checksums::Ignore,
+        ..Options::default()
+    };
+    let mut d = tcpmortem_analyze::Decoder::new(&opts);
+    let mut v = tcpmortem_analyze::views::Views::new();
+    let mut t = Tracker::new(opts);
+    let mut out = Vec::new();
+    for (i, (iface, f)) in frames.iter().enumerate() {
+        v.push(
+            *iface,
+            d.decode(i as u64 + 1, f.ts_ns, f.linktype, &f.data),
+            &mut out,
+        );
+        for x in out.drain(..) {
+            t.feed(&x);
+        }
+    }
+    v.flush();
+    t.finish()
+}
+
+/// A TCP frame's 4-tuple, either way, and its sender.
+fn tuple(f: &Frame) -> Option<(Vec<u8>, Vec<u8>)> {
+    let ip = link::ip_packet(f.linktype, &f.data).ok()?;
+    let (at, src) = tcp_at(f)?;
+    let dst = match ip[0] >> 4 {
+        4 => ip[16..20].to_vec(),
+        _ => ip[24..40].to_vec(),
+    };
+    let mut a = src.clone();
+    a.extend_from_slice(&f.data[at..at + 2]);
+    let mut b = dst;
+    b.extend_from_slice(&f.data[at + 2..at + 4]);
+    Some(if a <= b { (a, b) } else { (b, a) })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A second link that saw the same packets (a router's other side: one hop less TTL, the
+    /// first link's hosts' packets a little later and the other hosts' a little earlier, some
+    /// of them missing): the capture reads as the first link alone, Zeek's fields and
+    /// endings alike, with the frames the first link numbered.
+    #[test]
+    fn a_second_view_of_the_same_packets_counts_nothing_twice(
+        pick in any::<prop::sample::Index>(),
+        latency in 0.0f64..1.0,
+        missing in prop::collection::vec(any::<bool>(), 1..16),
+    ) {
+        let all = traces();
+        let path = pick.get(&all);
+        let base = frames(path);
+        prop_assume!(base.iter().any(|f| tcp_at(f).is_some()));
+        // Each connection's first sender is on the first link's side of the router.
+        let mut near_of: std::collections::HashMap<(Vec<u8>, Vec<u8>), Vec<u8>> =
+            std::collections::HashMap::new();
+        let near = |near_of: &mut std::collections::HashMap<_, Vec<u8>>, f: &Frame| -> Option<bool> {
+            let (_, src) = tcp_at(f)?;
+            let t = tuple(f)?;
+            Some(*near_of.entry(t).or_insert_with(|| src.clone()) == src)
+        };
+        // The first link alone, as analyze reads a single-interface capture.
+        let alone = analyze(&base, Checksums::Ignore);
+        // The router's latency: a reply cannot reach the first link before the request has
+        // crossed the router and come back, so it is under half of any such gap.
+        let mut max_ns = 3_000_000i128;
+        let mut last_near: Option<i128> = None;
+        for f in &base {
+            match near(&mut near_of, f) {
+                Some(true) => last_near = Some(f.ts_ns),
+                Some(false) => {
+                    if let Some(t) = last_near.take() {
+                        max_ns = max_ns.min((f.ts_ns - t) / 2);
+                    }
+                }
+                None => {}
+            }
+        }
+        let d = (max_ns.max(0) as f64 * latency) as i128;
+        let mut merged: Vec<(i128, u32, usize, Frame)> = Vec::new();
+        for (k, f) in base.iter().enumerate() {
+            merged.push((f.ts_ns, 0, k, f.clone()));
+            let Some((at, _)) = tcp_at(f) else { continue };
+            let is_near = near(&mut near_of, f) == Some(true);
+            if k > 0 && missing[k % missing.len()] && k % 3 == 0 {
+                continue;
+            }
+            let mut copy = f.clone();
+            // One hop on: TTL (IPv4) or hop limit (IPv6) one less.
+            let ip = at - if copy.data[at - 20] >> 4 == 4 { 20 } else { 40 };
+            if copy.data[ip] >> 4 == 4 {
+                copy.data[ip + 8] = copy.data[ip + 8].wrapping_sub(1);
+            } else {
+                copy.data[ip + 7] = copy.data[ip + 7].wrapping_sub(1);
+            }
+            copy.ts_ns += if is_near { d } else { -d };
+            merged.push((copy.ts_ns, 1, k, copy));
+        }
+        merged.sort_by_key(|m| (m.0, m.1));
+        let numbered: Vec<(u32, Frame)> = merged.iter().map(|m| (m.1, m.3.clone())).collect();
+        let both = through_views(&numbered);
+        // Frame numbers of the merged capture back to the first link's.
+        let orig = |n: u64| merged[n as usize - 1].2 as u64 + 1;
+        let told = |c: &[Connection], map: &dyn Fn(u64) -> u64| -> Vec<String> {
+            c.iter()
+                .map(|c| {
+                    let frames: Vec<u64> = c.ending.frames.iter().map(|f| map(*f)).collect();
+                    format!("{:?} {:?} {:?} {:?} {}", c.zeek.history, c.zeek.conn_state, c.ending.kind, frames, c.zeek.orig_pkts + c.zeek.resp_pkts)
+                })
+                .collect()
+        };
+        prop_assert_eq!(told(&both, &orig), told(&alone, &|f| f), "{}", path.display());
+    }
 }

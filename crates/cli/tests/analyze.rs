@@ -86,12 +86,31 @@ fn the_seeds_10053_pattern_is_told_with_frames_states_and_what_each_side_saw() {
 }
 
 #[test]
-fn both_links_of_a_lab_capture_are_one_capture_unless_an_interface_is_chosen() {
+fn both_links_of_a_lab_capture_count_each_packet_once_and_say_which_view() {
     let f = data("server-closes-early.pcapng");
-    let all = lines(&run(&["analyze", f.to_str().unwrap(), "--format", "json"]).1);
-    // Every segment is seen twice, so Zeek would count retransmissions: `T`.
-    assert_eq!(all[0]["orig_pkts"], 10);
-    assert!(all[0]["history"].as_str().unwrap().contains('T'));
+    let (code, out, err) = run(&["analyze", f.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let all = lines(&out);
+    // The client's link alone: no packet twice, so no `T` for retransmissions.
+    let client = client_json(&["server-closes-early"]);
+    for field in ["history", "orig_pkts", "resp_pkts", "orig_ip_bytes", "ending"] {
+        assert_eq!(all[0][field], client[0][field], "{field}");
+    }
+    assert_eq!(all[0]["history"], "ShADafr");
+    assert_eq!(all[0]["client_stats"]["retransmits"], 0);
+    assert!(
+        err.contains(
+            "each connection read as seen on the interface of its first packet: to-client (1 connection); left out 9 packets seen there too and 0 seen only on to-server"
+        ),
+        "{err}"
+    );
+    // The human report says it under the totals.
+    let (_, human, _) = run(&["analyze", f.to_str().unwrap()]);
+    assert!(
+        human.lines().nth(1).unwrap().starts_with("each connection read as seen on"),
+        "{human}"
+    );
+    // --interface still reads one link whole: the server's.
     let server_side = lines(
         &run(&[
             "analyze",

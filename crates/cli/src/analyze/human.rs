@@ -311,6 +311,9 @@ impl<W: Write> Sink for Human<W> {
                 .map(|(_, n)| n)
                 .sum::<u64>()
         )?;
+        for v in &t.views {
+            writeln!(self.out, "{DIM}{v}{DIM:#}")?;
+        }
         if t.skipped.total() > 0 {
             writeln!(
                 self.out,

@@ -12,6 +12,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tcpmortem_analyze::views::Views;
 use tcpmortem_analyze::{Checksums, Connection, Decoded, Decoder, Options, Skipped, Tracker};
 use tcpmortem_wire::TcpSegment;
 use tcpmortem_wire::capture::{CaptureError, Reader, Source};
@@ -65,6 +66,9 @@ pub struct Args {
     likely_server_ports: Option<Vec<u16>>,
 
     /// Only packets of this pcapng interface (its name, e.g. `to-client`, or its index).
+    /// Without it, a capture with several interfaces carrying the same packets (the lab's
+    /// two router links) reads each connection as seen on the interface of its first packet,
+    /// each packet once, and says so.
     #[arg(long, value_name = "NAME|INDEX")]
     interface: Option<String>,
 }
@@ -155,6 +159,8 @@ pub struct Totals {
     pub bytes: u64,
     /// Frames that gave no TCP segment, by reason.
     pub skipped: Skipped,
+    /// Captures with several interfaces, and the one each was read as seen on.
+    pub views: Vec<ViewNote>,
 }
 
 /// A renderer: gets each connection as it finishes, then the end of the run.
@@ -201,6 +207,41 @@ impl Read for Input {
     }
 }
 
+/// How a capture with several interfaces was read (`tcpmortem_analyze::views`).
+#[derive(Debug, Clone)]
+pub struct ViewNote {
+    /// The interfaces connections were read on, with how many each.
+    pub views: Vec<(String, u64)>,
+    pub others: Vec<String>,
+    pub duplicates: u64,
+    pub elsewhere_only: u64,
+}
+
+impl std::fmt::Display for ViewNote {
+    /// "each connection read as seen on the interface of its first packet: to-client (1);
+    /// left out 9 packets also seen there and 2 seen only on to-server".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let views: Vec<String> = self
+            .views
+            .iter()
+            .map(|(n, k)| format!("{n} ({k} connection{})", if *k == 1 { "" } else { "s" }))
+            .collect();
+        let elsewhere = if self.others.is_empty() {
+            "elsewhere".to_string()
+        } else {
+            format!("only on {}", self.others.join(", "))
+        };
+        write!(
+            f,
+            "each connection read as seen on the interface of its first packet: {}; left out {} packet{} seen there too and {} seen {elsewhere} (--interface reads one interface whole)",
+            views.join(", "),
+            self.duplicates,
+            if self.duplicates == 1 { "" } else { "s" },
+            self.elsewhere_only,
+        )
+    }
+}
+
 /// A problem with one input that still lets the others (and the results so far) through.
 struct InputError {
     code: u8,
@@ -219,6 +260,8 @@ struct ReadReport {
     interface_matched: bool,
     interfaces: BTreeSet<(u32, String)>,
     skipped: Skipped,
+    /// Captures read as seen on one of their interfaces.
+    views: Vec<ViewNote>,
     /// Senders whose bad checksums were taken as offloaded, and how many.
     offloaded: Vec<(IpAddr, u64)>,
     /// Frames cut short by the snap length, and the longest such cut (the snap length).
@@ -307,6 +350,10 @@ impl Feeder<'_> {
         let mut progress = progress::Progress::new(name, size);
         let iface = self.args.interface.as_deref();
         let mut last_frame = 0;
+        // Several interfaces of one capture may carry the same packets; without
+        // --interface, each counts once (tcpmortem_analyze::views).
+        let mut views: Option<Views> = None;
+        let mut names: Vec<Option<String>> = Vec::new();
         loop {
             let p = match reader.next_packet() {
                 Ok(Some(p)) => p,
@@ -332,15 +379,49 @@ impl Feeder<'_> {
                 self.rep.snapped += 1;
                 self.rep.snaplen = self.rep.snaplen.max(p.data.len());
             }
+            let i = p.interface as usize;
+            if i < 64 && names.get(i).is_none_or(Option::is_none) {
+                names.resize(names.len().max(i + 1), None);
+                names[i] = Some(
+                    p.interface_name
+                        .map_or_else(|| i.to_string(), str::to_string),
+                );
+            }
             let frame = self.frame_base + p.frame;
             let d = self.decoder.decode(frame, p.ts_ns, p.linktype, p.data);
-            self.batch.push(d);
-            if self.batch.len() == BATCH {
+            let on = p.interface;
+            if views.is_none() && iface.is_none() && reader.interfaces() > 1 {
+                views = Some(Views::new());
+            }
+            match &mut views {
+                Some(v) => v.push(on, d, &mut self.batch),
+                None => self.batch.push(d),
+            }
+            if self.batch.len() >= BATCH {
                 let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
                 if self.tx.send(full).is_err() {
                     return false;
                 }
                 progress.update(reader.offset(), self.live.load(Ordering::Relaxed));
+            }
+        }
+        if let Some(mut v) = views {
+            v.flush();
+            let r = v.report().clone();
+            if !r.views.is_empty() {
+                let name = |i: u32| {
+                    names
+                        .get(i as usize)
+                        .cloned()
+                        .flatten()
+                        .unwrap_or_else(|| i.to_string())
+                };
+                self.rep.views.push(ViewNote {
+                    views: r.views.iter().map(|(i, n)| (name(*i), *n)).collect(),
+                    others: r.others.iter().map(|i| name(*i)).collect(),
+                    duplicates: r.duplicates,
+                    elsewhere_only: r.elsewhere_only,
+                });
             }
         }
         self.rep.bytes += reader.offset();
@@ -431,6 +512,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     totals.bytes = rep.bytes;
     totals.tcp_frames = tracker.tcp_frames;
     totals.skipped = rep.skipped;
+    totals.views = rep.views;
     let mut errors = rep.errors;
     for c in tracker.finish_iter() {
         emit(&c, &mut totals, sink.as_mut())?;
@@ -499,6 +581,11 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
                 skipped.total(),
                 totals.frames
             );
+        }
+    }
+    if args.format != Format::Human && fatal.is_none() {
+        for v in &totals.views {
+            eprintln!("tcpmortem: {v}");
         }
     }
     if !rep.offloaded.is_empty() && fatal.is_none() {
