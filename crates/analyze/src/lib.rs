@@ -458,7 +458,9 @@ impl Tracker {
                 || p.ts_ns - i128::from(c.ev.last.ts_ns) > INACTIVITY_NS;
             if !over {
                 c.zeek.process(p);
-                if p.checksum_ok != Some(false) {
+                if p.checksum_ok == Some(false) {
+                    c.ev.unusable(p);
+                } else {
                     c.ev.observe(p);
                 }
                 return;
@@ -476,7 +478,9 @@ impl Tracker {
             })
         });
         conn.zeek.process(p);
-        if p.checksum_ok != Some(false) {
+        if p.checksum_ok == Some(false) {
+            conn.ev.unusable(p);
+        } else {
             conn.ev.observe(p);
         }
     }

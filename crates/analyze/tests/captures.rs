@@ -3,8 +3,11 @@
 //! trace (and the CLI's lab fixtures), changes it the way such a capture differs, and checks
 //! that the answers do not change where they must not.
 
+mod common;
+
+use common::traces;
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tcpmortem_analyze::{Checksums, Connection, Options, Tracker};
 use tcpmortem_wire::capture::Reader;
 use tcpmortem_wire::link;
@@ -15,27 +18,6 @@ struct Frame {
     ts_ns: i128,
     linktype: u16,
     data: Vec<u8>,
-}
-
-fn traces() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut out = Vec::new();
-    let mut stack = vec![
-        root.join("tests/data/zeek/Traces"),
-        root.join("crates/cli/tests/data"),
-    ];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The frames of a capture's first interface (the lab's fixtures hold both router links).

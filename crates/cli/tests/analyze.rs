@@ -93,7 +93,13 @@ fn both_links_of_a_lab_capture_count_each_packet_once_and_say_which_view() {
     let all = lines(&out);
     // The client's link alone: no packet twice, so no `T` for retransmissions.
     let client = client_json(&["server-closes-early"]);
-    for field in ["history", "orig_pkts", "resp_pkts", "orig_ip_bytes", "ending"] {
+    for field in [
+        "history",
+        "orig_pkts",
+        "resp_pkts",
+        "orig_ip_bytes",
+        "ending",
+    ] {
         assert_eq!(all[0][field], client[0][field], "{field}");
     }
     assert_eq!(all[0]["history"], "ShADafr");
@@ -107,7 +113,11 @@ fn both_links_of_a_lab_capture_count_each_packet_once_and_say_which_view() {
     // The human report says it under the totals.
     let (_, human, _) = run(&["analyze", f.to_str().unwrap()]);
     assert!(
-        human.lines().nth(1).unwrap().starts_with("each connection read as seen on"),
+        human
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("each connection read as seen on"),
         "{human}"
     );
     // --interface still reads one link whole: the server's.

@@ -224,6 +224,11 @@ pub fn saw_reset(state: TcpState) -> Saw {
         TcpState::TimeWait | TcpState::Close | TcpState::LastAck => {
             Saw::nothing("its socket was already closed; the RST only removes it")
         }
+        // A connection still in SYN_RECV has not been accepted: no application holds it
+        // (the RST removes the request sock, tcp_check_req()).
+        TcpState::SynRecv => {
+            Saw::nothing("not accepted yet (SYN_RECV): no application saw the connection")
+        }
         _ => Saw::same(
             "econnreset",
             "the next recv or send fails; data already queued may be lost",
