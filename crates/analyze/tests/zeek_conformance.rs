@@ -138,6 +138,7 @@ fn conn_state_and_history_match_zeeks_baselines() {
                     Checksums::Verify
                 },
                 likely_server_ports: likely_server_ports(cols[1], flags.contains(&"-b")),
+                ..Options::default()
             },
         );
         let (base_file, line_no) = match cols[1].split_once(" line ") {

@@ -508,3 +508,58 @@ fn a_short_snap_length_keeps_every_segment_and_says_what_it_cut() {
         "{err}"
     );
 }
+
+/// A raw-IP pcap (link type 101) of `n` SYNs from distinct ports, 1 ms apart.
+fn syn_flood(n: u16) -> Vec<u8> {
+    let mut pcap = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    pcap.extend(65535u32.to_le_bytes());
+    pcap.extend(101u32.to_le_bytes());
+    for k in 0..n {
+        let mut ip = vec![
+            0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 19, 0, 1,
+        ];
+        ip.extend((10_000 + k).to_be_bytes());
+        ip.extend([
+            0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+        ]);
+        pcap.extend(1u32.to_le_bytes());
+        pcap.extend((u32::from(k) * 1000).to_le_bytes());
+        pcap.extend(40u32.to_le_bytes());
+        pcap.extend(40u32.to_le_bytes());
+        pcap.extend(ip);
+    }
+    pcap
+}
+
+#[test]
+fn max_connections_finishes_the_oldest_syn_only_connections_early_and_says_so() {
+    let dir = std::env::temp_dir().join(format!("tcpm-flood-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("flood.pcap");
+    std::fs::write(&f, syn_flood(500)).unwrap();
+    let args = ["analyze", f.to_str().unwrap(), "--format", "zeek", "-C"];
+    let (code, all, err) = run(&args);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let (code, capped, err) = run(&[&args[..], &["--max-connections", "100"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        err,
+        "tcpmortem: warning: --max-connections 100: 400 connections that had seen only a SYN and 0 others (the least recently active) were finished early to stay within it; a later packet of one of them starts a new connection\n"
+    );
+    // Nothing is lost: the same 500 rows (the evicted ones sooner), all S0.
+    let rows = |log: &str| -> Vec<String> {
+        let mut v: Vec<String> = log
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split('\t').skip(2).collect::<Vec<_>>().join("\t"))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(rows(&capped).len(), 500);
+    assert_eq!(rows(&capped), rows(&all));
+    assert!(rows(&all).iter().all(|r| r.contains("\tS0\t")));
+    let (code, _, err) = run(&[&args[..], &["--max-connections", "0"]].concat());
+    assert_eq!(code, 64, "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -65,6 +65,12 @@ pub struct Args {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     likely_server_ports: Option<Vec<u16>>,
 
+    /// At most N connections in memory at once: beyond it, the oldest connections that have
+    /// seen only a SYN (a flood, a scan) are finished early, then the least recently active;
+    /// a warning says how many. Default: no limit but memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
+
     /// Only packets of this pcapng interface (its name, e.g. `to-client`, or its index).
     /// Without it, a capture with several interfaces carrying the same packets (the lab's
     /// two router links) reads each connection as seen on the interface of its first packet,
@@ -180,17 +186,62 @@ fn uid(c: &Connection, n: u64) -> String {
         }
     };
     eat(&c.zeek.ts_ns.to_le_bytes());
-    eat(c.zeek.orig.to_string().as_bytes());
-    eat(c.zeek.resp.to_string().as_bytes());
+    let mut text = Vec::with_capacity(48);
+    push_addr(&mut text, c.zeek.orig);
+    eat(&text);
+    text.clear();
+    push_addr(&mut text, c.zeek.resp);
+    eat(&text);
     eat(&n.to_le_bytes());
     const B62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut s = String::from("C");
-    let mut x = u128::from(h) << 64 | u128::from(h.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15);
-    for _ in 0..17 {
-        s.push(char::from(B62[(x % 62) as usize]));
-        x /= 62;
+    let mut s = String::with_capacity(18);
+    s.push('C');
+    let x = u128::from(h) << 64 | u128::from(h.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15);
+    // The 17 lowest base-62 digits of x, with three 128-bit divisions instead of 34: the
+    // first ten from x mod 62^10, the next seven from (x / 62^10) mod 62^7.
+    const P10: u128 = 62u128.pow(10);
+    let low = (x % P10) as u64;
+    let high = ((x / P10) % 62u128.pow(7)) as u64;
+    for (mut d, n) in [(low, 10), (high, 7)] {
+        for _ in 0..n {
+            s.push(char::from(B62[(d % 62) as usize]));
+            d /= 62;
+        }
     }
     s
+}
+
+/// Appends an address as its `Display` writes it. IPv4 goes without the formatting
+/// machinery, which is most of the cost of a row when a flood brings a million of them.
+pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut b = itoa::Buffer::new();
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(b.format(o).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// [`push_ip`] for an address and port: `198.18.0.1:40000`, `[2001:db8::1]:443`.
+pub fn push_addr(out: &mut Vec<u8>, a: SocketAddr) {
+    match a {
+        SocketAddr::V4(v4) => {
+            push_ip(out, IpAddr::V4(*v4.ip()));
+            out.push(b':');
+            out.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
+        }
+        SocketAddr::V6(_) => {
+            let _ = write!(out, "{a}");
+        }
+    }
 }
 
 enum Input {
@@ -442,6 +493,10 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             .likely_server_ports
             .clone()
             .unwrap_or_else(|| tcpmortem_analyze::LIKELY_SERVER_PORTS.to_vec()),
+        max_connections: args
+            .max_connections
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        ..Options::default()
     };
     let only_abnormal = args.only == Some(Only::Abnormal);
     // Machine formats skip the colour-stripping writer: they never carry colour.
@@ -511,6 +566,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     totals.frames = rep.frames;
     totals.bytes = rep.bytes;
     totals.tcp_frames = tracker.tcp_frames;
+    let evicted = tracker.evicted;
     totals.skipped = rep.skipped;
     totals.views = rep.views;
     let mut errors = rep.errors;
@@ -609,6 +665,14 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             "tcpmortem: note: ignored the bad TCP checksums of {n} packet{} from {}: left for the NIC to fill in (checksum offloading, as in captures taken on the sending host or on loopback); --checksums verify counts them as bad, as Zeek does",
             if n == 1 { "" } else { "s" },
             from.join(", ")
+        );
+    }
+    if evicted.embryonic + evicted.established > 0 && fatal.is_none() {
+        eprintln!(
+            "tcpmortem: warning: --max-connections {}: {} connections that had seen only a SYN and {} others (the least recently active) were finished early to stay within it; a later packet of one of them starts a new connection",
+            args.max_connections.unwrap_or(0),
+            evicted.embryonic,
+            evicted.established
         );
     }
     if rep.snapped > 0 && fatal.is_none() {
