@@ -135,6 +135,7 @@ impl Ending {
 
 const NO_ERROR: &str = "no error";
 const NOT_CAPTURED: &str = "none of its packets was captured";
+const ALL_BAD: &str = "none of its packets passed the checksum check";
 
 /// States in which an application holds the socket and a call on it can fail or return EOF.
 pub fn can_report(s: Option<TcpState>) -> bool {
@@ -283,7 +284,11 @@ pub fn classify(ev: &Evidence, client: usize) -> Ending {
             },
         );
     }
-    let mut frames: Vec<u64> = e.story.iter().flat_map(|s| s.frames.clone()).collect();
+    let mut frames: Vec<u64> = e
+        .story
+        .iter()
+        .flat_map(|s| s.frames.iter().copied())
+        .collect();
     frames.sort_unstable();
     frames.dedup();
     e.frames = frames;
@@ -349,9 +354,11 @@ impl Judge<'_> {
     /// What a RST did to a side in `state`: `tcp_reset()` by state, and nothing for a side
     /// the capture shows no socket of.
     fn reached(&self, i: usize, state: Option<TcpState>) -> Saw {
+        let side = &self.ev.sides[i];
         match state {
             Some(s) => saw_reset(s),
-            None if self.ev.sides[i].pkts == 0 => Saw::nothing(NOT_CAPTURED),
+            None if side.pkts == 0 && side.unusable > 0 => Saw::nothing(ALL_BAD),
+            None if side.pkts == 0 => Saw::nothing(NOT_CAPTURED),
             None => Saw::nothing("the capture shows no socket of it that could report anything"),
         }
     }
@@ -409,7 +416,7 @@ impl Judge<'_> {
         // An IP ID jump alone proves nothing: Linux sends NO_SOCKET and TIME_WAIT RSTs from a
         // per-netns control socket with IDs of its own.
         let middlebox = r.ttl_differs || r.sender_went_on || r.window_ignored;
-        let peer_answered = peer.pkts > 0 || self.one_way == Some(i);
+        let peer_answered = peer.pkts > 0 || peer.unusable > 0 || self.one_way == Some(i);
         if my_state == Some(TcpState::SynSent) && !peer_answered {
             // The connecting side gave up on its unanswered SYN with a RST of its own
             // (RSTOS0): its own timeout, a cancelled connect(), or a scanner's probe.
@@ -723,8 +730,9 @@ impl Judge<'_> {
     fn syn_unanswered(&self) -> Option<Ending> {
         let (c, s) = (&self.ev.sides[self.client], &self.ev.sides[1 - self.client]);
         c.syn?;
-        // Any answer, or the client acknowledging one the capture missed, is an answer.
-        if s.syn_ack.is_some() || s.pkts > 0 || c.first_ack.is_some() {
+        // Any answer (even one that failed the checksum check), or the client acknowledging
+        // one the capture missed, is an answer.
+        if s.syn_ack.is_some() || s.pkts > 0 || s.unusable > 0 || c.first_ack.is_some() {
             return None;
         }
         let mut e = Ending::new(Kind::SynUnanswered);

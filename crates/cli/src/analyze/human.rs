@@ -216,11 +216,21 @@ pub fn paragraph(c: &Connection) -> String {
                 fr(rst()),
                 fr(Some(s))
             ),
-            None => format!(
-                "The {x} sent {} ({}), and nothing the {y} sent was captured before it: not what it answered, nor what it ended{clues}.",
-                rst_kind(rst()),
-                fr(rst())
-            ),
+            None => {
+                // Zeek's history marks the peer's packets that failed the checksum check.
+                let bad = if e.by == Some(Role::Client) { 'c' } else { 'C' };
+                let nothing = if c.zeek.history.contains(bad) {
+                    "nothing the {y} sent before it passed the checksum check"
+                } else {
+                    "nothing the {y} sent was captured before it"
+                }
+                .replace("{y}", y);
+                format!(
+                    "The {x} sent {} ({}), and {nothing}: not what it answered, nor what it ended{clues}.",
+                    rst_kind(rst()),
+                    fr(rst())
+                )
+            }
         },
         Kind::Refused => format!(
             "The client's SYN ({}) was answered by RST ({}): nothing listened on {}, or a firewall rejected the connection.",

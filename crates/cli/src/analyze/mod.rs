@@ -570,9 +570,27 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     totals.skipped = rep.skipped;
     totals.views = rep.views;
     let mut errors = rep.errors;
-    for c in tracker.finish_iter() {
-        emit(&c, &mut totals, sink.as_mut())?;
-    }
+    // The connections still open at the end are finished on the reading thread's core while
+    // this one renders them: after a flood that is a million of each.
+    std::thread::scope(|s| -> io::Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Connection>>(4);
+        s.spawn(move || {
+            let mut batch = Vec::with_capacity(256);
+            for c in tracker.finish_iter() {
+                batch.push(c);
+                if batch.len() == 256 && tx.send(std::mem::take(&mut batch)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(batch);
+        });
+        for batch in rx {
+            for c in &batch {
+                emit(c, &mut totals, sink.as_mut())?;
+            }
+        }
+        Ok(())
+    })?;
     // Selections that select nothing, and inputs of which none could be read, print only
     // the error: an empty report would read as "nothing happened".
     let fatal = if rep.captures == 0 {
