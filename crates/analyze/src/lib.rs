@@ -228,6 +228,9 @@ impl std::fmt::Display for Skipped {
 pub struct Decoder {
     checksums: Checksums,
     senders: HashMap<std::net::IpAddr, Sender, Seeded>,
+    /// Good checksums not yet added to `senders`, for the last two senders: most packets
+    /// come from one of the two ends of a conversation, and this spares a lookup each.
+    recent: [(Option<std::net::IpAddr>, u64); 2],
     defrag: tcpmortem_wire::defrag::Defragmenter,
     skipped: Skipped,
 }
@@ -237,8 +240,32 @@ impl Decoder {
         Decoder {
             checksums: opts.checksums,
             senders: HashMap::with_hasher(Seeded::random()),
+            recent: [(None, 0); 2],
             defrag: tcpmortem_wire::defrag::Defragmenter::new(),
             skipped: Skipped::default(),
+        }
+    }
+
+    /// Counts a good checksum from `ip`, in `recent` when it is one of the last two senders.
+    fn good_from(&mut self, ip: std::net::IpAddr) {
+        if let Some(r) = self.recent.iter_mut().find(|r| r.0 == Some(ip)) {
+            r.1 += 1;
+            return;
+        }
+        // Make room: the older entry goes to the table.
+        let newer = self.recent[0];
+        let (old, n) = std::mem::replace(&mut self.recent[1], newer);
+        if let Some(old) = old {
+            self.senders.entry(old).or_default().good += n;
+        }
+        self.recent[0] = (Some(ip), 1);
+    }
+
+    fn flush_recent(&mut self) {
+        for r in &mut self.recent {
+            if let (Some(ip), n) = std::mem::replace(r, (None, 0)) {
+                self.senders.entry(ip).or_default().good += n;
+            }
         }
     }
 
@@ -307,10 +334,11 @@ impl Decoder {
             Checksums::Auto => match checksum::tcp_check(ip) {
                 None => None,
                 Some(checksum::Check::Good) => {
-                    self.senders.entry(seg.src.ip()).or_default().good += 1;
+                    self.good_from(seg.src.ip());
                     Some(true)
                 }
                 Some(bad) => {
+                    self.flush_recent();
                     let s = self.senders.entry(seg.src.ip()).or_default();
                     if s.offloaded(bad) { None } else { Some(false) }
                 }
