@@ -263,7 +263,7 @@ impl Decoder {
 
     fn flush_recent(&mut self) {
         for r in &mut self.recent {
-            if let (Some(ip), n) = std::mem::replace(r, (None, 0)) {
+            if let (Some(ip), n) = std::mem::take(r) {
                 self.senders.entry(ip).or_default().good += n;
             }
         }
