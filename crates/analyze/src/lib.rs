@@ -293,41 +293,46 @@ impl Decoder {
     }
 
     pub fn decode(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
-        let d = self.decode_link(frame, ts_ns, linktype, bytes);
-        if let Decoded::Skipped(why) = d {
-            self.skipped.add(why);
-        }
-        d
-    }
-
-    fn decode_link(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
         let ip = match tcpmortem_wire::link::ip_packet(linktype, bytes) {
             Ok(ip) => ip,
-            Err(why) => return Decoded::Skipped(why),
+            Err(why) => return self.skip(why),
         };
-        if let Some(d) = self.ip(frame, ts_ns, ip) {
-            return d;
+        // The common case first, without a detour.
+        if let Some(seg) = TcpSegment::from_ip(ip) {
+            return self.tcp(frame, ts_ns, seg, ip);
+        }
+        if let Some(quoted) = icmp::unreachable(ip) {
+            return Decoded::Icmp {
+                at: Mark::new(frame, ts_ns),
+                quoted,
+            };
         }
         if !tcpmortem_wire::defrag::is_fragment(ip) {
-            return Decoded::Skipped(tcpmortem_wire::skip::of_ip(ip));
+            return self.skip(tcpmortem_wire::skip::of_ip(ip));
         }
         // A datagram's last fragment: the whole datagram is one packet, as Zeek counts it.
-        match self.defrag.add(ts_ns, ip) {
-            Some(whole) => self
-                .ip(frame, ts_ns, &whole)
-                .unwrap_or_else(|| Decoded::Skipped(tcpmortem_wire::skip::of_ip(&whole))),
-            None => Decoded::Fragment,
+        let Some(whole) = self.defrag.add(ts_ns, ip) else {
+            return Decoded::Fragment;
+        };
+        if let Some(seg) = TcpSegment::from_ip(&whole) {
+            return self.tcp(frame, ts_ns, seg, &whole);
+        }
+        match icmp::unreachable(&whole) {
+            Some(quoted) => Decoded::Icmp {
+                at: Mark::new(frame, ts_ns),
+                quoted,
+            },
+            None => self.skip(tcpmortem_wire::skip::of_ip(&whole)),
         }
     }
 
-    /// A TCP segment or an ICMP error about one; `None` for anything else.
-    fn ip(&mut self, frame: u64, ts_ns: i128, ip: &[u8]) -> Option<Decoded> {
-        let Some(seg) = TcpSegment::from_ip(ip) else {
-            return icmp::unreachable(ip).map(|quoted| Decoded::Icmp {
-                at: Mark::new(frame, ts_ns),
-                quoted,
-            });
-        };
+    fn skip(&mut self, why: Skip) -> Decoded {
+        self.skipped.add(why);
+        Decoded::Skipped(why)
+    }
+
+    /// A TCP segment, its checksum checked as [`Checksums`] says.
+    fn tcp(&mut self, frame: u64, ts_ns: i128, seg: TcpSegment, ip: &[u8]) -> Decoded {
         let checksum_ok = match self.checksums {
             Checksums::Ignore => None,
             Checksums::Verify => checksum::tcp_ok(ip),
@@ -344,12 +349,12 @@ impl Decoder {
                 }
             },
         };
-        Some(Decoded::Tcp(Pkt {
+        Decoded::Tcp(Pkt {
             frame,
             ts_ns,
             seg,
             checksum_ok,
-        }))
+        })
     }
 }
 

@@ -35,30 +35,36 @@ impl Role {
 pub enum Kind {
     /// Both sides sent FIN (RFC 9293 §3.6): an orderly close; `by` closed first.
     GracefulClose,
-    /// `by` sent FIN and the peer never did before the capture ended: half-closed and never
-    /// finished (or still draining).
+    /// `by` sent FIN and no FIN of the peer was captured before the capture ended:
+    /// half-closed and never finished (or still draining; in a capture of one direction only,
+    /// whether the peer closed is unknown).
     HalfClosed,
     /// `by` reset a connection its socket still held and had not closed: `close()` with
     /// unread data (`tcp_close()`, TCP_ABORT_ON_CLOSE), SO_LINGER 0, SOCK_DESTROY, or a
     /// process that died with unread data.
     AbortiveClose,
-    /// The seed's 10053 pattern: `by` sent FIN, the peer kept sending data, and `by`'s kernel
-    /// answered it with RST because nobody would read it (TCP_ABORT_ON_DATA, or
+    /// The seed's 10053 pattern: `by` sent FIN, the peer's data reached it afterwards (sent
+    /// after the FIN, or crossing it: sent before and not acknowledged by it), and `by`'s
+    /// kernel answered it with RST because nobody would read it (TCP_ABORT_ON_DATA, or
     /// TCP_TIMEWAIT_SOCKET/NO_SOCKET once the socket is gone).
     DataAfterClose,
-    /// A bare RST answered a segment for a connection `by`'s host no longer had
-    /// (`tcp_v4_send_reset()`, NO_SOCKET): it rebooted, crashed, or lost NAT/conntrack state.
+    /// A bare RST answered a segment for a connection `by`'s host had no socket for
+    /// (`tcp_v4_send_reset()`, NO_SOCKET): it rebooted, crashed, or lost NAT/conntrack state,
+    /// or its SYN came from a raw socket (a SYN scan).
     HalfOpen,
     /// A RST that `by` did not send: forged by a firewall or middlebox on the path. Told by a
     /// TTL that differs from `by`'s other packets, `by` carrying on after it, or an IP ID jump.
     MiddleboxReset,
-    /// A RST from `by` that fits none of the patterns above.
+    /// A RST from `by` that fits none of the patterns above: one the capture shows nothing
+    /// for, or a SYN_SENT side rejecting an ACK that does not acknowledge its SYN
+    /// (RFC 9293 §3.10.7.3).
     Reset,
     /// The SYN was answered by RST: nothing listened on the port (or a firewall rejected it).
     Refused,
     /// An ICMP destination-unreachable answered the connection's packets.
     Unreachable,
-    /// The SYN (and its retries) got no answer at all.
+    /// The SYN (and its retries) got no answer at all, or the connecting side gave up with a
+    /// RST of its own before any came.
     SynUnanswered,
     /// `by` retransmitted unacknowledged data with backoff and the peer never acknowledged
     /// it: the retransmission timer gives up with ETIMEDOUT (`tcp_write_timeout()`), with no RST.
