@@ -425,3 +425,72 @@ proptest! {
         }
     }
 }
+
+/// The corpus cases that contradicted their packets (issue 10), told as the packets say.
+#[test]
+fn the_corpus_verdicts_that_contradicted_their_packets_are_told_as_the_packets_say() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/zeek/Traces");
+    let conns = |trace: &str| {
+        analyze(
+            &decoded(&root.join(trace), Checksums::Auto),
+            Checksums::Auto,
+        )
+    };
+    // Only the client's side was captured: one-way, never an unanswered SYN.
+    let ssh = conns("ssh/ssh.client-side-half-duplex.pcap");
+    assert!(ssh.iter().all(|c| c.ending.one_way == Some(Role::Client)));
+    assert!(ssh.iter().all(|c| c.ending.kind != Kind::SynUnanswered));
+    // The client's own RST 0.3 ms after its SYN: it gave up, it did not time out.
+    let c = &conns("tcp/syn-then-rst.pcap")[0];
+    assert_eq!(c.ending.kind, Kind::SynUnanswered);
+    assert_eq!(
+        (c.ending.client_saw.linux, c.ending.server_state),
+        (None, None)
+    );
+    // A SYN scan: the server was still in SYN_RECV and saw nothing; the scanner had no socket.
+    let scan = conns("modbus/modbus-and-non-modbus-p502.pcap");
+    let c = scan.iter().find(|c| c.first_frame == 62).unwrap();
+    assert_eq!(
+        (c.ending.kind, c.ending.by),
+        (Kind::HalfOpen, Some(Role::Client))
+    );
+    assert_eq!(c.ending.client_state, None);
+    assert_eq!(
+        c.ending.server_state,
+        Some(tcpmortem_core::TcpState::SynRecv)
+    );
+    assert_eq!(c.ending.server_saw.linux, None);
+    // The client's data crossed the server's FIN; the server's kernel reset it.
+    let c = &conns("ftp/ftp-auth-tls.pcap")[0];
+    assert_eq!(
+        (c.ending.kind, c.ending.by),
+        (Kind::DataAfterClose, Some(Role::Server))
+    );
+    assert_eq!(c.ending.frames, [82, 83, 84]);
+    assert!(
+        c.ending
+            .story
+            .iter()
+            .any(|s| s.fact == Fact::DataUnacked && s.frames == [82])
+    );
+    // A lone RST: nothing is claimed of the server, of which nothing was captured.
+    let c = &conns("tcp/single-rst.pcap")[0];
+    assert_eq!(c.ending.kind, Kind::Reset);
+    assert_eq!(
+        (c.ending.server_state, c.ending.server_saw.linux),
+        (None, None)
+    );
+    // An ACK that does not acknowledge the SYN, rejected in SYN_SENT: no contradiction.
+    let c = &conns("tcp/syn-then-ack-then-rst.pcap")[0];
+    assert_eq!(c.ending.kind, Kind::Reset);
+    assert_eq!(
+        c.ending.client_state,
+        Some(tcpmortem_core::TcpState::SynSent)
+    );
+    assert!(
+        c.ending
+            .story
+            .iter()
+            .any(|s| s.fact == Fact::UnacceptableAck && s.frames == [2])
+    );
+}
