@@ -22,6 +22,14 @@ pub fn privileged(tests: &str) -> bool {
     missing.is_empty()
 }
 
+/// A directory for a test's files, removed when dropped (also when the test fails).
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("tcpmortem-test-")
+        .tempdir()
+        .unwrap()
+}
+
 pub fn tcpmortem() -> Command {
     let mut cmd = Command::cargo_bin("tcpmortem").unwrap();
     cmd.env("NO_COLOR", "1").timeout(Duration::from_secs(60));
@@ -40,6 +48,34 @@ pub fn unprivileged(args: &[&str]) -> std::process::Output {
         ])
         .arg(assert_cmd::cargo::cargo_bin("tcpmortem"))
         .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `tcpmortem ARGS...` run as nobody holding only the capabilities `caps` (ambient, so they
+/// survive execve into tcpmortem and its actors: `setpriv --ambient-caps`), inside `wrap`
+/// (e.g. `unshare -Ur`) when given.
+pub fn nobody_with(caps: &[&str], wrap: &[&str], args: &[&str]) -> std::process::Output {
+    let set = if caps.is_empty() {
+        "-all".to_string()
+    } else {
+        caps.iter()
+            .map(|c| format!("+{c}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(format!("--inh-caps={set}"));
+    if !caps.is_empty() {
+        cmd.arg(format!("--ambient-caps={set}"));
+    }
+    cmd.args(wrap)
+        .arg(assert_cmd::cargo::cargo_bin("tcpmortem"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        // nobody may not enter the test's working directory.
+        .current_dir("/")
         .output()
         .unwrap()
 }
