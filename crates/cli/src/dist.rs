@@ -47,7 +47,9 @@ pub fn completions(args: &CompletionsArgs, out: &mut impl Write) -> anyhow::Resu
 /// (tcpmortem-lab-run.1), and prints their paths.
 pub fn man_pages(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    clap_mangen::generate_to(command(), dir)?;
+    let mut cmd = command().disable_help_subcommand(true);
+    cmd.build();
+    page(&cmd, dir)?;
     let mut pages: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "1"))
@@ -56,5 +58,18 @@ pub fn man_pages(dir: &Path) -> std::io::Result<()> {
     for p in pages {
         println!("{}", p.display());
     }
+    Ok(())
+}
+
+/// `cmd`'s page, then its visible subcommands' (clap_mangen's generate_to, with the version and
+/// manual named on every page rather than only the top one's).
+fn page(cmd: &clap::Command, dir: &Path) -> std::io::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        page(sub, dir)?;
+    }
+    clap_mangen::Man::new(cmd.clone())
+        .source(format!("tcpmortem {}", crate::VERSION))
+        .manual("tcpmortem")
+        .generate_to(dir)?;
     Ok(())
 }
