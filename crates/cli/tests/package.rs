@@ -153,6 +153,37 @@ fn max_glibc(bin: &Path) -> Option<(u32, u32)> {
         .max()
 }
 
+/// glibc's functions that go through NSS (nsswitch.conf, and dlopen of libnss_* modules).
+const NSS_ENTRY_POINTS: &[&str] = &[
+    "getaddrinfo",
+    "getnameinfo",
+    "gethostbyname",
+    "gethostbyname_r",
+    "gethostbyname2",
+    "gethostbyname2_r",
+    "gethostbyaddr",
+    "gethostbyaddr_r",
+    "getpwnam",
+    "getpwnam_r",
+    "getpwuid",
+    "getpwuid_r",
+    "getpwent",
+    "getgrnam",
+    "getgrnam_r",
+    "getgrgid",
+    "getgrgid_r",
+    "getgrouplist",
+    "initgroups",
+    "getservbyname",
+    "getservbyname_r",
+    "getservbyport",
+    "getservbyport_r",
+    "getprotobyname",
+    "getprotobyname_r",
+    "getprotobynumber",
+    "getspnam",
+];
+
 #[test]
 fn the_packaged_binary_runs_without_the_systems_libc() {
     let Some(deb) = deb() else { return };
@@ -174,6 +205,18 @@ fn the_packaged_binary_runs_without_the_systems_libc() {
     // No debug info (the 17 MB of a release build were mostly that).
     let sections = text(run("readelf", &["--section-headers", "--wide", b]));
     assert!(!sections.contains(".debug_"), "{sections}");
+    // A static glibc loads the host's NSS modules (libnss_*.so, of the host's glibc version)
+    // for name lookups: getaddrinfo, getpwnam... A portable static binary must make none.
+    let symbols = text(run("nm", &["--defined-only", b]));
+    let nss: Vec<&str> = symbols
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            [_, "T" | "t", name] => Some(name),
+            _ => None,
+        })
+        .filter(|name| NSS_ENTRY_POINTS.contains(name))
+        .collect();
+    assert!(nss.is_empty(), "the static binary calls NSS: {nss:?}");
     let size = std::fs::metadata(&bin).unwrap().len();
     assert!(size < 12_000_000, "{size} bytes");
 
