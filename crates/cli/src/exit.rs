@@ -39,7 +39,8 @@ pub const HELP: &str = "\
 Exit codes:
   0   success
   1   lab run: an expectation failed (the diff is on stderr)
-  2   explain: nothing in the query was recognised (the closest known errors are suggested)
+  2   explain, lab repro: nothing in the query was recognised (the closest known errors are
+      suggested)
   3   analyze: a capture is truncated (the results cover the packets before the cut)
   64  bad arguments
   65  lab: the scenario is not text, has a syntax error or asks for an impossible step;

@@ -85,7 +85,7 @@ fn triggers() -> Vec<Trigger> {
         trigger(
             1,
             "lab run, an expectation fails",
-            "1 of 1 expectations failed",
+            "1 of 1 expectation failed",
             true,
             |_| {
                 with_stdin(

@@ -274,10 +274,10 @@ fn report_failures(record: &Record) -> bool {
         return false;
     }
     eprintln!(
-        "tcpmortem: {}: {} of {} expectations failed:",
+        "tcpmortem: {}: {} of {} failed:",
         record.scenario.name,
         failed.len(),
-        record.expectations.len()
+        crate::layout::count(record.expectations.len(), "expectation", "expectations")
     );
     for v in failed {
         let step = &record.steps[v.step];
