@@ -68,7 +68,7 @@ struct ListArgs {
 /// behind, however the run ends.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  tcpmortem lab run server-closes-early\n  tcpmortem lab run server-closes-early --pcap seed.pcapng\n  tcpmortem lab run ./my-scenario.tcpm --json\n  tcpmortem lab show half-close | sed 's/wr/rdwr/' | tcpmortem lab run -\n\nSCENARIO: `-` is stdin; anything with a slash (./x, dir/x) is a file; a built-in name is the\nbuilt-in, with a note when a file of that name is in this directory too (run it as ./NAME);\nany other name is a file."
+    after_help = "Examples:\n  tcpmortem lab run server-closes-early\n  tcpmortem lab run server-closes-early --pcap seed.pcapng\n  tcpmortem lab run ./my-scenario.tcpm --json\n  tcpmortem lab show half-close | sed 's/shutdown wr/shutdown rdwr/' | tcpmortem lab run -\n\nSCENARIO: `-` is stdin; anything with a slash (./x, dir/x) is a file; a built-in name is the\nbuilt-in, with a note when a file of that name is in this directory too (run it as ./NAME);\nany other name is a file."
 )]
 struct RunArgs {
     /// A built-in scenario's name, the path of a scenario file, or `-` to read it from stdin.
