@@ -96,3 +96,17 @@ pub fn json(args: &[&str]) -> Value {
 pub fn lab_json(spec: &str, args: &[&str]) -> Value {
     json(&[&["lab", "run", spec, "--json"], args].concat())
 }
+
+/// How `tcpmortem --version` must start: the version and the commit of this checkout
+/// (`commit 0123456789ab`), or `unknown commit` outside a git checkout.
+pub fn version_prefix() -> String {
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let commit = head.map_or("unknown commit".into(), |h| format!("commit {h}"));
+    format!("tcpmortem {} ({commit}", env!("CARGO_PKG_VERSION"))
+}
