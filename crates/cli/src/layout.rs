@@ -9,13 +9,20 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// The terminal's width when stdout is one; None for pipes and files, which are never wrapped
-/// (so that `grep` sees whole rows).
+/// The width to fit: COLUMNS when set, else the terminal's width when stdout is one; None for
+/// pipes and files otherwise.
 pub fn terminal_width() -> Option<usize> {
-    if !io::stdout().is_terminal() {
-        return None;
-    }
-    terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0);
+    columns.or_else(|| {
+        io::stdout()
+            .is_terminal()
+            .then(terminal_size::terminal_size)
+            .flatten()
+            .map(|(terminal_size::Width(w), _)| usize::from(w))
+    })
 }
 
 /// Joins `items` with `sep` into lines of at most `width` characters, breaking only between
