@@ -304,13 +304,26 @@ fn lab_list_names_never_push_the_descriptions_out_of_their_column() {
     .map(|s| s["name"].as_str().unwrap().to_string())
     .collect();
     let col = names.iter().map(|n| n.chars().count()).max().unwrap() + 2;
-    for line in text.lines() {
-        let chars: Vec<char> = line.chars().collect();
-        assert!(
-            chars[col - 2..col].iter().all(|c| *c == ' ') && chars[col] != ' ',
-            "column {col} in {line:?}"
-        );
+    let narrow = tcpmortem()
+        .env("COLUMNS", "100")
+        .args(["lab", "list"])
+        .output()
+        .unwrap();
+    let narrow = String::from_utf8(narrow.stdout).unwrap();
+    for (text, width) in [(&text, usize::MAX), (&narrow, 100)] {
+        for line in text.lines() {
+            let chars: Vec<char> = line.chars().collect();
+            assert!(
+                chars[col - 2..col].iter().all(|c| *c == ' ') && chars[col] != ' ',
+                "column {col} in {line:?}"
+            );
+            assert!(chars.len() <= width, "wider than {width}: {line:?}");
+        }
     }
+    // Wrapping only moved words to continuation lines.
+    let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(words(&text), words(&narrow));
+    assert!(narrow.lines().count() > text.lines().count());
 }
 
 #[test]
