@@ -156,8 +156,8 @@ fn zeek_output_is_read_by_a_zeek_log_parser() {
         check.is_ok_and(|s| s.success()),
         "PyPI's parsezeeklogs is needed ({python}); scripts/test installs it in a venv"
     );
-    let dir = std::env::temp_dir().join(format!("tcpm-zeek-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::tempdir();
+    let dir = tmp.path();
     let log = dir.join("conn.log");
     let names = ["server-closes-early", "middlebox-reset", "connect-refused"];
     let (code, out, err) = client_side(&names, &["--format", "zeek"]);
@@ -198,7 +198,6 @@ for r in rows:
     }
     let refused = rows.iter().find(|r| r["tcpmortem_ending"] == "refused");
     assert_eq!(refused.unwrap()["conn_state"], "REJ");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -263,21 +262,20 @@ fn conn_shows_the_packet_ladder() {
 #[test]
 fn a_truncated_capture_gives_the_results_so_far_a_warning_and_exit_3() {
     let bytes = std::fs::read(data("server-closes-early.pcapng")).unwrap();
-    let dir = std::env::temp_dir().join(format!("tcpm-trunc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::tempdir();
+    let dir = tmp.path();
     let cut = dir.join("cut.pcapng");
     std::fs::write(&cut, &bytes[..bytes.len() - 50]).unwrap();
     let (code, out, err) = run(&["analyze", cut.to_str().unwrap(), "--format", "json"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("truncated at byte offset"), "{err}");
     assert_eq!(lines(&out).len(), 1, "the connection so far is reported");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn bad_input_has_clear_errors_and_distinct_exit_codes() {
-    let dir = std::env::temp_dir().join(format!("tcpm-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::tempdir();
+    let dir = tmp.path();
     let text = dir.join("notes.txt");
     std::fs::write(&text, "this is not a capture\n").unwrap();
     let (code, _, err) = run(&["analyze", text.to_str().unwrap()]);
@@ -330,7 +328,7 @@ fn bad_input_has_clear_errors_and_distinct_exit_codes() {
     assert!(out.contains("no TCP connections"), "{out}");
 
     // What cannot be read prints only its error, with its own code: an empty file or
-    // /dev/null is not a capture (65), nor is random data; a directory is no input (66).
+    // /dev/null is not a capture (65), nor is random data; a directory cannot be read (74).
     let zero = dir.join("zero.pcap");
     std::fs::write(&zero, b"").unwrap();
     let random: Vec<u8> = (0..4096u32)
@@ -347,7 +345,7 @@ fn bad_input_has_clear_errors_and_distinct_exit_codes() {
         ("/dev/null", 65, "empty, not a pcap or pcapng file"),
         (noise.to_str().unwrap(), 65, "not a pcap or pcapng file"),
         ("/nonexistent/x.pcap", 66, "No such file"),
-        (dir.to_str().unwrap(), 66, "is a directory"),
+        (dir.to_str().unwrap(), 74, "Is a directory"),
     ] {
         for format in ["human", "json", "zeek"] {
             let (got, out, err) = run(&["analyze", "--format", format, path]);
@@ -357,7 +355,6 @@ fn bad_input_has_clear_errors_and_distinct_exit_codes() {
             assert!(err.contains(says), "{path}: {err}");
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -420,8 +417,8 @@ fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
         // has timed out by then.
         ip[5] = 10;
     }
-    let dir = std::env::temp_dir().join(format!("tcpm-frag-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::tempdir();
+    let dir = tmp.path();
     let f = dir.join("frag.pcap");
     std::fs::write(&f, &pcap).unwrap();
     let (code, out, err) = run(&["analyze", f.to_str().unwrap()]);
@@ -431,7 +428,6 @@ fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
         err.contains("fragmented datagrams were never completed"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `tcpdump -i lo` in a private namespace during a graceful close, a close with unread data
@@ -533,9 +529,8 @@ fn syn_flood(n: u16) -> Vec<u8> {
 
 #[test]
 fn max_connections_finishes_the_oldest_syn_only_connections_early_and_says_so() {
-    let dir = std::env::temp_dir().join(format!("tcpm-flood-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("flood.pcap");
+    let tmp = common::tempdir();
+    let f = tmp.path().join("flood.pcap");
     std::fs::write(&f, syn_flood(500)).unwrap();
     let args = ["analyze", f.to_str().unwrap(), "--format", "zeek", "-C"];
     let (code, all, err) = run(&args);
@@ -561,5 +556,4 @@ fn max_connections_finishes_the_oldest_syn_only_connections_early_and_says_so() 
     assert!(rows(&all).iter().all(|r| r.contains("\tS0\t")));
     let (code, _, err) = run(&[&args[..], &["--max-connections", "0"]].concat());
     assert_eq!(code, 64, "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

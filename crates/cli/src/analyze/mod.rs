@@ -39,6 +39,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
 
+    /// The same as --format json: JSON lines, one object per connection.
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+
     /// Only the connections whose ending is abnormal (anything but a graceful close or still
     /// open).
     #[arg(long, value_enum, value_name = "WHICH")]
@@ -346,12 +350,6 @@ impl Feeder<'_> {
             self.rep.files.push(name.clone());
             let input = if name == "-" {
                 Input::Stdin(io::stdin())
-            } else if path.is_dir() {
-                self.rep.errors.push(InputError {
-                    code: exit::NO_INPUT,
-                    message: format!("{name}: is a directory, not a capture file"),
-                });
-                continue;
             } else {
                 match std::fs::File::open(path) {
                     Ok(f) => Input::File(f),
@@ -483,6 +481,11 @@ impl Feeder<'_> {
 }
 
 pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        eprintln!("tcpmortem: analyze: `-` (stdin) can be given only once: stdin is read once");
+        return Ok(exit::USAGE);
+    }
+    let format = if args.json { Format::Json } else { args.format };
     let opts = Options {
         checksums: match (args.ignore_checksums, args.checksums) {
             (true, _) | (_, ChecksumMode::Ignore) => Checksums::Ignore,
@@ -501,7 +504,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     let only_abnormal = args.only == Some(Only::Abnormal);
     // Machine formats skip the colour-stripping writer: they never carry colour.
     let raw = io::stdout();
-    let mut sink: Box<dyn Sink + '_> = match args.format {
+    let mut sink: Box<dyn Sink + '_> = match format {
         Format::Human => Box::new(human::Human::new(out, only_abnormal, args.conn.is_some())),
         Format::Json => Box::new(json::Json::new(io::BufWriter::with_capacity(
             1 << 16,
