@@ -836,12 +836,16 @@ impl Judge<'_> {
                 } else {
                     1 - self.client
                 };
-                let mut e = Ending::new(Kind::HalfClosed);
+                let unseen = self.one_way == Some(i);
+                let mut e = Ending::new(if unseen {
+                    Kind::ClosedPeerUnseen
+                } else {
+                    Kind::HalfClosed
+                });
                 e.by = Some(self.role(i));
                 self.say(&mut e, i, Fact::Fin, &[Some(f)]);
                 self.set_states(&mut e, END);
                 let peer_state = self.state(1 - i, END);
-                let unseen = self.one_way == Some(i);
                 let eof = if !can_report(peer_state) {
                     self.reached(1 - i, None)
                 } else if unseen {

@@ -39,6 +39,9 @@ pub enum Kind {
     /// half-closed and never finished (or still draining; in a capture of one direction only,
     /// whether the peer closed is unknown).
     HalfClosed,
+    /// `by` sent FIN in a capture that holds only `by`'s packets: whether the peer closed
+    /// too is not in the capture, so nothing abnormal is claimed.
+    ClosedPeerUnseen,
     /// `by` reset a connection its socket still held and had not closed: `close()` with
     /// unread data (`tcp_close()`, TCP_ABORT_ON_CLOSE), SO_LINGER 0, SOCK_DESTROY, or a
     /// process that died with unread data.
@@ -77,9 +80,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::GracefulClose,
         Kind::HalfClosed,
+        Kind::ClosedPeerUnseen,
         Kind::AbortiveClose,
         Kind::DataAfterClose,
         Kind::HalfOpen,
@@ -98,6 +102,7 @@ impl Kind {
         match self {
             Kind::GracefulClose => "graceful-close",
             Kind::HalfClosed => "half-closed",
+            Kind::ClosedPeerUnseen => "closed-peer-unseen",
             Kind::AbortiveClose => "abortive-close",
             Kind::DataAfterClose => "data-after-close",
             Kind::HalfOpen => "half-open",
@@ -114,7 +119,10 @@ impl Kind {
 
     /// Whether the connection died of something other than an orderly close.
     pub fn abnormal(self) -> bool {
-        !matches!(self, Kind::GracefulClose | Kind::StillOpen)
+        !matches!(
+            self,
+            Kind::GracefulClose | Kind::StillOpen | Kind::ClosedPeerUnseen
+        )
     }
 
     /// The error-catalog entries characteristic of this ending, on any system: what
@@ -122,7 +130,7 @@ impl Kind {
     /// unusual state.
     pub fn errors(self) -> &'static [&'static str] {
         match self {
-            Kind::GracefulClose | Kind::HalfClosed => &["peer-eof"],
+            Kind::GracefulClose | Kind::HalfClosed | Kind::ClosedPeerUnseen => &["peer-eof"],
             Kind::AbortiveClose | Kind::HalfOpen | Kind::Reset => &["econnreset"],
             Kind::DataAfterClose => &["econnaborted", "epipe", "econnreset"],
             Kind::MiddleboxReset => &["econnreset"],
@@ -139,7 +147,10 @@ impl Kind {
     /// whatever `tcp_reset()` reports by the receiver's state.
     pub fn may_report(self, id: &str) -> bool {
         const BY_RST: [&str; 4] = ["econnreset", "econnrefused", "epipe", "econnaborted"];
-        let rst_borne = !matches!(self, Kind::StillOpen | Kind::HalfClosed | Kind::Unreachable);
+        let rst_borne = !matches!(
+            self,
+            Kind::StillOpen | Kind::HalfClosed | Kind::ClosedPeerUnseen | Kind::Unreachable
+        );
         self.errors().contains(&id) || (rst_borne && BY_RST.contains(&id))
     }
 
@@ -160,6 +171,7 @@ impl std::fmt::Display for Kind {
         f.write_str(match self {
             Kind::GracefulClose => "closed gracefully",
             Kind::HalfClosed => "half-closed, never finished",
+            Kind::ClosedPeerUnseen => "closed; the peer's side was not captured",
             Kind::AbortiveClose => "reset: abortive close",
             Kind::DataAfterClose => "reset: data sent after the peer closed",
             Kind::HalfOpen => "reset: half-open connection",

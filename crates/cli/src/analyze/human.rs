@@ -31,6 +31,8 @@ pub struct Human<W> {
     normal: Vec<(Connection, String)>,
     abnormal_total: u64,
     normal_total: u64,
+    /// Connections whose capture holds one direction only, by the side that was captured.
+    one_way: [u64; 2],
 }
 
 impl<W: Write> Human<W> {
@@ -44,6 +46,7 @@ impl<W: Write> Human<W> {
             normal: Vec::new(),
             abnormal_total: 0,
             normal_total: 0,
+            one_way: [0; 2],
         }
     }
 }
@@ -139,7 +142,7 @@ pub fn paragraph(c: &Connection) -> String {
             }
             t
         }
-        Kind::HalfClosed if e.one_way.is_some() => format!(
+        Kind::ClosedPeerUnseen => format!(
             "The {x} sent FIN ({}); whether the {y} closed too the capture cannot tell, as none of its packets were captured.",
             fr(st(Fact::Fin))
         ),
@@ -305,7 +308,20 @@ fn saw_line(s: &Saw) -> String {
 }
 
 fn kind_style(k: Kind) -> Style {
-    if k.abnormal() { RED } else { GREEN }
+    match k {
+        Kind::ClosedPeerUnseen => DIM,
+        k if k.abnormal() => RED,
+        _ => GREEN,
+    }
+}
+
+/// ✗ abnormal, ✓ normal, ? where the capture cannot tell.
+fn kind_mark(k: Kind) -> &'static str {
+    match k {
+        Kind::ClosedPeerUnseen => "?",
+        k if k.abnormal() => "✗",
+        _ => "✓",
+    }
 }
 
 impl<W: Write> Human<W> {
@@ -322,7 +338,7 @@ impl<W: Write> Human<W> {
         writeln!(
             self.out,
             "{st}{}{st:#} {BOLD}{} → {}{BOLD:#}  {st}{}{by}{st:#}  {DIM}{} · frames {}–{}{DIM:#}",
-            if e.kind.abnormal() { "✗" } else { "✓" },
+            kind_mark(e.kind),
             c.zeek.orig,
             c.zeek.resp,
             e.kind.name(),
@@ -425,6 +441,9 @@ impl<W: Write> Human<W> {
 impl<W: Write> Sink for Human<W> {
     fn connection(&mut self, c: &Connection, uid: &str) -> io::Result<()> {
         *self.counts.entry(c.ending.kind).or_default() += 1;
+        if let Some(r) = c.ending.one_way {
+            self.one_way[usize::from(r == Role::Server)] += 1;
+        }
         if c.ending.kind.abnormal() || self.full {
             self.abnormal_total += 1;
             if self.abnormal.len() < MAX_ABNORMAL || self.full {
@@ -457,6 +476,19 @@ impl<W: Write> Sink for Human<W> {
         )?;
         for v in &t.views {
             writeln!(self.out, "{DIM}{v}{DIM:#}")?;
+        }
+        for (n, side) in self.one_way.iter().zip(["client", "server"]) {
+            if *n > 0 {
+                writeln!(
+                    self.out,
+                    "one direction only: {n} {} only the {side}'s packets; what the other side sent is not in the capture",
+                    if *n == 1 {
+                        "connection holds"
+                    } else {
+                        "connections hold"
+                    }
+                )?;
+            }
         }
         if t.skipped.total() > 0 {
             writeln!(
