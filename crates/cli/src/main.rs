@@ -6,6 +6,7 @@ mod exit;
 mod explain;
 mod lab;
 mod ladder;
+mod proxy;
 mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,6 +42,7 @@ enum Command {
     Analyze(analyze::Args),
     Explain(explain::Args),
     Lab(lab::Args),
+    Proxy(proxy::Args),
     Watch(watch::Args),
 }
 
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(&args, &mut out),
         Command::Explain(args) => explain::run(&args, &mut out),
         Command::Lab(args) => lab::run_cmd(&args, &mut out),
+        Command::Proxy(args) => proxy::run(&args, &mut out),
         Command::Watch(args) => watch::run(&args, &mut out),
     };
     let flushed = out.flush();
