@@ -84,8 +84,10 @@ fn toxiproxy_python_passes_its_tests() {
 
 #[test]
 fn toxiproxy_node_client_passes_its_tests() {
-    let Some(modules) = tool("TCPMORTEM_NODE_MODULES", "toxiproxy-node-client in target/node")
-    else {
+    let Some(modules) = tool(
+        "TCPMORTEM_NODE_MODULES",
+        "toxiproxy-node-client in target/node",
+    ) else {
         return;
     };
     let p = start();
@@ -105,6 +107,12 @@ fn toxiproxy_node_client_passes_its_tests() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "toxiproxy-node-client failed:\n{text}");
-    assert!(text.contains("pass 12") && text.contains("fail 0"), "{text}");
+    assert!(
+        out.status.success(),
+        "toxiproxy-node-client failed:\n{text}"
+    );
+    assert!(
+        text.contains("pass 12") && text.contains("fail 0"),
+        "{text}"
+    );
 }
