@@ -21,9 +21,32 @@ impl Drop for Running {
 }
 
 fn start() -> Running {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("tcpmortem"))
-        .args(["proxy", "--port", "0", "--no-tracefs"])
-        .stdout(Stdio::null())
+    start_as(&[], &[])
+}
+
+/// `tcpmortem proxy --port 0 --json ARGS`, behind `wrapper` (e.g. setpriv) if given.
+fn start_as(wrapper: &[&str], args: &[&str]) -> Running {
+    let bin = assert_cmd::cargo::cargo_bin("tcpmortem");
+    let mut cmd = match wrapper.split_first() {
+        Some((w, rest)) => {
+            let mut c = Command::new(w);
+            c.args(rest).arg(&bin);
+            c
+        }
+        None => Command::new(&bin),
+    };
+    let mut child = cmd
+        .args([
+            "proxy",
+            "--port",
+            "0",
+            "--no-tracefs",
+            "--json",
+            "--settle",
+            "300",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -115,4 +138,189 @@ fn toxiproxy_node_client_passes_its_tests() {
         text.contains("pass 12") && text.contains("fail 0"),
         "{text}"
     );
+}
+
+/// A tiny HTTP/1.1 exchange with the API: (status, body).
+fn http(api: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(api).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut r = String::new();
+    s.read_to_string(&mut r).unwrap();
+    let status = r[9..12].parse().unwrap();
+    let body = r
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// An upstream that answers every connection with "hi" and closes.
+fn greeter() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for mut c in l.incoming().flatten() {
+            let _ = c.write_all(b"hi");
+        }
+    });
+    a
+}
+
+#[test]
+fn without_privileges_toxiproxys_toxics_and_reports_work_and_half_open_is_refused() {
+    // As nobody with no capability at all when run as root; as the user otherwise.
+    let root = tcpmortem_kernel::proc::has_capability(tcpmortem_kernel::proc::CAP_NET_ADMIN);
+    let wrapper: &[&str] = if root {
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ]
+    } else {
+        &[]
+    };
+    let p = start_as(wrapper, &[]);
+    let up = greeter();
+    let (st, _) = http(
+        &p.api,
+        "POST",
+        "/proxies",
+        &format!(r#"{{"name":"app","listen":"127.0.0.1:0","upstream":"{up}"}}"#),
+    );
+    assert_eq!(st, 201);
+    let (st, body) = http(
+        &p.api,
+        "POST",
+        "/proxies/app/toxics",
+        r#"{"type":"half_open"}"#,
+    );
+    assert_eq!(st, 400);
+    assert_eq!(
+        body,
+        "{\"error\":\"half_open needs CAP_NET_ADMIN (TCP_REPAIR): run tcpmortem proxy as root or with that capability\",\"status\":400}\n"
+    );
+    let (st, _) = http(
+        &p.api,
+        "POST",
+        "/proxies/app/toxics",
+        r#"{"type":"limit_data","attributes":{"bytes":1}}"#,
+    );
+    assert_eq!(st, 200);
+    let (_, body) = http(&p.api, "GET", "/proxies/app", "");
+    let listen = serde_json::from_str::<serde_json::Value>(&body).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut got = Vec::new();
+    use std::io::Read;
+    std::net::TcpStream::connect(&listen)
+        .unwrap()
+        .read_to_end(&mut got)
+        .unwrap();
+    assert_eq!(got, b"h", "limit_data cut the greeting after 1 byte");
+    let t = std::time::Instant::now();
+    let report = loop {
+        let (_, body) = http(&p.api, "GET", "/proxies/app/connections", "");
+        let v: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        if let Some(r) = v.into_iter().find(|r| r["status"] == "ended") {
+            break r;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "no report");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(report["bytes_to_client"], 1, "{report:#}");
+    assert_eq!(report["toxics"][0]["type"], "limit_data");
+    assert_eq!(report["client_end"]["how"], "fin");
+    assert_eq!(report["client_end"]["by"], "proxy");
+    assert_eq!(report["client_saw"]["linux"], "EOF");
+    assert!(
+        report["client_end"]["facts"]["rsts"].is_null(),
+        "no tracefs: RST reasons are unknown, not empty"
+    );
+}
+
+#[test]
+fn sigterm_closes_the_listeners_reports_and_exits_0() {
+    let p = start();
+    let up = greeter();
+    http(
+        &p.api,
+        "POST",
+        "/proxies",
+        &format!(r#"{{"name":"app","listen":"127.0.0.1:0","upstream":"{up}"}}"#),
+    );
+    let (_, body) = http(&p.api, "GET", "/proxies/app", "");
+    let listen = serde_json::from_str::<serde_json::Value>(&body).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    use std::io::Read;
+    let mut got = Vec::new();
+    std::net::TcpStream::connect(&listen)
+        .unwrap()
+        .read_to_end(&mut got)
+        .unwrap();
+    assert_eq!(got, b"hi");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut p = p;
+    tcpmortem_kernel::proc::signal(p.child.id() as i32, libc::SIGTERM).unwrap();
+    let status = p.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut out = String::new();
+    p.child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["proxy"], "app");
+    assert_eq!(lines[0]["bytes_to_client"], 2);
+    assert_eq!(lines[0]["ending"]["kind"], "graceful-close");
+    assert!(
+        std::net::TcpStream::connect(&listen).is_err(),
+        "the listener is closed"
+    );
+}
+
+#[test]
+fn config_file_errors_are_one_line_with_their_exit_code() {
+    let dir = std::env::temp_dir().join(format!("tcpmortem-proxy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"[{"name":"x"}]"#).unwrap();
+    let out = common::tcpmortem()
+        .args(["proxy", "--port", "0", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "tcpmortem: {}: missing required field: upstream at proxy 1\n",
+            bad.display()
+        )
+    );
+    let out = common::tcpmortem()
+        .args(["proxy", "--port", "0", "--config"])
+        .arg(dir.join("missing.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(66));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

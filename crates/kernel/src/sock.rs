@@ -424,3 +424,55 @@ pub fn shutdown_fd(fd: RawFd, how: libc::c_int) -> SysResult<()> {
     // SAFETY: integer arguments only.
     check(unsafe { libc::shutdown(fd, how) }).map(drop)
 }
+
+/// A pipe for splice(2): bytes move socket → pipe → socket inside the kernel, page
+/// references rather than copies, so a proxy forwards without copying through user space.
+#[derive(Debug)]
+pub struct Pipe {
+    r: OwnedFd,
+    w: OwnedFd,
+}
+
+impl Pipe {
+    /// A non-blocking pipe, enlarged to `size` bytes where the kernel allows it.
+    pub fn new(size: i32) -> SysResult<Pipe> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: fds is a valid array of two ints for pipe2 to fill.
+        check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+        // SAFETY: both descriptors are fresh from pipe2 and owned here.
+        let p = unsafe {
+            Pipe {
+                r: OwnedFd::from_raw_fd(fds[0]),
+                w: OwnedFd::from_raw_fd(fds[1]),
+            }
+        };
+        // SAFETY: fcntl with integer arguments; failure keeps the default size.
+        unsafe { libc::fcntl(p.w.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+        Ok(p)
+    }
+
+    /// Moves up to `len` bytes from socket `from` into the pipe; 0 means EOF.
+    pub fn fill_from(&self, from: RawFd, len: usize) -> SysResult<usize> {
+        splice(from, self.w.as_raw_fd(), len)
+    }
+
+    /// Moves up to `len` bytes from the pipe to socket `to`.
+    pub fn drain_to(&self, to: RawFd, len: usize) -> SysResult<usize> {
+        splice(self.r.as_raw_fd(), to, len)
+    }
+}
+
+fn splice(from: RawFd, to: RawFd, len: usize) -> SysResult<usize> {
+    // SAFETY: null offsets (both are pipes or sockets); integer arguments otherwise.
+    let n = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 { Err(errno()) } else { Ok(n as usize) }
+}

@@ -22,6 +22,8 @@ use tokio::sync::watch;
 /// The chain may hold this much before the proxy stops reading its source.
 const MAX_HELD: usize = 1 << 20;
 const BUF: usize = 64 * 1024;
+/// The splice pipe's size: enough for a window's worth of loopback data per round.
+const PIPE: i32 = 1 << 20;
 
 thread_local! {
     // One read buffer per worker thread: idle connections hold no buffer at all.
@@ -48,6 +50,9 @@ struct Side {
     eof: bool,
     /// Bytes written to this socket.
     written: u64,
+    /// Data on its way to this socket through the kernel (splice), with no toxic on the way.
+    pipe: Option<sock::Pipe>,
+    in_pipe: usize,
 }
 
 impl Side {
@@ -60,6 +65,8 @@ impl Side {
             fin_sent: false,
             eof: false,
             written: 0,
+            pipe: None,
+            in_pipe: 0,
         }
     }
     fn push(&mut self, d: Vec<u8>) {
@@ -73,8 +80,25 @@ impl Side {
         let Some(s) = &self.sock else {
             self.pending.clear();
             self.pending_bytes = 0;
+            self.in_pipe = 0;
             return Ok(());
         };
+        // What the pipe holds is older than anything queued.
+        while self.in_pipe > 0 {
+            let Some(p) = &self.pipe else { break };
+            let fd = s.as_raw_fd();
+            match s.try_io(tokio::io::Interest::WRITABLE, || {
+                p.drain_to(fd, self.in_pipe)
+                    .map_err(io::Error::from_raw_os_error)
+            }) {
+                Ok(n) => {
+                    self.in_pipe -= n;
+                    self.written += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
         while let Some(front) = self.pending.front_mut() {
             match s.try_write(front) {
                 Ok(n) if n == front.len() => {
@@ -231,7 +255,7 @@ pub async fn serve(
         // Done when both directions have ended and nothing is left to write.
         let c_done = c.sock.is_none() || (c.eof && c.fin_sent) || (c.fin_sent && s.sock.is_none());
         let s_done = s.sock.is_none() || (s.eof && s.fin_sent);
-        if after != After::Nothing || (c_done && s_done && c.pending.is_empty()) {
+        if after != After::Nothing || (c_done && s_done && c.pending.is_empty() && c.in_pipe == 0) {
             break;
         }
         if c.sock.is_none() && s.pending.is_empty() {
@@ -240,10 +264,12 @@ pub async fn serve(
 
         let read_c = c.sock.is_some()
             && !c.eof
+            && s.in_pipe == 0
             && (reset_on_data || (!up.blocks_reading() && up.held() + s.pending_bytes < MAX_HELD));
         let read_s = s.sock.is_some()
             && !s.eof
             && !reset_on_data
+            && c.in_pipe == 0
             && !down.blocks_reading()
             && down.held() + c.pending_bytes < MAX_HELD;
         let deadline = [up.deadline(), down.deadline()].into_iter().flatten().min();
@@ -341,8 +367,8 @@ pub async fn serve(
                     }
                 }
             }
-            r = writable(&c.sock), if !c.pending.is_empty() => { let _ = r; }
-            r = writable(&s.sock), if !s.pending.is_empty() => { let _ = r; }
+            r = writable(&c.sock), if !c.pending.is_empty() || c.in_pipe > 0 => { let _ = r; }
+            r = writable(&s.sock), if !s.pending.is_empty() || s.in_pipe > 0 => { let _ = r; }
             _ = sleep, if deadline.is_some() => {
                 let now = Instant::now();
                 let mut o = Vec::new();
@@ -421,6 +447,10 @@ pub async fn serve(
                 Some(Some(TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing)) => {
                     seen_orphan = true
                 }
+                // TIME_WAIT: the client's FIN arrived, a normal close.
+                Some(Some(TcpState::TimeWait)) if f.client_fin_ms.is_none() => {
+                    f.client_fin_ms = Some(ms_since(t0));
+                }
                 Some(None) if seen_orphan && f.client_fin_ms.is_none() => {
                     f.orphan_vanished = true;
                 }
@@ -430,8 +460,10 @@ pub async fn serve(
         let client_done = matches!(
             f.client_socket_state,
             Some(None) | Some(Some(TcpState::Close | TcpState::TimeWait))
-        ) || f.client_received_rst == Some(true)
-            || f.orphan_vanished;
+        ) && (f.client_fin_ms.is_some() || f.proxy_fin_ms.is_none())
+            || f.client_received_rst == Some(true)
+            || f.orphan_vanished
+            || (f.client_fin_ms.is_some() && f.proxy_fin_ms.is_some());
         if after == After::Nothing || client_done || Instant::now() >= deadline {
             break;
         }
@@ -569,6 +601,33 @@ fn read_into(src: &Side, dst: &mut Side, direct: bool) -> io::Result<Read> {
     let Some(sk) = &src.sock else {
         return Ok(Read::WouldBlock);
     };
+    if direct
+        && dst.pending.is_empty()
+        && !dst.fin_pending
+        && dst.in_pipe == 0
+        && dst.sock.is_some()
+    {
+        if dst.pipe.is_none() {
+            dst.pipe = sock::Pipe::new(PIPE).ok();
+        }
+        if let Some(p) = &dst.pipe {
+            let fd = sk.as_raw_fd();
+            return match sk.try_io(tokio::io::Interest::READABLE, || {
+                p.fill_from(fd, PIPE as usize)
+                    .map_err(io::Error::from_raw_os_error)
+            }) {
+                Ok(0) => Ok(Read::Eof),
+                Ok(n) => {
+                    dst.in_pipe = n;
+                    // A failure toward dst shows up on the main loop's own flush.
+                    let _ = dst.flush();
+                    Ok(Read::Data(n, None))
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Read::WouldBlock),
+                Err(e) => Err(e),
+            };
+        }
+    }
     READ_BUF.with(|b| {
         let mut buf = b.borrow_mut();
         match sk.try_read(&mut buf) {

@@ -143,11 +143,13 @@ pub fn classify(f: &Facts, ended: bool) -> Verdict {
     let reason = proxy_rst.and_then(|r| r.reason.clone());
     let client_gone = matches!(f.client_socket_state, Some(None))
         || matches!(f.client_socket_state, Some(Some(TcpState::Close)));
-    // A RST reached the client: traced, or its socket vanished without its own FIN.
+    // A RST reached the client: traced; or the proxy's closed socket vanished without
+    // passing TIME_WAIT; or, where the proxy sent nothing at all, the client's socket vanished
+    // (after a FIN from the proxy, a vanished client socket may just have closed normally).
     let rst_reached = f.client_received_rst == Some(true)
         || proxy_rst.is_some()
-        || (client_gone && f.client_fin_ms.is_none())
-        || f.orphan_vanished;
+        || f.orphan_vanished
+        || (client_gone && f.client_fin_ms.is_none() && f.proxy_fin_ms.is_none());
     let v = |kind, by, how, end_by, saw| Verdict {
         kind,
         by,

@@ -1,0 +1,110 @@
+"""The measurements of scripts/bench-proxy: run inside its namespace with the proxy's API on
+127.0.0.1:8474. Sender and receiver are separate processes (os.fork), as two programs."""
+import argparse, json, os, socket, statistics, time, urllib.request, resource
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--gb", type=float, default=1)
+ap.add_argument("--conns", type=int, default=10000)
+ap.add_argument("--proxy-pid", type=int, required=True)
+a = ap.parse_args()
+
+def api(method, path, body=None):
+    req = urllib.request.Request("http://127.0.0.1:8474" + path, method=method,
+                                 data=json.dumps(body).encode() if body else None)
+    return urllib.request.urlopen(req).read()
+
+for _ in range(100):
+    try:
+        api("GET", "/version"); break
+    except OSError:
+        time.sleep(0.05)
+
+def sink_server(port):
+    """A server that discards what it reads (throughput) or echoes 1 byte (ping-pong)."""
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("127.0.0.1", port)); l.listen(4096)
+    pid = os.fork()
+    if pid == 0:
+        import selectors
+        sel = selectors.DefaultSelector(); sel.register(l, selectors.EVENT_READ)
+        buf = bytearray(1 << 20)
+        while True:
+            for k, _ in sel.select():
+                if k.fileobj is l:
+                    c, _ = l.accept(); c.setblocking(False)
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    sel.register(c, selectors.EVENT_READ, "c")
+                else:
+                    c = k.fileobj
+                    try:
+                        n = c.recv_into(buf)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        n = 0
+                    if n == 0:
+                        sel.unregister(c); c.close()
+                    elif n == 1:
+                        c.send(buf[:1])
+    l.close()
+    return pid
+
+srv = sink_server(9000)
+import atexit, signal
+atexit.register(lambda: os.kill(srv, signal.SIGKILL))
+api("POST", "/proxies", {"name": "bench", "listen": "127.0.0.1:9001", "upstream": "127.0.0.1:9000"})
+
+def throughput(port, total):
+    c = socket.create_connection(("127.0.0.1", port))
+    chunk = b"\0" * (1 << 20)
+    t = time.perf_counter(); sent = 0
+    while sent < total:
+        sent += c.send(chunk)
+    c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
+    return total / (time.perf_counter() - t)
+
+def pingpong(port, n=20000):
+    c = socket.create_connection(("127.0.0.1", port))
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter_ns(); c.send(b"x"); c.recv(1); lat.append(time.perf_counter_ns() - t)
+    c.close()
+    lat.sort()
+    return lat[len(lat) // 2] / 1000, lat[int(len(lat) * 0.99)] / 1000
+
+def rss(pid):
+    for l in open(f"/proc/{pid}/status"):
+        if l.startswith("VmRSS:"):
+            return int(l.split()[1]) / 1024
+    return 0
+
+total = int(a.gb * 1e9)
+rows = []
+for run in range(3):
+    d = throughput(9000, total); p = throughput(9001, total)
+    rows.append((d, p))
+d = statistics.median(r[0] for r in rows); p = statistics.median(r[1] for r in rows)
+print(f"throughput, {a.gb:g} GB, median of 3: direct {d/1e9:.2f} GB/s, proxy {p/1e9:.2f} GB/s ({p/d*100:.0f}% of direct)")
+pp = [(pingpong(9000), pingpong(9001)) for _ in range(3)]
+dp50 = statistics.median(x[0][0] for x in pp); dp99 = statistics.median(x[0][1] for x in pp)
+pp50 = statistics.median(x[1][0] for x in pp); pp99 = statistics.median(x[1][1] for x in pp)
+print(f"1-byte ping-pong round trip, 20,000 each, median of 3: direct p50 {dp50:.1f} µs p99 {dp99:.1f} µs; "
+      f"proxy p50 {pp50:.1f} µs p99 {pp99:.1f} µs; added p50 {pp50-dp50:.1f} µs p99 {pp99-dp99:.1f} µs")
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+before = rss(a.proxy_pid)
+conns = []
+t = time.perf_counter()
+for i in range(a.conns):
+    conns.append(socket.create_connection(("127.0.0.1", 9001)))
+for c in conns[:: max(1, a.conns // 100)]:
+    c.send(b"x"); c.recv(1)
+took = time.perf_counter() - t
+time.sleep(0.5)
+after = rss(a.proxy_pid)
+live = len(json.loads(api("GET", "/proxies/bench/connections")))
+print(f"{a.conns} concurrent connections through the proxy (opened in {took:.1f} s, {live} live in its report): "
+      f"proxy RSS {before:.1f} MB idle, {after:.1f} MB with them ({(after-before)*1024/a.conns:.1f} KB each)")
+for c in conns:
+    c.close()
