@@ -52,15 +52,27 @@ fn after_help() -> String {
     for t in Type::ALL {
         let need = match t.needs() {
             Needs::Nothing => "",
-            Needs::NetAdmin => " [CAP_NET_ADMIN]",
+            Needs::NetAdmin => "[CAP_NET_ADMIN] ",
         };
-        s.push_str(&format!("  {:<13}{}{need}\n", t.name(), t.help()));
+        // Wrapped here with a hanging indent: clap would wrap it flush left.
+        let mut line = format!("  {:<13}", t.name());
+        for word in format!("{need}{}", t.help()).split(' ') {
+            if line.len() + word.len() + 1 > 92 {
+                s.push_str(line.trim_end());
+                s.push('\n');
+                line = " ".repeat(15);
+            }
+            line.push_str(word);
+            line.push(' ');
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
     }
     s.push_str(
         "\nRoot (CAP_SYS_ADMIN) adds the kernel's RST reasons (tracefs); CAP_NET_ADMIN adds\n\
          half_open, and lets idle_timeout forget a connection with TCP_REPAIR instead of\n\
          resetting it when data comes.\n\n\
-         Example:\n  tcpmortem proxy &\n  curl -s localhost:8474/proxies -d '{\"name\":\"db\",\"listen\":\"127.0.0.1:26379\",\"upstream\":\"127.0.0.1:6379\"}'\n  curl -s localhost:8474/proxies/db/toxics -d '{\"type\":\"reset\",\"attributes\":{\"after_bytes\":0}}'",
+         Example:\n  tcpmortem proxy &\n  curl -s localhost:8474/proxies \\\n    -d '{\"name\":\"db\",\"listen\":\"127.0.0.1:26379\",\"upstream\":\"127.0.0.1:6379\"}'\n  curl -s localhost:8474/proxies/db/toxics -d '{\"type\":\"reset\"}'\n  curl -s localhost:8474/proxies/db/connections",
     );
     s
 }

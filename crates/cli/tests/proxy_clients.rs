@@ -247,6 +247,97 @@ fn without_privileges_toxiproxys_toxics_and_reports_work_and_half_open_is_refuse
         report["client_end"]["facts"]["rsts"].is_null(),
         "no tracefs: RST reasons are unknown, not empty"
     );
+    // idle_timeout without TCP_REPAIR: the proxy answers the next data with a RST itself.
+    http(
+        &p.api,
+        "DELETE",
+        "/proxies/app/toxics/limit_data_downstream",
+        "",
+    );
+    let echo = echo_server();
+    http(
+        &p.api,
+        "POST",
+        "/proxies/app",
+        &format!(r#"{{"upstream":"{echo}"}}"#),
+    );
+    let (_, body) = http(&p.api, "GET", "/proxies/app", "");
+    let listen = serde_json::from_str::<serde_json::Value>(&body).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, _) = http(
+        &p.api,
+        "POST",
+        "/proxies/app/toxics",
+        r#"{"type":"idle_timeout","attributes":{"idle":200}}"#,
+    );
+    assert_eq!(st, 200);
+    use std::io::Write;
+    let mut c = std::net::TcpStream::connect(&listen).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    c.write_all(b"a").unwrap();
+    let mut b = [0u8; 8];
+    assert_eq!(c.read(&mut b).unwrap(), 1);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(c.write(b"b").unwrap(), 1, "accepted locally");
+    assert_eq!(
+        c.read(&mut b).map_err(|e| e.raw_os_error()),
+        Err(Some(libc::ECONNRESET))
+    );
+}
+
+/// An upstream that echoes.
+fn echo_server() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut b = [0u8; 4096];
+                while let Ok(n) = c.read(&mut b) {
+                    if n == 0 || c.write_all(&b[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    a
+}
+
+#[test]
+fn help_says_which_toxic_needs_what() {
+    let out = common::tcpmortem()
+        .args(["proxy", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for t in [
+        "latency",
+        "bandwidth",
+        "slow_close",
+        "timeout",
+        "reset_peer",
+        "slicer",
+        "limit_data",
+        "half_open",
+        "syn_drop",
+        "reset",
+        "close_early",
+        "idle_timeout",
+        "stall",
+    ] {
+        assert!(help.contains(&format!("  {t} ")), "{t} missing:\n{help}");
+    }
+    let half_open = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("half_open"))
+        .unwrap();
+    assert!(half_open.contains("[CAP_NET_ADMIN]"), "{half_open}");
+    assert_eq!(help.matches("[CAP_NET_ADMIN]").count(), 1, "{help}");
 }
 
 #[test]

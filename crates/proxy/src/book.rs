@@ -28,7 +28,7 @@ impl Live {
         };
         r.bytes_from_client = self.from_client.load(Ordering::Relaxed);
         r.bytes_to_client = self.to_client.load(Ordering::Relaxed);
-        r.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        r.duration_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1000.0;
         r
     }
 }

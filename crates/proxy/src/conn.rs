@@ -132,8 +132,9 @@ fn errno_name(e: &io::Error) -> String {
         .unwrap_or_else(|| e.to_string())
 }
 
+/// Milliseconds since `t0`, to the microsecond.
 fn ms_since(t0: Instant) -> f64 {
-    t0.elapsed().as_secs_f64() * 1000.0
+    (t0.elapsed().as_secs_f64() * 1e6).round() / 1000.0
 }
 
 fn state_of(fd: i32) -> Option<TcpState> {

@@ -50,6 +50,8 @@ pub struct Facts {
     pub proxy_socket_state: Option<TcpState>,
     /// The client's own socket when last seen by sock_diag (the client is on this host);
     /// `Some(None)`: it was seen before and is gone now (closed, or reset into CLOSE).
+    /// Shown once, as the report's `client_socket_state`.
+    #[serde(skip)]
     pub client_socket_state: Option<Option<TcpState>>,
     /// The proxy's socket went from FIN_WAIT to nothing without passing TIME_WAIT: it was
     /// reset (sock_diag, seen without tracefs).

@@ -78,7 +78,7 @@ impl Tracer {
         let Ok(q) = self.events.lock() else {
             return (Vec::new(), false);
         };
-        let ms = |ts: u64| ts.saturating_sub(since_ns) as f64 / 1e6;
+        let ms = |ts: u64| (ts.saturating_sub(since_ns) / 1000) as f64 / 1000.0;
         let mut out = Vec::new();
         let mut received = false;
         let evs: Vec<&TcpEvent> = q.iter().filter(|e| e.ts_ns >= since_ns).collect();

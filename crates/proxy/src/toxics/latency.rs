@@ -27,9 +27,9 @@ impl State {
         }
     }
     fn delay(&self) -> std::time::Duration {
-        let j = self.a.jitter.max(0);
+        let j = self.a.jitter.clamp(0, i64::MAX / 4);
         let jitter = if j > 0 { fastrand::i64(-j..j) } else { 0 };
-        ms(self.a.latency + jitter)
+        ms(self.a.latency.clamp(-(i64::MAX / 4), i64::MAX / 4) + jitter)
     }
 }
 

@@ -133,7 +133,7 @@ types! {
     ResetPeer "reset_peer" reset_peer Needs::Nothing, "timeout (ms): RST both sides that long after the first data";
     Slicer "slicer" slicer Needs::Nothing, "average_size, size_variation (bytes), delay (µs): slice data into small writes";
     LimitData "limit_data" limit_data Needs::Nothing, "bytes: close after that many bytes";
-    HalfOpen "half_open" half_open Needs::NetAdmin, "delay (ms): forget the client's connection without a FIN or RST (TCP_REPAIR close); its next segment meets RST. Needs CAP_NET_ADMIN";
+    HalfOpen "half_open" half_open Needs::NetAdmin, "delay (ms): forget the client's connection without a FIN or RST (TCP_REPAIR close); its next segment meets RST";
     SynDrop "syn_drop" syn_drop Needs::Nothing, "new connections are neither accepted nor refused: the accept queue is kept full, SYNs are dropped and connect() times out";
     Reset "reset" reset Needs::Nothing, "delay (ms), after_bytes: RST the client (SO_LINGER 0), before any data if need be";
     CloseEarly "close_early" close_early Needs::Nothing, "delay (ms): after the client's first request, FIN toward it; its further data meets RST (the seed's 10053)";
@@ -393,9 +393,18 @@ impl Stage for Spared {
     }
 }
 
-/// Milliseconds from an attribute, negative as zero.
+/// The longest wait an attribute can ask for: a century, so that `Instant + wait` never
+/// overflows whatever a client sends.
+const MAX_WAIT_MS: i64 = 100 * 365 * 86_400_000;
+
+/// Milliseconds from an attribute, negative as zero, at most a century.
 pub(crate) fn ms(v: i64) -> Duration {
-    Duration::from_millis(v.max(0) as u64)
+    Duration::from_millis(v.clamp(0, MAX_WAIT_MS) as u64)
+}
+
+/// Microseconds from an attribute, likewise bounded.
+pub(crate) fn us(v: i64) -> Duration {
+    Duration::from_micros(v.clamp(0, MAX_WAIT_MS) as u64)
 }
 
 /// A queue of data released at given times, in order: what latency, bandwidth and slicer

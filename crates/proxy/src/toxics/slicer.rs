@@ -1,10 +1,10 @@
 //! `slicer`: data is cut into pieces of `average_size` ± `size_variation` bytes, each
 //! `delay` µs after the previous one.
 
-use super::{Emit, Stage, Timed, parse};
+use super::{Emit, Stage, Timed, parse, us};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -54,7 +54,7 @@ impl Stage for State {
     fn data(&mut self, now: Instant, data: Vec<u8>, out: &mut Vec<Emit>) {
         let mut lens = Vec::new();
         self.cut(data.len(), &mut lens);
-        let step = Duration::from_micros(self.a.delay.max(0) as u64);
+        let step = us(self.a.delay);
         let mut at = self.q.last().unwrap_or(now).max(now);
         let mut off = 0;
         for (i, len) in lens.into_iter().enumerate() {
