@@ -93,18 +93,40 @@ print(f"1-byte ping-pong round trip, 20,000 each, median of 3: direct p50 {dp50:
       f"proxy p50 {pp50:.1f} µs p99 {pp99:.1f} µs; added p50 {pp50-dp50:.1f} µs p99 {pp99-dp99:.1f} µs")
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+def holder(port):
+    """An upstream that accepts as fast as it can and holds every connection."""
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("127.0.0.1", port)); l.listen(4096)
+    pid = os.fork()
+    if pid == 0:
+        held = []
+        while True:
+            held.append(l.accept()[0])
+    l.close()
+    atexit.register(lambda: os.kill(pid, signal.SIGKILL))
+    return pid
+
+def open_many(port, n):
+    conns = []
+    t = time.perf_counter()
+    for _ in range(n):
+        conns.append(socket.create_connection(("127.0.0.1", port)))
+    return conns, time.perf_counter() - t
+
+holder(9002)
+api("POST", "/proxies", {"name": "many", "listen": "127.0.0.1:9003", "upstream": "127.0.0.1:9002"})
+conns, direct_took = open_many(9002, a.conns)
+for c in conns:
+    c.close()
+time.sleep(1)
 before = rss(a.proxy_pid)
-conns = []
-t = time.perf_counter()
-for i in range(a.conns):
-    conns.append(socket.create_connection(("127.0.0.1", 9001)))
-for c in conns[:: max(1, a.conns // 100)]:
-    c.send(b"x"); c.recv(1)
-took = time.perf_counter() - t
-time.sleep(0.5)
+conns, took = open_many(9003, a.conns)
+time.sleep(1)
 after = rss(a.proxy_pid)
-live = len(json.loads(api("GET", "/proxies/bench/connections")))
-print(f"{a.conns} concurrent connections through the proxy (opened in {took:.1f} s, {live} live in its report): "
-      f"proxy RSS {before:.1f} MB idle, {after:.1f} MB with them ({(after-before)*1024/a.conns:.1f} KB each)")
+live = sum(1 for r in json.loads(api("GET", "/proxies/many/connections")) if r["status"] == "open")
+print(f"{a.conns} concurrent connections: opened directly in {direct_took:.2f} s, through the proxy in {took:.2f} s "
+      f"({live} live in its report); proxy RSS {before:.1f} MB before, {after:.1f} MB with them "
+      f"({(after-before)*1024/a.conns:.1f} KB each)")
 for c in conns:
     c.close()

@@ -476,3 +476,19 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> SysResult<usize> {
     };
     if n < 0 { Err(errno()) } else { Ok(n as usize) }
 }
+
+/// Whether a socket has anything to read, without taking it: recv(MSG_PEEK) of one byte.
+/// `Ok(0)` is EOF; `Err(EAGAIN)` means nothing yet.
+pub fn peek_fd(fd: RawFd) -> SysResult<usize> {
+    let mut b = [0u8; 1];
+    // SAFETY: b is valid for writes of one byte.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            b.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 { Err(errno()) } else { Ok(n as usize) }
+}

@@ -609,7 +609,17 @@ fn read_into(src: &Side, dst: &mut Side, direct: bool) -> io::Result<Read> {
         && dst.sock.is_some()
     {
         if dst.pipe.is_none() {
-            dst.pipe = sock::Pipe::new(PIPE).ok();
+            // A pipe costs two descriptors: make one only when there are bytes to move
+            // (readiness can be spurious, and an EOF needs none).
+            let fd = sk.as_raw_fd();
+            match sk.try_io(tokio::io::Interest::READABLE, || {
+                sock::peek_fd(fd).map_err(io::Error::from_raw_os_error)
+            }) {
+                Ok(0) => return Ok(Read::Eof),
+                Ok(_) => dst.pipe = sock::Pipe::new(PIPE).ok(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Read::WouldBlock),
+                Err(e) => return Err(e),
+            }
         }
         if let Some(p) = &dst.pipe {
             let fd = sk.as_raw_fd();
@@ -617,7 +627,11 @@ fn read_into(src: &Side, dst: &mut Side, direct: bool) -> io::Result<Read> {
                 p.fill_from(fd, PIPE as usize)
                     .map_err(io::Error::from_raw_os_error)
             }) {
-                Ok(0) => Ok(Read::Eof),
+                Ok(0) => {
+                    // Nothing more will come this way: give the descriptors back.
+                    dst.pipe = None;
+                    Ok(Read::Eof)
+                }
                 Ok(n) => {
                     dst.in_pipe = n;
                     // A failure toward dst shows up on the main loop's own flush.
