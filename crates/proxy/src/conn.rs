@@ -174,8 +174,9 @@ pub async fn serve(
     let t0 = Instant::now();
     let mono0 = tcpmortem_kernel::proc::monotonic_ns();
     let _ = client.set_nodelay(true);
-    // Seen at accept: the client is on this host, so its socket can be watched.
-    let client_local = matches!(client_socket(client_addr, listen), Some(Some(_)));
+    // A connection whose two ends have the same address, or a loopback one, has its client on
+    // this host (in this namespace): its socket can be watched through sock_diag.
+    let client_local = client_addr.ip() == listen.ip() || client_addr.ip().is_loopback();
     let live = sh.book.open(blank_report(&sh, client_addr, listen));
     let mut f = Facts::default();
 

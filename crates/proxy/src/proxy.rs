@@ -26,8 +26,9 @@ pub struct Env {
     pub settle: Duration,
 }
 
-/// The listen backlog outside `syn_drop` (Go's default is the kernel's somaxconn).
-const BACKLOG: i32 = 4096;
+/// The listen backlog outside `syn_drop` (Go's default is the kernel's somaxconn, which caps
+/// it anyway).
+const BACKLOG: i32 = 65535;
 
 /// A proxy as Toxiproxy prints it, fields in its order.
 #[derive(serde::Serialize)]
