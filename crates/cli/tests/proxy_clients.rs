@@ -35,17 +35,13 @@ fn start_as(wrapper: &[&str], args: &[&str]) -> Running {
         }
         None => Command::new(&bin),
     };
+    // `--text` (a word of these tests only) asks for the human lines instead of JSON.
+    let json = !args.contains(&"--text");
+    let args: Vec<&str> = args.iter().copied().filter(|a| *a != "--text").collect();
     let mut child = cmd
-        .args([
-            "proxy",
-            "--port",
-            "0",
-            "--no-tracefs",
-            "--json",
-            "--settle",
-            "300",
-        ])
-        .args(args)
+        .args(["proxy", "--port", "0", "--no-tracefs", "--settle", "300"])
+        .args(if json { &["--json"][..] } else { &[][..] })
+        .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -414,4 +410,48 @@ fn config_file_errors_are_one_line_with_their_exit_code() {
         .unwrap();
     assert_eq!(out.status.code(), Some(66));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_human_line_tells_the_end_in_one_line() {
+    let mut p = start_as(&[], &["--text"]);
+    let up = greeter();
+    http(
+        &p.api,
+        "POST",
+        "/proxies",
+        &format!(r#"{{"name":"app","listen":"127.0.0.1:0","upstream":"{up}"}}"#),
+    );
+    http(&p.api, "POST", "/proxies/app/toxics", r#"{"type":"reset"}"#);
+    let (_, body) = http(&p.api, "GET", "/proxies/app", "");
+    let listen = serde_json::from_str::<serde_json::Value>(&body).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    use std::io::Read;
+    let mut c = std::net::TcpStream::connect(&listen).unwrap();
+    let mut b = [0u8; 4];
+    assert_eq!(
+        c.read(&mut b).map_err(|e| e.raw_os_error()),
+        Err(Some(libc::ECONNRESET))
+    );
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    tcpmortem_kernel::proc::signal(p.child.id() as i32, libc::SIGTERM).unwrap();
+    assert_eq!(p.child.wait().unwrap().code(), Some(0));
+    let mut out = String::new();
+    p.child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let client = c.local_addr().unwrap();
+    let line = out.lines().next().unwrap_or_default();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    for part in [
+        &format!(" app {client} → {up} ")[..],
+        " ↑0B ↓0B abortive-close · reset_downstream: reset the client (SO_LINGER 0) 0 ms after 0 bytes · client side: RST from proxy · client socket gone · client saw: Linux ECONNRESET 104 · Windows WSAECONNRESET 10054 · macOS ECONNRESET 54",
+    ] {
+        assert!(line.contains(part), "{part:?} not in {line:?}");
+    }
 }

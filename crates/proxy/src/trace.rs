@@ -21,11 +21,11 @@ pub struct Tracer {
 
 impl Tracer {
     /// Starts reading; the instance is removed when [`Tracer::stop`] is called.
-    pub fn start() -> Result<Arc<Tracer>, String> {
-        let root = tracefs::root().map_err(|e| e.to_string())?;
+    pub fn start() -> Result<Arc<Tracer>, tcpmortem_kernel::Error> {
+        let root = tracefs::root()?;
         tracefs::sweep_orphans(&root);
-        let inst = Instance::create(&root, EVENTS, None).map_err(|e| e.to_string())?;
-        let mut pipe = inst.pipe().map_err(|e| e.to_string())?;
+        let inst = Instance::create(&root, EVENTS, None)?;
+        let mut pipe = inst.pipe()?;
         let t = Arc::new(Tracer {
             events: Mutex::new(VecDeque::new()),
             stop: Mutex::new(false),
@@ -55,7 +55,7 @@ impl Tracer {
                 drop(pipe);
                 drop(inst);
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| tcpmortem_kernel::Error::new("spawn the tracefs reader", e))?;
         Ok(t)
     }
 
