@@ -182,8 +182,13 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
         if let Ok(mut r) = reg.lock() {
             r.stop_all();
         }
-        // Let connections closing now report, briefly.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Let the connections closing now report (a black-holed one is let go at once).
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if reg.lock().map(|r| r.live()).unwrap_or(0) == 0 {
+                break;
+            }
+        }
         flush_lines(&lines, out)?;
         Ok(exit::OK)
     })?;

@@ -346,23 +346,43 @@ fn sigterm_closes_the_listeners_reports_and_exits_0() {
         "/proxies",
         &format!(r#"{{"name":"app","listen":"127.0.0.1:0","upstream":"{up}"}}"#),
     );
-    let (_, body) = http(&p.api, "GET", "/proxies/app", "");
-    let listen = serde_json::from_str::<serde_json::Value>(&body).unwrap()["listen"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    use std::io::Read;
+    let echo = echo_server();
+    http(
+        &p.api,
+        "POST",
+        "/proxies",
+        &format!(r#"{{"name":"held","listen":"127.0.0.1:0","upstream":"{echo}"}}"#),
+    );
+    let listen_of = |name: &str| {
+        let (_, body) = http(&p.api, "GET", &format!("/proxies/{name}"), "");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["listen"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let listen = listen_of("app");
+    use std::io::{Read, Write};
     let mut got = Vec::new();
     std::net::TcpStream::connect(&listen)
         .unwrap()
         .read_to_end(&mut got)
         .unwrap();
     assert_eq!(got, b"hi");
+    // A connection still open when the proxy is told to stop.
+    let mut held = std::net::TcpStream::connect(listen_of("held")).unwrap();
+    held.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    held.read_exact(&mut b).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let mut p = p;
     tcpmortem_kernel::proc::signal(p.child.id() as i32, libc::SIGTERM).unwrap();
     let status = p.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        held.read(&mut b).unwrap(),
+        0,
+        "the held connection got a FIN"
+    );
     let mut out = String::new();
     p.child
         .stdout
@@ -374,10 +394,18 @@ fn sigterm_closes_the_listeners_reports_and_exits_0() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines.len(), 2, "{out}");
     assert_eq!(lines[0]["proxy"], "app");
     assert_eq!(lines[0]["bytes_to_client"], 2);
-    assert_eq!(lines[0]["ending"]["kind"], "graceful-close");
+    assert_eq!(lines[0]["ending"]["kind"], "graceful-close", "{out}");
+    assert_eq!(
+        lines[0]["ending"]["by"], "server",
+        "the upstream closed first"
+    );
+    assert_eq!(lines[1]["proxy"], "held");
+    assert_eq!(lines[1]["client_end"]["facts"]["stopped"], true);
+    assert_eq!(lines[1]["client_end"]["how"], "fin");
+    assert_eq!(lines[1]["client_end"]["by"], "proxy");
     assert!(
         std::net::TcpStream::connect(&listen).is_err(),
         "the listener is closed"

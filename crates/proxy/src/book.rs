@@ -72,6 +72,11 @@ impl Book {
         }
     }
 
+    /// How many connections are live.
+    pub fn live(&self) -> usize {
+        self.live.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
     /// Live connections first (with their current counters), then the ended ones, oldest
     /// first.
     pub fn list(&self) -> Vec<Report> {

@@ -245,6 +245,10 @@ pub async fn serve(
             f.client_error = Some(errno_name(&e));
             break;
         }
+        if c.fin_sent && f.proxy_fin_ms.is_none() && c.sock.is_some() {
+            // The upstream's FIN, passed on.
+            f.proxy_fin_ms = Some(ms_since(t0));
+        }
         if s.flush().is_err() {
             // The upstream failed: close toward the client, as Toxiproxy does.
             s.sock = None;
@@ -427,6 +431,10 @@ pub async fn serve(
     }
     if f.forgotten_ms.is_some() {
         after = After::Watch;
+    }
+    if f.stopped {
+        // Shutting down: report what is known now.
+        after = After::Nothing;
     }
 
     // Watch the client's side for up to the settle time: its socket (when it is on this

@@ -380,6 +380,11 @@ impl Registry {
         (out, None)
     }
 
+    /// Connections still live in any proxy.
+    pub fn live(&self) -> usize {
+        self.proxies.values().map(|p| p.book.live()).sum()
+    }
+
     /// Stops every proxy (SIGTERM, SIGINT).
     pub fn stop_all(&mut self) {
         for p in self.proxies.values_mut() {
