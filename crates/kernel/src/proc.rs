@@ -103,7 +103,8 @@ pub fn has_capability(bit: u32) -> bool {
     effective_capabilities() & (1 << bit) != 0
 }
 
-fn effective_capabilities() -> u64 {
+/// The effective capability set (`CapEff` of /proc/self/status), one bit per capability.
+pub fn effective_capabilities() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -131,6 +132,24 @@ pub fn raise_nofile_limit() -> u64 {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
     }
     r.rlim_cur
+}
+
+/// CAP_DAC_OVERRIDE's bit: reading and writing files whatever their mode, such as tracefs,
+/// which belongs to root with mode 0700.
+pub const CAP_DAC_OVERRIDE: u32 = 1;
+
+/// The effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether this process runs in a user namespace other than the initial one (`unshare -U`,
+/// rootless containers): its capabilities then count only for namespaces that user namespace
+/// owns, never for tracefs. The initial namespace maps every id onto itself.
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 /// Kernel release (`uname -r`).
