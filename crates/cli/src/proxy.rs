@@ -142,16 +142,25 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
                 return Ok::<u8, anyhow::Error>(exit::OS_ERROR);
             }
         }
-        let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!(
-                    "tcpmortem: cannot serve the API on {}:{}: {e}",
-                    args.host, args.port
-                );
-                return Ok(exit::OS_ERROR);
-            }
+        let Some(host) = tcpmortem_proxy::resolve::local(&args.host).and_then(|ips| ips.first().copied())
+        else {
+            eprintln!(
+                "tcpmortem: --host {}: no such address (an IP address, localhost or a name in /etc/hosts)",
+                args.host
+            );
+            return Ok(exit::USAGE);
         };
+        let listener =
+            match tokio::net::TcpListener::bind(std::net::SocketAddr::new(host, args.port)).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!(
+                        "tcpmortem: cannot serve the API on {}:{}: {e}",
+                        args.host, args.port
+                    );
+                    return Ok(exit::OS_ERROR);
+                }
+            };
         eprintln!(
             "tcpmortem proxy: API on http://{} (Toxiproxy {}){}",
             listener.local_addr()?,

@@ -479,13 +479,21 @@ pub async fn serve(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    if sh.env.tracer.is_some() {
-        // Let the trace reader catch up with the last RST.
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        if let Some(t) = &sh.env.tracer {
+    if let Some(t) = &sh.env.tracer {
+        // Let the trace reader catch up with the last RST: a little always, and up to half a
+        // second while a RST that happened (the client's socket reset) is not in yet.
+        let until = Instant::now() + Duration::from_millis(500);
+        loop {
+            tokio::time::sleep(Duration::from_millis(30)).await;
             let (rsts, received) = t.rsts(client_addr, listen, mono0);
+            let expected =
+                f.forgotten_ms.is_some() || f.proxy_rst_ms.is_some() || f.orphan_vanished;
+            let done = !expected || rsts.iter().any(|r| r.by == "proxy") || Instant::now() >= until;
             f.client_received_rst = Some(received);
             f.rsts = Some(rsts);
+            if done {
+                break;
+            }
         }
     }
     let mut acted = up.acted();
@@ -702,7 +710,7 @@ async fn writable(s: &Option<TcpStream>) -> io::Result<()> {
 
 /// Connects as Go's net.Dial does: every address the name resolves to, in turn.
 async fn connect(upstream: &str) -> io::Result<TcpStream> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(upstream).await?.collect();
+    let addrs = crate::resolve::lookup(upstream).await?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for a in addrs {
         match TcpStream::connect(a).await {

@@ -14,6 +14,7 @@ pub mod chain;
 pub mod conn;
 pub mod proxy;
 pub mod report;
+pub mod resolve;
 pub mod server;
 pub mod toxics;
 pub mod trace;

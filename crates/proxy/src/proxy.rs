@@ -8,7 +8,7 @@ use crate::conn::{self, Shared};
 use crate::toxics::{Toxic, Type};
 use crate::trace::Tracer;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,23 +178,13 @@ fn bind_error(e: &std::io::Error) -> String {
 /// and its first address (IPv4 first) used.
 pub fn resolve_listen(listen: &str) -> Result<SocketAddr, ApiError> {
     let bad = |why: &str| ApiError::new(format!("listen tcp {listen}: {why}"), 500);
-    let (host, port) = listen
-        .rsplit_once(':')
-        .ok_or_else(|| bad("missing port in address"))?;
-    let port: u16 = port.parse().map_err(|_| bad("unknown port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (host, port) = crate::resolve::split(listen).map_err(|_| bad("missing port in address"))?;
     if host.is_empty() {
         return Ok(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
     }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    let mut addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|_| bad("no such host"))?
-        .collect();
-    addrs.sort_by_key(|a| a.is_ipv6());
-    addrs.first().copied().ok_or_else(|| bad("no such host"))
+    // A listen address is local by nature: a literal, localhost or /etc/hosts, no DNS.
+    let ips = crate::resolve::local(host).ok_or_else(|| bad("no such host"))?;
+    Ok(SocketAddr::new(ips[0], port))
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

@@ -93,11 +93,10 @@ impl Tracer {
                 "tcp_send_reset"
                     if e.local.map(|l| l.port()) == Some(listen.port())
                         && e.remote.is_some_and(|r| r.port() == 0)
-                        && evs[i + 1..].iter().take(4).any(|n| {
-                            n.event == "tcp_receive_reset"
-                                && n.local == Some(client)
-                                && n.ts_ns.saturating_sub(e.ts_ns) < 10_000_000
-                        }) =>
+                        && evs[i + 1..]
+                            .iter()
+                            .take_while(|n| n.ts_ns.saturating_sub(e.ts_ns) < 10_000_000)
+                            .any(|n| n.event == "tcp_receive_reset" && n.local == Some(client)) =>
                 {
                     out.push(seen("proxy", e, ms(e.ts_ns)))
                 }
