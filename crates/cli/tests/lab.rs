@@ -92,8 +92,8 @@ fn seed_10053_server_closes_early() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let pcap = dir.join("seed.pcapng");
+    let dir = common::tempdir();
+    let pcap = dir.path().join("seed.pcapng");
     let v = lab_json("server-closes-early", &["--pcap", pcap.to_str().unwrap()]);
     assert_eq!(all_passed(&v), 12);
     assert_eq!(
@@ -261,16 +261,6 @@ fn server_crashes_with_unread_data_resets_at_once() {
     );
 }
 
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "tcpmortem-test-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos() ^ rand_u64()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn rand_u64() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -337,8 +327,8 @@ fn start_marked(args: &[&str], marker: &str) -> std::process::Child {
 /// Starts a run that sleeps in its third step, marked so that its actors can be found, and
 /// waits until tcpmortem and both actors are up.
 fn start_slow_run(tag: &str) -> (std::process::Child, String) {
-    let dir = tempdir();
-    let sc = slow_scenario(&dir);
+    let dir = common::tempdir();
+    let sc = slow_scenario(dir.path());
     let marker = format!("TCPMORTEM_TEST_MARK={tag}{}", rand_u64());
     let child = start_marked(&["lab", "run", sc.to_str().unwrap()], &marker);
     wait_until("the actors to start", Duration::from_secs(10), || {
@@ -433,8 +423,8 @@ fn two_runs_at_once_do_not_see_each_other() {
 
 #[test]
 fn syntax_errors_point_at_line_and_column() {
-    let dir = tempdir();
-    let p = dir.join("bad.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("bad.tcpm");
     std::fs::write(&p, "client connect\nserver acept\n").unwrap();
     let out = tcpmortem()
         .args(["lab", "run", p.to_str().unwrap()])
@@ -502,8 +492,8 @@ fn a_blocked_call_completes_later() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let p = dir.join("blocked.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("blocked.tcpm");
     std::fs::write(
         &p,
         "name blocked\nclient connect\nserver accept\nserver recv   # nothing to read yet\nclient send 3\n",
@@ -550,8 +540,8 @@ fn a_failed_step_leaves_nothing_behind() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let p = dir.join("fails.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("fails.tcpm");
     // A step that fails while the run is under way: the parser cannot know this sysctl.
     std::fs::write(
         &p,
@@ -574,8 +564,8 @@ fn a_failed_expectation_exits_1_with_a_diff_and_scopes_are_never_passed() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let p = dir.join("wrong.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("wrong.tcpm");
     std::fs::write(
         &p,
         "name wrong\nclient connect\nserver accept\nclient send 5\nserver kill\nclient recv\nexpect client recv = EOF\nexpect kernel reset reason = TCP_ABORT_ON_CLOSE on kernel < 6.1\n",
@@ -716,8 +706,8 @@ fn the_ladder_diagram_draws_in_a_browser() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let svg = dir.join("seed.svg");
+    let dir = common::tempdir();
+    let svg = dir.path().join("seed.svg");
     tcpmortem()
         .args([
             "lab",
@@ -742,11 +732,11 @@ fn the_ladder_diagram_draws_in_a_browser() {
         assert!(text.contains(label), "missing {label:?}");
     }
     // It draws: the screenshot holds far more than a blank page of the same size.
-    let blank = dir.join("blank.svg");
+    let blank = dir.path().join("blank.svg");
     std::fs::write(&blank, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1120\" height=\"700\"><rect width=\"100%\" height=\"100%\" fill=\"white\"/></svg>").unwrap();
     let (drawn, empty) = (
-        chromium_png(&svg, &dir, "seed"),
-        chromium_png(&blank, &dir, "blank"),
+        chromium_png(&svg, dir.path(), "seed"),
+        chromium_png(&blank, dir.path(), "blank"),
     );
     assert!(
         drawn > 10 * empty,
@@ -781,8 +771,8 @@ fn several_connections_are_recorded_apart() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let (pcap, svg) = (dir.join("aqa.pcapng"), dir.join("aqa.svg"));
+    let dir = common::tempdir();
+    let (pcap, svg) = (dir.path().join("aqa.pcapng"), dir.path().join("aqa.svg"));
     let v = lab_json(
         "accept-queue-abort",
         &[
@@ -879,8 +869,8 @@ fn icmp_is_recorded_and_a_blocking_connect_fails_when_an_application_s_would() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let (pcap, svg) = (dir.join("icmp.pcapng"), dir.join("icmp.svg"));
+    let dir = common::tempdir();
+    let (pcap, svg) = (dir.path().join("icmp.pcapng"), dir.path().join("icmp.svg"));
     let v = lab_json(
         "icmp-unreachable-connect",
         &[
@@ -954,8 +944,8 @@ fn icmpv6_is_recorded_too() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let p = dir.join("v6.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("v6.tcpm");
     std::fs::write(
         &p,
         "ipv6\nname v6-unreachable\nblocked-after 5s\nnet unreachable client->server\nclient connect\nexpect client connect = EHOSTUNREACH\n",
@@ -1024,8 +1014,8 @@ fn keepalive_is_set_in_the_order_applications_use() {
             "setsockopt TCP_KEEPIDLE 1"
         ]
     );
-    let dir = tempdir();
-    let p = dir.join("idle.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("idle.tcpm");
     std::fs::write(
         &p,
         "name idle\nclient connect\nserver accept\nnet drop server->client\nsleep 500ms\nclient keepalive 1 1 2\nsleep 4s\n",
@@ -1171,8 +1161,8 @@ fn signals_interrupt_a_run_and_nothing_after_them_is_recorded() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let sc = long_scenario(&dir);
+    let dir = common::tempdir();
+    let sc = long_scenario(dir.path());
     let sc = sc.to_str().unwrap();
     for (sig, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
         let (got, out, err, _) = interrupt(&["lab", "run", sc, "--json"], sig, false);
@@ -1209,8 +1199,8 @@ fn ctrl_c_to_the_process_group_exits_130() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let sc = long_scenario(&dir);
+    let dir = common::tempdir();
+    let sc = long_scenario(dir.path());
     let (code, out, err, _) = interrupt(&["lab", "run", sc.to_str().unwrap()], "INT", true);
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("interrupted by SIGINT"), "{err}");
@@ -1270,20 +1260,23 @@ fn output_files_are_checked_first_and_never_lose_the_run() {
     assert!(err.contains("writing --svg /dev/full"), "{err}");
     assert!(text.contains("What happened"), "{text}");
     // --all writes one file per scenario into a directory.
-    let dir = tempdir();
+    let dir = common::tempdir();
     let (code, _, err) = run_text(&[
         "lab",
         "run",
         "--all",
         "--pcap",
-        dir.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
         "--svg",
-        dir.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{err}");
     for (name, _) in tcpmortem_lab::builtin::BUILTIN {
-        assert!(dir.join(format!("{name}.pcapng")).is_file(), "{name}");
-        assert!(dir.join(format!("{name}.svg")).is_file(), "{name}");
+        assert!(
+            dir.path().join(format!("{name}.pcapng")).is_file(),
+            "{name}"
+        );
+        assert!(dir.path().join(format!("{name}.svg")).is_file(), "{name}");
     }
 }
 
@@ -1303,14 +1296,14 @@ fn a_long_scenario_shows_progress_on_a_terminal() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let p = dir.join("many.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("many.tcpm");
     let mut src = String::from("name many\nsettle 5ms\n");
     for _ in 0..60 {
         src.push_str("sleep 5ms\n");
     }
     std::fs::write(&p, src).unwrap();
-    let typescript = dir.join("typescript");
+    let typescript = dir.path().join("typescript");
     let cmd = format!(
         "{} lab run {} > /dev/null",
         assert_cmd::cargo::cargo_bin("tcpmortem").display(),
@@ -1331,8 +1324,8 @@ fn a_long_scenario_shows_progress_on_a_terminal() {
 /// Steps that cannot work are refused before anything runs, with file:line:col.
 #[test]
 fn impossible_steps_are_refused_at_parse_time() {
-    let dir = tempdir();
-    let p = dir.join("early.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("early.tcpm");
     std::fs::write(&p, "name early\nclient send 5\nclient connect\n").unwrap();
     let (code, _, err) = run_text(&["lab", "run", p.to_str().unwrap()]);
     assert_eq!(code, Some(65), "{err}");
@@ -1343,7 +1336,7 @@ fn impossible_steps_are_refused_at_parse_time() {
         )),
         "{err}"
     );
-    let many = dir.join("many.tcpm");
+    let many = dir.path().join("many.tcpm");
     std::fs::write(&many, "client connect\n".repeat(10_001)).unwrap();
     let (code, _, err) = run_text(&["lab", "run", many.to_str().unwrap()]);
     assert_eq!(code, Some(65), "{err}");

@@ -85,19 +85,71 @@ pub fn missing_capabilities() -> Vec<&'static str> {
         (12, "CAP_NET_ADMIN"),
         (13, "CAP_NET_RAW"),
     ];
-    let eff = std::fs::read_to_string("/proc/self/status")
+    let eff = effective_capabilities();
+    NEEDED
+        .iter()
+        .filter(|(bit, _)| eff & (1 << bit) == 0)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+/// CAP_NET_ADMIN's bit (`linux/capability.h`).
+pub const CAP_NET_ADMIN: u32 = 12;
+/// CAP_SYS_ADMIN's bit.
+pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// Whether the process has capability `bit` in its effective set.
+pub fn has_capability(bit: u32) -> bool {
+    effective_capabilities() & (1 << bit) != 0
+}
+
+/// The effective capability set (`CapEff` of /proc/self/status), one bit per capability.
+pub fn effective_capabilities() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("CapEff:"))
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
-        .unwrap_or(0);
-    NEEDED
-        .iter()
-        .filter(|(bit, _)| eff & (1 << bit) == 0)
-        .map(|(_, n)| *n)
-        .collect()
+        .unwrap_or(0)
+}
+
+/// Raises the soft limit on open files to the hard limit: a proxy holds two sockets per
+/// connection. Returns the new soft limit.
+pub fn raise_nofile_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: r is a valid rlimit to read into and to pass back.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+    }
+    r.rlim_cur
+}
+
+/// CAP_DAC_OVERRIDE's bit: reading and writing files whatever their mode, such as tracefs,
+/// which belongs to root with mode 0700.
+pub const CAP_DAC_OVERRIDE: u32 = 1;
+
+/// The effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether this process runs in a user namespace other than the initial one (`unshare -U`,
+/// rootless containers): its capabilities then count only for namespaces that user namespace
+/// owns, never for tracefs. The initial namespace maps every id onto itself.
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 /// Kernel release (`uname -r`).

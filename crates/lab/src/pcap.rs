@@ -26,7 +26,7 @@ fn connection(record: &Record, f: &Captured) -> Option<String> {
             end(seg.dst.ip(), conn)
         ));
     }
-    let ip = tcpmortem_wire::link::ip_packet(LINKTYPE_ETHERNET, &f.data)?;
+    let ip = tcpmortem_wire::link::ip_packet(LINKTYPE_ETHERNET, &f.data).ok()?;
     let q = tcpmortem_wire::icmp::unreachable(ip)?;
     let conn = record.conn_of(q.src, q.dst)?;
     Some(format!(

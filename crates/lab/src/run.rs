@@ -66,6 +66,12 @@ pub fn check_privileges() -> Result<(), LabError> {
     let missing = proc::missing_capabilities();
     if missing.is_empty() {
         Ok(())
+    } else if proc::in_user_namespace() {
+        // `unshare -U` without a root mapping: execve drops the namespace's capabilities.
+        Err(LabError::Privilege(format!(
+            "{} (it runs in a user namespace without them; `unshare -Ur` maps you to root there, which is enough for everything but the kernel's events)",
+            missing.join(" + ")
+        )))
     } else {
         Err(LabError::Privilege(missing.join(" + ")))
     }
@@ -634,9 +640,8 @@ impl Runner<'_> {
     /// The host forgets every connection: its sockets are destroyed while the router drops
     /// what they send (the RSTs tcp_abort() emits), then the path is open again.
     fn reboot(&mut self, host: Actor, line: usize) -> Result<(), LabError> {
-        let scenario = |message: String| LabError::Scenario { line, message };
         let ip = self.sandbox.addresses.of(host);
-        crate::faults::silence(&self.sandbox, ip, true).map_err(scenario)?;
+        crate::faults::silence(&self.sandbox, ip, true).map_err(|e| e.at(line))?;
         let diag = &mut self.diag[idx(host)];
         for sock in diag.tcp_sockets().unwrap_or_default() {
             // TIME_WAIT mini-sockets cannot be destroyed; a reboot would lose them too, but
@@ -645,7 +650,7 @@ impl Runner<'_> {
         }
         // Let the dropped RSTs leave before the path opens again.
         std::thread::sleep(Duration::from_millis(5));
-        crate::faults::silence(&self.sandbox, ip, false).map_err(scenario)
+        crate::faults::silence(&self.sandbox, ip, false).map_err(|e| e.at(line))
     }
 
     /// Runs one step's action.
@@ -680,7 +685,7 @@ impl Runner<'_> {
             }
             StepKind::Reboot { host } => self.reboot(*host, step.line)?,
             StepKind::Net { op } => {
-                crate::faults::apply(&self.sandbox, op).map_err(scenario)?;
+                crate::faults::apply(&self.sandbox, op).map_err(|e| e.at(step.line))?;
             }
         }
         Ok(Made::none(self.now()))
@@ -717,6 +722,7 @@ fn signal_name(sig: i32) -> String {
 pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     let wall = Instant::now();
     check_privileges()?;
+    crate::faults::preflight(sc)?;
     let sandbox = Sandbox::new(sc.ipv6)?;
     let kerr = |e: tcpmortem_kernel::Error| LabError::Setup(e.to_string());
     let diag = [
@@ -1083,7 +1089,8 @@ fn icmp(
     step: usize,
     r: &mut Runner,
 ) -> Option<PacketRecord> {
-    let ip = tcpmortem_wire::link::ip_packet(tcpmortem_wire::pcapng::LINKTYPE_ETHERNET, &f.data)?;
+    let ip =
+        tcpmortem_wire::link::ip_packet(tcpmortem_wire::pcapng::LINKTYPE_ETHERNET, &f.data).ok()?;
     let q = tcpmortem_wire::icmp::unreachable(ip)?;
     let to = match a.host_of(q.src.ip())? {
         Host::Client => Actor::Client,

@@ -7,7 +7,7 @@ mod json;
 
 use crate::exit;
 use clap::ValueEnum;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use tcpmortem_core::Os;
 use tcpmortem_core::query;
 
@@ -178,19 +178,7 @@ fn decode(bytes: &[u8]) -> String {
 /// The width to wrap at: COLUMNS when set, else the terminal's width when stdout is one, else
 /// [`DEFAULT_WIDTH`].
 fn width() -> usize {
-    let columns = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|c| *c > 0);
-    let terminal = || {
-        std::io::stdout()
-            .is_terminal()
-            .then(terminal_size::terminal_size)
-            .flatten()
-            .map(|(terminal_size::Width(w), _)| usize::from(w))
-    };
-    columns
-        .or_else(terminal)
+    crate::layout::terminal_width()
         .unwrap_or(DEFAULT_WIDTH)
         .clamp(30, 1000)
 }
