@@ -22,7 +22,11 @@ pub struct End {
 /// What the application read after an error was stored on its socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Then {
-    /// The first call on that socket to return after the error was stored.
+    /// Recvs that returned data queued before the error: tcp_recvmsg() delivers it first.
+    #[serde(default)]
+    pub data_first: Vec<usize>,
+    /// The first call on that socket to return something other than data after the error
+    /// was stored: an error, EOF, or (a send) bytes.
     pub first: Option<usize>,
     /// That call is a recv that returned EOF because the peer's FIN (this packet) had
     /// arrived before the error: tcp_recvmsg() checks SOCK_DONE before sk_err.
@@ -96,7 +100,7 @@ pub enum Fact {
 const MEANING: &[(&str, &str)] = &[
     (
         "ListenOverflows",
-        "a handshake completed while the accept queue was full",
+        "a SYN or a handshake's last ACK found the accept queue full",
     ),
     (
         "ListenDrops",
@@ -442,6 +446,18 @@ fn late_send(r: &Record, c: &CallRecord) -> bool {
     c.call.starts_with("send")
         && matches!(c.outcome, Some(Outcome::Bytes { .. }))
         && state_before(r, c) == Some(TcpState::CloseWait)
+        && peer_reset_after(r, c).is_some()
+}
+
+/// The first RST from the peer on the call's connection after the call started.
+fn peer_reset_after(r: &Record, c: &CallRecord) -> Option<usize> {
+    r.packets.iter().position(|p| {
+        p.from == Host::from(c.host.peer())
+            && c.conn.is_some()
+            && p.conn == c.conn
+            && p.has(Flags::RST)
+            && p.t_ns >= c.start_ns
+    })
 }
 
 /// Whether a call is one that could read an error stored at event `e`: a later call on that
@@ -465,10 +481,20 @@ fn then(r: &Record, k: usize) -> Then {
         .collect();
     later.sort_by_key(|(_, c)| c.returned_ns);
     let mut t = Then {
+        data_first: Vec::new(),
         first: None,
         fin_first: None,
         eof_after: None,
     };
+    // Data queued before the RST is read first (since 6.10 tcp_reset() purges only the
+    // send queue).
+    while let Some(&(i, c)) = later.first()
+        && c.call.starts_with("recv")
+        && matches!(c.outcome, Some(Outcome::Bytes { .. }))
+    {
+        t.data_first.push(i);
+        later.remove(0);
+    }
     let Some(&(fi, first)) = later.first() else {
         return t;
     };
@@ -766,7 +792,7 @@ impl Fact {
                             outcome_text(c),
                             state.map(|st| format!(" in {st}")).unwrap_or_default(),
                             if late_send(r, c) {
-                                " (accepted locally: the peer had closed)"
+                                " (accepted locally, though the peer had closed: it answered with a RST)"
                             } else {
                                 ""
                             }
@@ -784,6 +810,23 @@ impl Fact {
                     on_conn(r, e.conn),
                     r.step_ref(r.step_at(e.order_ns))
                 );
+                if !then.data_first.is_empty() {
+                    let reads: Vec<String> = then
+                        .data_first
+                        .iter()
+                        .map(|&i| {
+                            format!(
+                                "{} returned {}",
+                                call_ref(r, &r.calls[i]),
+                                outcome_text(&r.calls[i])
+                            )
+                        })
+                        .collect();
+                    s.push_str(&format!(
+                        "; the data queued before it was read first ({})",
+                        reads.join(", ")
+                    ));
+                }
                 match then.first.map(|i| (i, &r.calls[i])) {
                     None => s.push_str("; no later call read it"),
                     Some((_, c)) if c.outcome.as_ref().and_then(|o| o.errno()) == Some(error) => {
@@ -1027,6 +1070,18 @@ pub fn audit(r: &Record, facts: &[Fact]) -> Vec<String> {
                         continue;
                     };
                     check(c.host == *actor && interesting(r, c), what.clone());
+                    // "the peer answered with a RST": a RST from the peer after the call.
+                    if late_send(r, c) {
+                        check(
+                            r.packets.iter().any(|p| {
+                                p.from == Host::from(c.host.peer())
+                                    && p.conn == c.conn
+                                    && p.has(Flags::RST)
+                                    && p.t_ns >= c.start_ns
+                            }),
+                            what.clone(),
+                        );
+                    }
                     // A state named is a state observed: the end's state before the step.
                     if let Some(st) = state_before(r, c) {
                         let seen = r.steps[c.step].before.iter().any(|e| {
@@ -1045,14 +1100,26 @@ pub fn audit(r: &Record, facts: &[Fact]) -> Vec<String> {
                     e.event == "inet_sk_error_report" && e.error.is_some(),
                     what.clone(),
                 );
+                // Data read first: recvs that returned bytes, after the error was stored.
+                for &i in &then.data_first {
+                    check(
+                        r.calls.get(i).is_some_and(|c| {
+                            c.call.starts_with("recv")
+                                && matches!(c.outcome, Some(Outcome::Bytes { .. }))
+                                && reads_after(c, e)
+                        }),
+                        what.clone(),
+                    );
+                }
                 if let Some(fi) = then.first {
                     let ok = r
                         .calls
                         .get(fi)
                         .is_some_and(|c| c.outcome.is_some() && reads_after(c, e));
-                    // No call on that socket read it before the first.
+                    // No call on that socket read it before the first, but the data read first.
                     let earlier = r.calls.iter().enumerate().any(|(k, c)| {
                         k != fi
+                            && !then.data_first.contains(&k)
                             && c.outcome.is_some()
                             && reads_after(c, e)
                             && c.returned_ns < r.calls[fi].returned_ns
