@@ -57,6 +57,10 @@ pub enum Fact {
         actor: Actor,
         step: usize,
         packets: Vec<usize>,
+        /// Bytes the killed side had left unread, per packet's connection (its Recv-Q before
+        /// the step), where the record has that end.
+        #[serde(default)]
+        unread: Vec<Option<u32>>,
     },
     /// A host "rebooted": its sockets were destroyed while the router dropped what they sent
     /// (these RSTs, seen on its link and never forwarded).
@@ -223,11 +227,19 @@ pub fn facts(r: &Record) -> Vec<Fact> {
                         && (p.has(Flags::FIN) || p.has(Flags::RST))
                 })
                 .map(|(i, _)| i)
+                .collect::<Vec<usize>>();
+            let unread = packets
+                .iter()
+                .map(|&i| {
+                    let conn = r.packets[i].conn?;
+                    Some(s.end_before(*actor, conn)?.recv_q)
+                })
                 .collect();
             out.push(Fact::Killed {
                 actor: *actor,
                 step: s.index,
                 packets,
+                unread,
             });
         }
         if let Some(StepKind::Reboot { host }) = r.scenario.steps.get(s.index).map(|x| &x.kind) {
@@ -594,14 +606,19 @@ impl Fact {
                 actor,
                 step,
                 packets,
+                unread,
             } => {
-                let sent: Vec<&str> = packets
+                let sent: Vec<String> = packets
                     .iter()
-                    .map(|&i| {
-                        if r.packets[i].has(Flags::RST) {
-                            "a RST"
-                        } else {
-                            "a FIN"
+                    .zip(unread.iter().chain(std::iter::repeat(&None)))
+                    .map(|(&i, left)| {
+                        let on = on_conn(r, r.packets[i].conn);
+                        match (r.packets[i].has(Flags::RST), left) {
+                            (true, Some(n)) if *n > 0 => {
+                                format!("a RST{on}, as close() does with {n} bytes unread")
+                            }
+                            (true, _) => format!("a RST{on}"),
+                            (false, _) => format!("a FIN{on}, as close() does"),
                         }
                     })
                     .collect();
@@ -611,7 +628,7 @@ impl Fact {
                     sent.join(" and ")
                 };
                 format!(
-                    "At {} the {actor}'s process was killed (SIGKILL); its kernel closed the sockets as close() does and sent {what}. Linux does not reset a dead process's connections by itself: a RST comes only for unread data.",
+                    "At {} the {actor}'s process was killed (SIGKILL); its kernel closed its sockets and sent {what}: Linux does not reset a dead process's connections for dying.",
                     r.step_ref(*step)
                 )
             }
@@ -732,7 +749,11 @@ impl Fact {
                         1 => format!("{whose} {}", segs[0]),
                         n => {
                             let (kind, rest) = segs[0].split_once(' ').unwrap_or((&segs[0], ""));
-                            format!("each of {whose} {n} {kind}s {rest}")
+                            let kinds = match kind {
+                                "data" => "data segments".to_string(),
+                                k => format!("{k}s"),
+                            };
+                            format!("each of {whose} {n} {kinds} {rest}")
                         }
                     }
                 } else {
@@ -973,6 +994,7 @@ pub fn audit(r: &Record, facts: &[Fact]) -> Vec<String> {
                 actor,
                 step,
                 packets,
+                unread,
             } => check(
                 r.steps
                     .get(*step)
@@ -983,6 +1005,13 @@ pub fn audit(r: &Record, facts: &[Fact]) -> Vec<String> {
                                 && p.from == Host::from(*actor)
                                 && (p.has(Flags::FIN) || p.has(Flags::RST))
                         })
+                    })
+                    // Bytes named unread are that end's Recv-Q before the step.
+                    && packets.iter().zip(unread).all(|(&i, left)| match left {
+                        None => true,
+                        Some(n) => r.packets[i].conn.is_some_and(|c| {
+                            r.steps[*step].end_before(*actor, c).is_some_and(|e| e.recv_q == *n)
+                        }),
                     }),
                 what,
             ),
