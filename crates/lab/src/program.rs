@@ -260,14 +260,13 @@ impl Program {
 
     /// Signals the whole process group. A stopped program is continued after SIGTERM and
     /// the like, or it could not act on them.
-    pub fn signal(&mut self, sig: i32) -> Result<(), LabError> {
+    /// Err: the errno of kill(2); ESRCH once the program has exited (its group may still
+    /// hold children, which the signal does not reach then).
+    pub fn signal(&mut self, sig: i32) -> Result<(), i32> {
         if self.ended().is_some() {
-            return Err(LabError::Actor(format!(
-                "the program {} (pid {}) has already exited",
-                self.argv[0], self.pid
-            )));
+            return Err(libc::ESRCH);
         }
-        proc::signal(-self.pid, sig).map_err(|e| LabError::Actor(e.to_string()))?;
+        proc::signal(-self.pid, sig).map_err(|e| e.errno().unwrap_or(libc::EIO))?;
         match sig {
             libc::SIGSTOP => self.stopped = true,
             libc::SIGCONT => self.stopped = false,

@@ -870,10 +870,14 @@ impl Runner<'_> {
             line,
             message: format!("the {actor} runs no program"),
         })?;
-        p.signal(signal.number()).map_err(|e| LabError::Scenario {
-            line,
-            message: e.to_string(),
-        })?;
+        let sent = p.signal(signal.number());
+        if let Err(errno) = sent {
+            // The program had already exited: the step says so, the run goes on.
+            let mut made = Made::none(proc::monotonic_ns());
+            made.actor = Some(actor);
+            made.outcome = Some(Outcome::error(errno));
+            return Ok(made);
+        }
         if signal == Signal::Kill {
             // The kernel closes its sockets as it dies: the step is about what follows.
             p.wait(Duration::from_secs(2), || false);

@@ -195,6 +195,7 @@ fn list(json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
     }
     let items: Vec<Item> = BUILTIN
         .iter()
+        .chain(tcpmortem_lab::builtin::WITH_PROGRAMS)
         .map(|(name, src)| {
             let sc = parse::parse(src).ok();
             Item {
