@@ -1,0 +1,448 @@
+//! The user's own programs in the lab (`client exec`, `server exec`): what their calls
+//! returned, how they ended, and that none outlives its run. These tests need root, tracefs
+//! and curl and python3 (scripts/test installs them); in CI a missing privilege fails them.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{lab_json, tcpmortem};
+
+fn lab_available() -> bool {
+    common::privileged("lab programs")
+}
+
+fn scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.tcpm"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A program's calls as `call → result`, in order (`connect → EINPROGRESS`, `recvfrom → eof`,
+/// `sendto → 81 bytes`).
+fn calls_of(v: &Value, host: &str) -> Vec<String> {
+    v["program_calls"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c["host"] == host)
+        .map(|c| {
+            let o = &c["outcome"];
+            let r = match o["result"].as_str().unwrap_or("none") {
+                "bytes" => format!("{} bytes", o["bytes"]),
+                "error" => o["errno"].as_str().unwrap().to_string(),
+                other => other.to_string(),
+            };
+            format!("{} → {r}", c["call"].as_str().unwrap())
+        })
+        .collect()
+}
+
+fn program<'a>(v: &'a Value, host: &str) -> &'a Value {
+    v["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["host"] == host)
+        .unwrap()
+}
+
+fn passed(v: &Value) -> usize {
+    let exps = v["expectations"].as_array().unwrap();
+    for e in exps {
+        assert_eq!(e["status"], "passed", "{e}");
+    }
+    exps.len()
+}
+
+/// The request curl 7.88 sends to `http://ADDR:PORT/`: its length depends on the address.
+fn curl_request_len(v: &Value) -> usize {
+    let host = format!(
+        "{}:{}",
+        v["addresses"]["server"].as_str().unwrap(),
+        v["addresses"]["server_port"]
+    );
+    format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n")
+        .len()
+}
+
+#[test]
+fn curl_empty_reply_reads_eof_and_exits_52() {
+    if !lab_available() {
+        return;
+    }
+    let v = lab_json("curl-empty-reply", &[]);
+    assert_eq!(passed(&v), 2);
+    let sent = format!("sendto → {} bytes", curl_request_len(&v));
+    assert_eq!(
+        calls_of(&v, "client"),
+        [
+            "connect → EINPROGRESS",
+            sent.as_str(),
+            "recvfrom → eof",
+            "close → ok"
+        ]
+    );
+    let p = program(&v, "client");
+    assert_eq!(p["exit"]["code"], 52);
+    assert_eq!(p["stderr"], "curl: (52) Empty reply from server\n");
+    // Every call is tied to the one connection, by its 4-tuple.
+    let conn = &v["connections"][0];
+    for c in v["program_calls"].as_array().unwrap() {
+        assert_eq!(c["conn"], 1, "{c}");
+        assert_eq!(c["local"], conn["client"]);
+        assert_eq!(c["remote"], conn["server"]);
+        assert_eq!(c["fd"], 5, "curl's socket");
+        assert_eq!(c["pid"], p["pid"]);
+    }
+    // The recv that read EOF came after the server's FIN.
+    let fin = v["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["from"] == "server" && x["flags"].as_str().unwrap().contains('F'))
+        .unwrap();
+    let eof = &v["program_calls"][2];
+    assert!(eof["returned_ns"].as_u64() >= fin["t_ns"].as_u64());
+}
+
+#[test]
+fn curl_reset_by_peer_reads_econnreset_and_exits_56() {
+    if !lab_available() {
+        return;
+    }
+    let v = lab_json("curl-reset-by-peer", &[]);
+    assert_eq!(passed(&v), 4);
+    let sent = format!("sendto → {} bytes", curl_request_len(&v));
+    assert_eq!(
+        calls_of(&v, "client"),
+        [
+            "connect → EINPROGRESS",
+            sent.as_str(),
+            "recvfrom → ECONNRESET",
+            "close → ok"
+        ]
+    );
+    let p = program(&v, "client");
+    assert_eq!(p["exit"]["code"], 56);
+    assert_eq!(
+        p["stderr"],
+        "curl: (56) Recv failure: Connection reset by peer\n"
+    );
+    // The explanation names the program's call that read the stored error.
+    let out = tcpmortem()
+        .args(["lab", "run", "curl-reset-by-peer"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("stored ECONNRESET on its socket at step 3 `server close` (inet_sk_error_report); curl's recvfrom (fd 5) returned it"),
+        "{text}"
+    );
+    assert!(text.contains("curl[") && text.contains("] client recvfrom fd 5 → ECONNRESET (104)"));
+    assert!(text.contains("stderr: curl: (56) Recv failure: Connection reset by peer"));
+}
+
+#[test]
+fn http_server_killed_mid_response_leaves_curl_short_by_exit_18() {
+    if !lab_available() {
+        return;
+    }
+    let v = lab_json("http-server-killed", &[]);
+    assert_eq!(passed(&v), 2);
+    let server = calls_of(&v, "server");
+    assert_eq!(server[0], "accept4 → accepted");
+    assert!(server[1].starts_with("recvfrom → "), "{server:?}");
+    assert!(
+        server[2..].iter().all(|c| c.starts_with("sendto → ")),
+        "{server:?}"
+    );
+    let client = calls_of(&v, "client");
+    assert_eq!(client.last().unwrap(), "close → ok");
+    assert_eq!(client[client.len() - 2], "recvfrom → eof");
+    let py = program(&v, "server");
+    assert_eq!(py["exit"]["signal"], "SIGKILL");
+    assert!(
+        py["stdout"]
+            .as_str()
+            .unwrap()
+            .starts_with("Serving HTTP on ")
+    );
+    let curl = program(&v, "client");
+    assert_eq!(curl["exit"]["code"], 18);
+    let err = curl["stderr"].as_str().unwrap();
+    assert!(err.starts_with("curl: (18) transfer closed with "), "{err}");
+    // What curl read plus what it says was missing is the whole file.
+    let read: u64 = v["program_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["host"] == "client" && c["call"] == "recvfrom")
+        .filter_map(|c| c["outcome"]["bytes"].as_u64())
+        .sum();
+    let missing: u64 = err
+        .trim_start_matches("curl: (18) transfer closed with ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let header_and_body = read + missing;
+    let size = std::fs::metadata("/usr/bin/bash").unwrap().len();
+    assert!(
+        header_and_body > size && header_and_body < size + 300,
+        "{read} + {missing} vs {size}"
+    );
+}
+
+#[test]
+fn placeholders_and_environment_name_the_run_addresses_and_the_host_namespace_is_never_reached() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let sc = scenario(
+        dir.path(),
+        "env",
+        "client exec sh -c 'echo \"{server} {server_addr} {port} {client_addr}|$SERVER $SERVER_ADDR $PORT $CLIENT_ADDR|$(readlink /proc/self/ns/net)\"'\nwait client 5s\nexpect client exit = 0\n",
+    );
+    let v = lab_json(sc.to_str().unwrap(), &[]);
+    assert_eq!(passed(&v), 1);
+    let a = &v["addresses"];
+    let (srv, port, cli) = (
+        a["server"].as_str().unwrap(),
+        a["server_port"].to_string(),
+        a["client"].as_str().unwrap(),
+    );
+    let vals = format!("{srv}:{port} {srv} {port} {cli}");
+    let out = program(&v, "client")["stdout"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let host_ns = host_ns.to_string_lossy();
+    let mut parts = out.trim_end().split('|');
+    assert_eq!(parts.next().unwrap(), vals);
+    assert_eq!(parts.next().unwrap(), vals);
+    let ns = parts.next().unwrap();
+    assert!(ns.starts_with("net:["), "{ns}");
+    assert_ne!(
+        ns, host_ns,
+        "the program ran in the host's network namespace"
+    );
+}
+
+#[test]
+fn wait_reports_exit_status_signals_and_the_time_limit() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let sc = scenario(
+        dir.path(),
+        "signals",
+        "program-timeout 1s\nserver exec sleep 30\nclient exec sleep 0.2\nclient stop\nsleep 400ms\nclient cont\nwait client\nexpect client exit = 0\nwait server\nexpect server exit = SIGKILL\n",
+    );
+    let start = Instant::now();
+    let v = lab_json(sc.to_str().unwrap(), &[]);
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(passed(&v), 2);
+    let results: Vec<&Value> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["outcome"])
+        .collect();
+    assert_eq!(results[0]["result"], "started");
+    assert_eq!(results[2]["result"], "ok", "client stop");
+    assert_eq!(results[5]["result"], "exited");
+    assert_eq!(results[5]["code"], 0);
+    assert_eq!(results[6]["result"], "signaled");
+    assert_eq!(results[6]["signal"], "SIGKILL");
+    let server = program(&v, "server");
+    assert_eq!(server["timed_out"], true);
+    // Stopped, the 0.2 s sleep could not end before it was continued.
+    let client = program(&v, "client");
+    let cont = v["steps"][4]["start_ns"].as_u64().unwrap();
+    assert!(client["ended_ns"].as_u64().unwrap() >= cont);
+    assert!(v["notes"].as_array().unwrap().iter().any(|n| {
+        n.as_str()
+            .unwrap()
+            .contains("ran past its time limit of 1s")
+    }));
+
+    let sc = scenario(
+        dir.path(),
+        "term",
+        "client exec sleep 30\nclient signal TERM\nwait client 5s\nexpect client exit = SIGTERM\nclient signal HUP\n",
+    );
+    let v = lab_json(sc.to_str().unwrap(), &[]);
+    assert_eq!(passed(&v), 1);
+    assert_eq!(
+        v["steps"][3]["outcome"]["errno"], "ESRCH",
+        "signal to an exited program"
+    );
+}
+
+#[test]
+fn a_program_that_does_not_exist_is_refused_before_the_run() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let sc = scenario(
+        dir.path(),
+        "missing",
+        "server accept\nsleep 1ms\nclient exec no-such-program-tcpm --x\n",
+    );
+    let start = Instant::now();
+    let out = tcpmortem()
+        .args(["lab", "run", sc.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3: the client's program \"no-such-program-tcpm\": not found in PATH"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "refused before the sandbox"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+fn processes_with(marker: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(ent.path().join("environ"))
+            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Processes whose command line is exactly `sleep ARG`.
+fn sleeps(arg: &str) -> Vec<i32> {
+    let want = format!("sleep\0{arg}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            (cmd == want.as_bytes()).then_some(pid)
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[test]
+fn no_program_survives_a_sigkill_of_tcpmortem() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    // Unique sleeps: the program itself, and a grandchild that PR_SET_PDEATHSIG does not
+    // cover (only the next run's sweep does).
+    let n = nanos() % 1_000_000;
+    let (own, grandchild) = (format!("1000.{n}"), format!("1001.{n}"));
+    let sc = scenario(
+        dir.path(),
+        "orphans",
+        &format!(
+            "client exec sleep {own}\nserver exec sh -c \"sleep {grandchild} & wait\"\nsleep 60s\n"
+        ),
+    );
+    let marker = format!("TCPMORTEM_TEST_MARK=exec{}", nanos());
+    let (k, val) = marker.split_once('=').unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcpmortem"))
+        .args(["lab", "run", sc.to_str().unwrap()])
+        .env(k, val)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the programs to start", Duration::from_secs(15), || {
+        !sleeps(&own).is_empty() && !sleeps(&grandchild).is_empty()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The programs themselves die with tcpmortem (PR_SET_PDEATHSIG).
+    wait_until(
+        "the client's program to die",
+        Duration::from_secs(5),
+        || sleeps(&own).is_empty(),
+    );
+    // The next run sweeps what was left: here the server program's child.
+    let sc2 = scenario(dir.path(), "next", "client connect\nserver accept\n");
+    let out = tcpmortem()
+        .args(["lab", "run", sc2.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    wait_until("the grandchild to be swept", Duration::from_secs(5), || {
+        sleeps(&grandchild).is_empty()
+    });
+    assert!(processes_with(&marker).is_empty(), "processes left behind");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("an earlier tcpmortem run had left behind")
+    );
+}
+
+#[test]
+fn sigint_during_wait_kills_the_programs() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let n = nanos() % 1_000_000;
+    let arg = format!("1002.{n}");
+    let sc = scenario(
+        dir.path(),
+        "int",
+        &format!("client exec sleep {arg}\nwait client\n"),
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcpmortem"))
+        .args(["lab", "run", sc.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the program to start", Duration::from_secs(15), || {
+        !sleeps(&arg).is_empty()
+    });
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        sleeps(&arg).is_empty(),
+        "the program outlived an interrupted run"
+    );
+}
