@@ -131,11 +131,46 @@ fn curl_reset_by_peer_reads_econnreset_and_exits_56() {
         p["stderr"],
         "curl: (56) Recv failure: Connection reset by peer\n"
     );
-    // The explanation names the program's call that read the stored error.
+    // What Windows would have returned, as for a scripted call.
+    let recv = &v["program_calls"][2];
+    assert_eq!(
+        recv["other_os"][0]["result"], "WSAECONNRESET 10054",
+        "{recv}"
+    );
+    // The explanation names the program's call that read the stored error; the pcapng and
+    // the SVG carry the calls too.
+    let dir = common::tempdir();
+    let (pcap, svg) = (dir.path().join("r.pcapng"), dir.path().join("r.svg"));
     let out = tcpmortem()
-        .args(["lab", "run", "curl-reset-by-peer"])
+        .args(["lab", "run", "curl-reset-by-peer", "--pcap"])
+        .arg(&pcap)
+        .arg("--svg")
+        .arg(&svg)
         .output()
         .unwrap();
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg.contains(">curl: recvfrom fd 5 → ECONNRESET (104)<"),
+        "{svg}"
+    );
+    let comments = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.comment",
+        ])
+        .output()
+        .unwrap();
+    let comments = String::from_utf8_lossy(&comments.stdout);
+    assert!(
+        comments.contains("client connect fd 5 → EINPROGRESS (115)")
+            && comments.contains("program calls after it: curl[")
+            && comments.contains("client recvfrom fd 5 → ECONNRESET (104)"),
+        "{comments}"
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("stored ECONNRESET on its socket at step 3 `server close` (inet_sk_error_report); curl's recvfrom (fd 5) returned it"),

@@ -99,6 +99,9 @@ pub struct ProgramCall {
     pub outcome: Option<Outcome>,
     /// Identical calls in a row (EAGAIN polled again and again) shown once: how many.
     pub repeat: u32,
+    /// What Windows and macOS would have returned in its place, where known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_os: Vec<OtherOs>,
 }
 
 impl ProgramCall {

@@ -1607,6 +1607,7 @@ fn programs(
             returned_ns: ret.and(t.call.end_ns.map(rel)),
             outcome,
             repeat: 1,
+            other_os: Vec::new(),
         };
         // EAGAIN polled again and again on the same descriptor: one line with a count.
         if let Some(prev) = calls.last_mut()

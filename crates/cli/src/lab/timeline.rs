@@ -63,7 +63,19 @@ fn program_call(out: &mut impl Write, r: &Record, t: u64, c: &ProgramCall) -> io
         c.pid,
         r.label(c.host, c.conn),
         c.text()
-    )
+    )?;
+    for o in &c.other_os {
+        writeln!(
+            out,
+            "{:>9}  {MAGENTA}{}: {}{MAGENTA:#} {DIM}[{}] {}{DIM:#}",
+            "",
+            o.os,
+            o.result,
+            o.basis.tag(),
+            o.why
+        )?;
+    }
+    Ok(())
 }
 
 /// The programs at the end of the timeline: how each ended, and what it printed.
