@@ -481,3 +481,37 @@ fn sigint_during_wait_kills_the_programs() {
         "the program outlived an interrupted run"
     );
 }
+
+#[test]
+fn repeated_eagain_is_one_line_with_a_count() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let sc = scenario(
+        dir.path(),
+        "eagain",
+        r#"client exec python3 -c "exec('import socket,os,time\ns=socket.create_connection((os.environ[\'SERVER_ADDR\'],int(os.environ[\'PORT\'])))\ns.setblocking(False)\nfor i in range(37):\n try: s.recv(10)\n except BlockingIOError: time.sleep(0.002)\ns.close()')"
+server accept
+wait client 20s
+expect client exit = 0
+expect client call recv = EAGAIN
+"#,
+    );
+    let v = lab_json(sc.to_str().unwrap(), &[]);
+    assert_eq!(passed(&v), 2);
+    assert_eq!(
+        calls_of(&v, "client"),
+        ["connect → connected", "recvfrom → EAGAIN", "close → ok"]
+    );
+    assert_eq!(v["program_calls"][1]["repeat"], 37);
+    let text = tcpmortem()
+        .args(["lab", "run", sc.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("client recvfrom fd 3 → EAGAIN (11) ×37"),
+        "{text}"
+    );
+}
