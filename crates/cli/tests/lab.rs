@@ -745,6 +745,13 @@ fn the_ladder_diagram_draws_in_a_browser() {
 }
 
 /// The text of `tcpmortem ARGS`, with its exit code and stderr.
+/// `src` written as `scenario.tcpm` in `dir`.
+fn scenario_file(dir: &Path, src: &str) -> PathBuf {
+    let p = dir.join("scenario.tcpm");
+    std::fs::write(&p, src).unwrap();
+    p
+}
+
 fn run_text(args: &[&str]) -> (Option<i32>, String, String) {
     let out = tcpmortem().args(args).output().unwrap();
     (
@@ -841,6 +848,7 @@ fn several_connections_are_recorded_apart() {
         "kernel counted: ",
         "ListenOverflows +1",
         "[8] client#1 recv (connection #1) → ECONNRESET (104)",
+        "During step 5 `client connect` (connection #2) the server's kernel counted SyncookiesSent +1",
     ] {
         assert!(text.contains(want), "missing {want:?}:\n{text}");
     }
@@ -945,12 +953,10 @@ fn icmpv6_is_recorded_too() {
         return;
     }
     let dir = common::tempdir();
-    let p = dir.path().join("v6.tcpm");
-    std::fs::write(
-        &p,
+    let p = scenario_file(
+        dir.path(),
         "ipv6\nname v6-unreachable\nblocked-after 5s\nnet unreachable client->server\nclient connect\nexpect client connect = EHOSTUNREACH\n",
-    )
-    .unwrap();
+    );
     let v = lab_json(p.to_str().unwrap(), &[]);
     assert_eq!(all_passed(&v), 1);
     let icmp: Vec<&Value> = v["packets"]
@@ -1068,6 +1074,63 @@ fn syn_linear_timeouts_are_recorded_and_explained() {
     let text = v["explanation"].to_string();
     assert!(text.contains("sent 3 SYNs"), "{text}");
     assert!(text.contains("tcp_syn_linear_timeouts="), "{text}");
+}
+
+/// A 16 MiB send into a peer that reads nothing blocks, then returns the bytes it had queued
+/// when the peer's close reset the connection: the timeline and "What happened" say what it
+/// returned, and nothing names a FIN, for none was sent.
+#[test]
+fn a_big_send_that_blocks_is_told_with_what_it_returned() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let p = scenario_file(
+        dir.path(),
+        "name big-send\nclient connect\nserver accept\nserver linger 0\nclient send 16777216\nserver close\nclient recv\nclient recv\n",
+    );
+    let v = lab_json(p.to_str().unwrap(), &[]);
+    let send = v["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["call"] == "send 16777216")
+        .unwrap();
+    assert_eq!(send["blocked"], true, "{send}");
+    assert_eq!(send["outcome"]["result"], "bytes", "{send}");
+    let n = send["outcome"]["bytes"].as_u64().unwrap();
+    assert!(n > 0 && n < 16 << 20, "{send}");
+    assert!(send["returned_ns"].as_u64().is_some(), "{send}");
+    assert_eq!(
+        &results(&v)[3..],
+        ["blocked", "ok", "ECONNRESET", "eof"],
+        "{}",
+        v["steps"]
+    );
+    let fin = |p: &&Value| p["flags"].as_str().is_some_and(|f| f.contains('F'));
+    assert!(!v["packets"].as_array().unwrap().iter().any(|p| fin(&p)));
+    let told = v["explanation"].to_string();
+    assert!(!told.contains("FIN"), "{told}");
+    assert!(
+        told.contains(&format!(
+            "`client send 16777216` → blocked in ESTABLISHED, then {n} bytes after"
+        )),
+        "{told}"
+    );
+    let r: tcpmortem_lab::record::Record = serde_json::from_value(v.clone()).unwrap();
+    let facts = tcpmortem_lab::explain::facts(&r);
+    assert!(tcpmortem_lab::explain::audit(&r, &facts).is_empty());
+
+    let (code, text, err) = run_text(&["lab", "run", p.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        text.contains("[4] client send 16777216 → blocked"),
+        "{text}"
+    );
+    assert!(
+        text.contains("↳ [4] `client send 16777216` (was blocked) returned → "),
+        "{text}"
+    );
 }
 
 /// Runs every built-in scenario, four at a time, and checks each record's facts against it.

@@ -149,6 +149,14 @@ fn the_explanations_issue_11_found_false_are_true() {
         |x| matches!(x, Fact::ResetSent { end, .. } if end.conn == 1 && end.actor == Actor::Server)
     ));
     assert!(f.iter().any(|x| matches!(x, Fact::Counted { host: Host::Server, counters, .. } if counters.iter().any(|(n, _)| n == "ListenOverflows"))));
+    // accept-queue-full: the connect that timed out is #2's, and no state of #1's is told
+    // as its own.
+    let told = tcpmortem_lab::explain::explain(get(&all, "accept-queue-full")).join("\n");
+    assert!(
+        told.contains("The client saw: `client connect` (connection #2) → ETIMEDOUT"),
+        "{told}"
+    );
+    assert!(!told.contains("ESTABLISHED"), "{told}");
     // icmp-unreachable-connect: the router's ICMP is recorded, and the lock-dropped one counted.
     let r = get(&all, "icmp-unreachable-connect");
     let f = facts(r);
