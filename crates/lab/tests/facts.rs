@@ -412,3 +412,56 @@ fn records_cached() -> &'static [(String, Record)] {
     static ALL: std::sync::OnceLock<Vec<(String, Record)>> = std::sync::OnceLock::new();
     ALL.get_or_init(records)
 }
+
+/// `lab list` and the runs say the same thing: for every built-in scenario, each error the
+/// list derives from the scenario's expectations is what its saved run returned at that call,
+/// and the Windows and macOS results it gives are the notes that run carries there.
+#[test]
+fn lab_list_agrees_with_every_builtin_run() {
+    use tcpmortem_core::errno::Os;
+    let (mut listed, mut compared) = (0, 0);
+    for (name, r) in &records() {
+        for m in tcpmortem_lab::other_os::measured(&r.scenario) {
+            listed += 1;
+            let linux = m.linux.trim_end_matches(" + SIGPIPE");
+            let step = r
+                .steps
+                .iter()
+                .find(|s| {
+                    let label = s
+                        .text
+                        .split_whitespace()
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let out = s.calls.last().and_then(|&i| r.calls[i].outcome.as_ref());
+                    label == m.call
+                        && match out {
+                            Some(Outcome::Eof) => linux == "EOF",
+                            Some(o) => o.errno() == Some(linux),
+                            None => false,
+                        }
+                })
+                .unwrap_or_else(|| panic!("{name}: {} → {} is in no step", m.call, m.linux));
+            if m.linux.ends_with("SIGPIPE") {
+                assert!(step.sigpipe, "{name}: {} had no SIGPIPE", m.call);
+            }
+            for (os, from_list) in [(Os::Windows, &m.windows), (Os::Macos, &m.macos)] {
+                let ran = step.other_os.iter().find(|o| o.os == os);
+                if let (Some(l), Some(o)) = (from_list, ran) {
+                    compared += 1;
+                    assert_eq!(
+                        l.result, o.result,
+                        "{name}: {} {os:?}: the list vs the run",
+                        m.call
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("{listed} errors listed, {compared} other-OS results compared");
+    assert!(
+        listed >= 25 && compared >= 25,
+        "{listed} listed, {compared} compared"
+    );
+}
