@@ -1255,6 +1255,44 @@ fn signals_interrupt_a_run_and_nothing_after_them_is_recorded() {
     }
 }
 
+/// `watch` (which shares the lab's tracefs instances and signal handling) removes its
+/// instance on SIGHUP as on SIGINT and SIGTERM, and ends as on Ctrl-C (0). Here with the
+/// lab's tests: the issue that asked it is the lab's (issue 11, section 8).
+#[test]
+fn watch_removes_its_tracefs_instance_on_every_interrupt() {
+    if !lab_available() {
+        return;
+    }
+    for sig in ["HUP", "TERM", "INT"] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcpmortem"))
+            .args(["watch", "--port", "9", "--duration", "60"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        wait_until("watch's tracefs instance", Duration::from_secs(20), || {
+            !instances_of(pid).is_empty()
+        });
+        let st = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let start = Instant::now();
+        let code = child.wait().unwrap().code();
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "SIG{sig}: slow to stop"
+        );
+        assert_eq!(code, Some(0), "SIG{sig}");
+        assert!(
+            instances_of(pid).is_empty(),
+            "SIG{sig}: instance left behind"
+        );
+    }
+}
+
 /// Ctrl-C in a terminal signals the whole process group, the actors too: the run still
 /// ends with 130 and "interrupted", not with an actor's death.
 #[test]
