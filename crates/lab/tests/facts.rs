@@ -157,6 +157,14 @@ fn the_explanations_issue_11_found_false_are_true() {
         "{told}"
     );
     assert!(!told.contains("ESTABLISHED"), "{told}");
+    // ... and after its last step the first connection is still established at both ends,
+    // beside the second's CLOSE.
+    let last = get(&all, "accept-queue-full").steps.last().unwrap();
+    let st = |actor: Actor, conn: u32| last.end_after(actor, conn).and_then(|e| e.state);
+    assert_eq!(st(Actor::Client, 1), Some(TcpState::Established));
+    assert_eq!(st(Actor::Server, 1), Some(TcpState::Established));
+    assert_eq!(st(Actor::Client, 2), Some(TcpState::Close));
+    assert_eq!(st(Actor::Server, 2), None);
     // icmp-unreachable-connect: the router's ICMP is recorded, and the lock-dropped one counted.
     let r = get(&all, "icmp-unreachable-connect");
     let f = facts(r);
@@ -464,4 +472,27 @@ fn lab_list_agrees_with_every_builtin_run() {
         listed >= 25 && compared >= 25,
         "{listed} listed, {compared} compared"
     );
+}
+
+/// Send-Q is what a socket holds: in every built-in run, a socket whose send queue is empty
+/// (`sk_wmem_queued` 0, as after tcp_reset() purged it) shows 0, and a CLOSE socket shows
+/// nothing queued (server-closes-early, user-timeout, peer-reboot and middlebox-reset once
+/// showed 9 or 5, sequence arithmetic over data the kernel had discarded).
+#[test]
+fn send_q_is_what_every_socket_holds() {
+    let mut closed = 0;
+    for (name, r) in &records() {
+        for (i, s) in r.steps.iter().enumerate() {
+            for e in s.before.iter().chain(&s.after) {
+                if e.wmem_queued == Some(0) {
+                    assert_eq!(e.send_q, 0, "{name} step {}: {e:?}", i + 1);
+                }
+                if e.state == Some(TcpState::Close) {
+                    closed += 1;
+                    assert_eq!(e.send_q, 0, "{name} step {}: {e:?}", i + 1);
+                }
+            }
+        }
+    }
+    assert!(closed >= 20, "{closed} CLOSE sockets seen");
 }
