@@ -745,6 +745,13 @@ fn the_ladder_diagram_draws_in_a_browser() {
 }
 
 /// The text of `tcpmortem ARGS`, with its exit code and stderr.
+/// `src` written as `scenario.tcpm` in `dir`.
+fn scenario_file(dir: &Path, src: &str) -> PathBuf {
+    let p = dir.join("scenario.tcpm");
+    std::fs::write(&p, src).unwrap();
+    p
+}
+
 fn run_text(args: &[&str]) -> (Option<i32>, String, String) {
     let out = tcpmortem().args(args).output().unwrap();
     (
@@ -841,6 +848,7 @@ fn several_connections_are_recorded_apart() {
         "kernel counted: ",
         "ListenOverflows +1",
         "[8] client#1 recv (connection #1) → ECONNRESET (104)",
+        "During step 5 `client connect` (connection #2) the server's kernel counted SyncookiesSent +1",
     ] {
         assert!(text.contains(want), "missing {want:?}:\n{text}");
     }
@@ -945,12 +953,10 @@ fn icmpv6_is_recorded_too() {
         return;
     }
     let dir = common::tempdir();
-    let p = dir.path().join("v6.tcpm");
-    std::fs::write(
-        &p,
+    let p = scenario_file(
+        dir.path(),
         "ipv6\nname v6-unreachable\nblocked-after 5s\nnet unreachable client->server\nclient connect\nexpect client connect = EHOSTUNREACH\n",
-    )
-    .unwrap();
+    );
     let v = lab_json(p.to_str().unwrap(), &[]);
     assert_eq!(all_passed(&v), 1);
     let icmp: Vec<&Value> = v["packets"]
@@ -1070,7 +1076,95 @@ fn syn_linear_timeouts_are_recorded_and_explained() {
     assert!(text.contains("tcp_syn_linear_timeouts="), "{text}");
 }
 
-/// Runs every built-in scenario, four at a time, and checks each record's facts against it.
+/// A 16 MiB send into a peer that reads nothing blocks, then returns the bytes it had queued
+/// when the peer's close reset the connection: the timeline and "What happened" say what it
+/// returned, and nothing names a FIN, for none was sent.
+#[test]
+fn a_big_send_that_blocks_is_told_with_what_it_returned() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let p = scenario_file(
+        dir.path(),
+        "name big-send\nclient connect\nserver accept\nserver linger 0\nclient send 16777216\nserver close\nclient recv\nclient recv\n",
+    );
+    let v = lab_json(p.to_str().unwrap(), &[]);
+    let send = v["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["call"] == "send 16777216")
+        .unwrap();
+    assert_eq!(send["blocked"], true, "{send}");
+    assert_eq!(send["outcome"]["result"], "bytes", "{send}");
+    let n = send["outcome"]["bytes"].as_u64().unwrap();
+    assert!(n > 0 && n < 16 << 20, "{send}");
+    assert!(send["returned_ns"].as_u64().is_some(), "{send}");
+    assert_eq!(
+        &results(&v)[3..],
+        ["blocked", "ok", "ECONNRESET", "eof"],
+        "{}",
+        v["steps"]
+    );
+    let fin = |p: &&Value| p["flags"].as_str().is_some_and(|f| f.contains('F'));
+    assert!(!v["packets"].as_array().unwrap().iter().any(|p| fin(&p)));
+    let told = v["explanation"].to_string();
+    assert!(!told.contains("FIN"), "{told}");
+    assert!(
+        told.contains(&format!(
+            "`client send 16777216` → blocked in ESTABLISHED, then {n} bytes after"
+        )),
+        "{told}"
+    );
+    let r: tcpmortem_lab::record::Record = serde_json::from_value(v.clone()).unwrap();
+    let facts = tcpmortem_lab::explain::facts(&r);
+    assert!(tcpmortem_lab::explain::audit(&r, &facts).is_empty());
+
+    let (code, text, err) = run_text(&["lab", "run", p.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        text.contains("[4] client send 16777216 → blocked"),
+        "{text}"
+    );
+    assert!(
+        text.contains("↳ [4] `client send 16777216` (was blocked) returned → "),
+        "{text}"
+    );
+}
+
+/// What each call of a run returned, as `call → result`: the result, errno or byte count,
+/// SIGPIPE, and the connection (addresses left out: they differ from run to run).
+fn call_results(v: &Value) -> Vec<String> {
+    v["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let o = &c["outcome"];
+            format!(
+                "{} #{} {} → {} {} {}{}",
+                c["host"].as_str().unwrap_or("?"),
+                c["conn"],
+                c["call"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .split(' ')
+                    .filter(|w| w.parse::<std::net::SocketAddr>().is_err())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                o["result"].as_str().unwrap_or("none"),
+                o["errno"].as_str().unwrap_or(""),
+                o["bytes"],
+                if c["sigpipe"] == true { " SIGPIPE" } else { "" }
+            )
+        })
+        .collect()
+}
+
+/// Runs every built-in scenario, four at a time, and checks each record's facts against it,
+/// and every call's result against the saved run in tests/data/lab, call for call: a change
+/// that alters what any call of the catalog returns shows here.
 #[test]
 fn every_builtin_run_is_explained_by_its_own_record() {
     if !lab_available() {
@@ -1081,6 +1175,7 @@ fn every_builtin_run_is_explained_by_its_own_record() {
         .map(|(n, _)| *n)
         .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let calls = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
@@ -1095,10 +1190,26 @@ fn every_builtin_run_is_explained_by_its_own_record() {
                     assert!(bad.is_empty(), "{name}: {bad:#?}");
                     // The JSON's facts are those facts.
                     assert_eq!(v["facts"], serde_json::to_value(&facts).unwrap(), "{name}");
+                    let saved: Value = serde_json::from_str(
+                        &std::fs::read_to_string(format!(
+                            "{}/../../tests/data/lab/{name}.json",
+                            env!("CARGO_MANIFEST_DIR")
+                        ))
+                        .unwrap(),
+                    )
+                    .unwrap();
+                    assert_eq!(call_results(&v), call_results(&saved), "{name}");
+                    calls.fetch_add(call_results(&v).len(), std::sync::atomic::Ordering::SeqCst);
                 }
             });
         }
     });
+    let calls = calls.into_inner();
+    eprintln!(
+        "{calls} calls of {} scenarios agree with their saved runs",
+        names.len()
+    );
+    assert!(calls >= 100, "{calls} calls");
 }
 
 fn long_scenario(dir: &Path) -> PathBuf {
@@ -1189,6 +1300,44 @@ fn signals_interrupt_a_run_and_nothing_after_them_is_recorded() {
             assert!(p["t_ns"].as_u64().unwrap() <= at);
         }
         assert!(events(&v, "tcp_send_reset").is_empty());
+    }
+}
+
+/// `watch` (which shares the lab's tracefs instances and signal handling) removes its
+/// instance on SIGHUP as on SIGINT and SIGTERM, and ends as on Ctrl-C (0). Here with the
+/// lab's tests: the issue that asked it is the lab's (issue 11, section 8).
+#[test]
+fn watch_removes_its_tracefs_instance_on_every_interrupt() {
+    if !lab_available() {
+        return;
+    }
+    for sig in ["HUP", "TERM", "INT"] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcpmortem"))
+            .args(["watch", "--port", "9", "--duration", "60"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        wait_until("watch's tracefs instance", Duration::from_secs(20), || {
+            !instances_of(pid).is_empty()
+        });
+        let st = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let start = Instant::now();
+        let code = child.wait().unwrap().code();
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "SIG{sig}: slow to stop"
+        );
+        assert_eq!(code, Some(0), "SIG{sig}");
+        assert!(
+            instances_of(pid).is_empty(),
+            "SIG{sig}: instance left behind"
+        );
     }
 }
 

@@ -177,10 +177,7 @@ pub enum Reply {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    crate::scenario::from_hex(s)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -898,7 +895,7 @@ impl Drop for ActorProc {
 /// The command that sends these bytes.
 pub fn send_cmd(data: &[u8]) -> Cmd {
     Cmd::Send {
-        hex: data.iter().map(|b| format!("{b:02x}")).collect(),
+        hex: crate::scenario::to_hex(data),
     }
 }
 

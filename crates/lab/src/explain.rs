@@ -539,6 +539,12 @@ fn call_ref(r: &Record, c: &CallRecord) -> String {
 }
 
 fn outcome_text(c: &CallRecord) -> String {
+    outcome_in(c, "")
+}
+
+/// The call's result, `in` the state it was called in (a blocked call's state is the one it
+/// blocked in: by the time it returns, the socket may be another).
+fn outcome_in(c: &CallRecord, state: &str) -> String {
     let o = match &c.outcome {
         Some(o) => o.text(),
         None => "no return before the run ended".into(),
@@ -546,18 +552,21 @@ fn outcome_text(c: &CallRecord) -> String {
     let sig = if c.sigpipe { " with SIGPIPE" } else { "" };
     let took = c.returned_ns.map(|t| t.saturating_sub(c.start_ns));
     if !c.blocked && took.is_some_and(|t| t >= 10_000_000) {
-        return format!("{o}{sig} after {:.3} s", took.unwrap_or(0) as f64 / 1e9);
+        return format!(
+            "{o}{sig} after {:.3} s{state}",
+            took.unwrap_or(0) as f64 / 1e9
+        );
     }
     if c.blocked {
         match c.returned_ns {
             Some(t) => format!(
-                "blocked, then {o}{sig} after {:.3} s",
+                "blocked{state}, then {o}{sig} after {:.3} s",
                 t.saturating_sub(c.start_ns) as f64 / 1e9
             ),
-            None => "blocked, and had not returned when the run ended".into(),
+            None => format!("blocked{state}, and had not returned when the run ended"),
         }
     } else {
-        format!("{o}{sig}")
+        format!("{o}{sig}{state}")
     }
 }
 
@@ -806,12 +815,13 @@ impl Fact {
                         let c = &r.calls[i];
                         let state = state_before(r, c);
                         format!(
-                            "`{}` → {}{}{}",
-                            r.steps
-                                .get(c.step)
-                                .map_or(c.call.as_str(), |s| s.text.as_str()),
-                            outcome_text(c),
-                            state.map(|st| format!(" in {st}")).unwrap_or_default(),
+                            "{} → {}{}",
+                            r.step_text(c.step)
+                                .unwrap_or_else(|| format!("`{}`", c.call)),
+                            outcome_in(
+                                c,
+                                &state.map(|st| format!(" in {st}")).unwrap_or_default()
+                            ),
                             if late_send(r, c) {
                                 " (accepted locally, though the peer had closed: it answered with a RST)"
                             } else {

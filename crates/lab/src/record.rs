@@ -160,10 +160,22 @@ impl Record {
 
     /// "step 3 `client send 5`".
     pub fn step_ref(&self, step: usize) -> String {
-        self.steps
-            .get(step)
-            .map(|s| format!("step {} `{}`", step + 1, s.text))
-            .unwrap_or_else(|| format!("step {}", step + 1))
+        match self.step_text(step) {
+            Some(t) => format!("step {} {t}", step + 1),
+            None => format!("step {}", step + 1),
+        }
+    }
+
+    /// A step's line in backquotes and, with several connections, the connection its call
+    /// acted on when the line does not name it (`client connect` (connection #2)).
+    pub fn step_text(&self, step: usize) -> Option<String> {
+        let s = self.steps.get(step)?;
+        Some(match s.conn {
+            Some(c) if self.several() && !s.text.contains('#') => {
+                format!("`{}` (connection #{c})", s.text)
+            }
+            _ => format!("`{}`", s.text),
+        })
     }
 
     /// The value of a sysctl in a host's namespace while step `step` ran: as the run began,

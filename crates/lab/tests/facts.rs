@@ -149,6 +149,22 @@ fn the_explanations_issue_11_found_false_are_true() {
         |x| matches!(x, Fact::ResetSent { end, .. } if end.conn == 1 && end.actor == Actor::Server)
     ));
     assert!(f.iter().any(|x| matches!(x, Fact::Counted { host: Host::Server, counters, .. } if counters.iter().any(|(n, _)| n == "ListenOverflows"))));
+    // accept-queue-full: the connect that timed out is #2's, and no state of #1's is told
+    // as its own.
+    let told = tcpmortem_lab::explain::explain(get(&all, "accept-queue-full")).join("\n");
+    assert!(
+        told.contains("The client saw: `client connect` (connection #2) → ETIMEDOUT"),
+        "{told}"
+    );
+    assert!(!told.contains("ESTABLISHED"), "{told}");
+    // ... and after its last step the first connection is still established at both ends,
+    // beside the second's CLOSE.
+    let last = get(&all, "accept-queue-full").steps.last().unwrap();
+    let st = |actor: Actor, conn: u32| last.end_after(actor, conn).and_then(|e| e.state);
+    assert_eq!(st(Actor::Client, 1), Some(TcpState::Established));
+    assert_eq!(st(Actor::Server, 1), Some(TcpState::Established));
+    assert_eq!(st(Actor::Client, 2), Some(TcpState::Close));
+    assert_eq!(st(Actor::Server, 2), None);
     // icmp-unreachable-connect: the router's ICMP is recorded, and the lock-dropped one counted.
     let r = get(&all, "icmp-unreachable-connect");
     let f = facts(r);
@@ -403,4 +419,80 @@ proptest! {
 fn records_cached() -> &'static [(String, Record)] {
     static ALL: std::sync::OnceLock<Vec<(String, Record)>> = std::sync::OnceLock::new();
     ALL.get_or_init(records)
+}
+
+/// `lab list` and the runs say the same thing: for every built-in scenario, each error the
+/// list derives from the scenario's expectations is what its saved run returned at that call,
+/// and the Windows and macOS results it gives are the notes that run carries there.
+#[test]
+fn lab_list_agrees_with_every_builtin_run() {
+    use tcpmortem_core::errno::Os;
+    let (mut listed, mut compared) = (0, 0);
+    for (name, r) in &records() {
+        for m in tcpmortem_lab::other_os::measured(&r.scenario) {
+            listed += 1;
+            let linux = m.linux.trim_end_matches(" + SIGPIPE");
+            let step = r
+                .steps
+                .iter()
+                .find(|s| {
+                    let label = s
+                        .text
+                        .split_whitespace()
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let out = s.calls.last().and_then(|&i| r.calls[i].outcome.as_ref());
+                    label == m.call
+                        && match out {
+                            Some(Outcome::Eof) => linux == "EOF",
+                            Some(o) => o.errno() == Some(linux),
+                            None => false,
+                        }
+                })
+                .unwrap_or_else(|| panic!("{name}: {} → {} is in no step", m.call, m.linux));
+            if m.linux.ends_with("SIGPIPE") {
+                assert!(step.sigpipe, "{name}: {} had no SIGPIPE", m.call);
+            }
+            for (os, from_list) in [(Os::Windows, &m.windows), (Os::Macos, &m.macos)] {
+                let ran = step.other_os.iter().find(|o| o.os == os);
+                if let (Some(l), Some(o)) = (from_list, ran) {
+                    compared += 1;
+                    assert_eq!(
+                        l.result, o.result,
+                        "{name}: {} {os:?}: the list vs the run",
+                        m.call
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("{listed} errors listed, {compared} other-OS results compared");
+    assert!(
+        listed >= 25 && compared >= 25,
+        "{listed} listed, {compared} compared"
+    );
+}
+
+/// Send-Q is what a socket holds: in every built-in run, a socket whose send queue is empty
+/// (`sk_wmem_queued` 0, as after tcp_reset() purged it) shows 0, and a CLOSE socket shows
+/// nothing queued (server-closes-early, user-timeout, peer-reboot and middlebox-reset once
+/// showed 9 or 5, sequence arithmetic over data the kernel had discarded).
+#[test]
+fn send_q_is_what_every_socket_holds() {
+    let mut closed = 0;
+    for (name, r) in &records() {
+        for (i, s) in r.steps.iter().enumerate() {
+            for e in s.before.iter().chain(&s.after) {
+                if e.wmem_queued == Some(0) {
+                    assert_eq!(e.send_q, 0, "{name} step {}: {e:?}", i + 1);
+                }
+                if e.state == Some(TcpState::Close) {
+                    closed += 1;
+                    assert_eq!(e.send_q, 0, "{name} step {}: {e:?}", i + 1);
+                }
+            }
+        }
+    }
+    assert!(closed >= 20, "{closed} CLOSE sockets seen");
 }
