@@ -1139,7 +1139,7 @@ fn exec_words(line: &str, lineno: usize) -> Result<Vec<Word>, ParseError> {
 }
 
 /// Checks the `{name}` placeholders of an exec word: an unknown one is an error (a brace
-/// that does not open `{letters}` is left as written).
+/// that does not open `{letters}`, and `%{...}` and `${...}`, are left as written).
 fn check_placeholders(w: &Word, lineno: usize) -> Result<(), ParseError> {
     let t = &w.text;
     let mut from = 0;
@@ -1148,7 +1148,10 @@ fn check_placeholders(w: &Word, lineno: usize) -> Result<(), ParseError> {
             break;
         };
         let name = &t[open + 1..close];
-        if !name.is_empty()
+        // `%{time_total}` is curl's -w format and `${VAR}` a shell's: not placeholders.
+        let foreign = t[..open].ends_with(['%', '$']);
+        if !foreign
+            && !name.is_empty()
             && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
             && !PLACEHOLDERS.iter().any(|(p, _)| *p == name)
         {
@@ -1174,10 +1177,26 @@ fn check_placeholders(w: &Word, lineno: usize) -> Result<(), ParseError> {
 /// Replaces the placeholders of an exec word with the run's values (`values` in the order of
 /// [`PLACEHOLDERS`]).
 pub fn substitute(word: &str, values: &[String; 4]) -> String {
-    let mut out = word.to_string();
-    for ((name, _), v) in PLACEHOLDERS.iter().zip(values) {
-        out = out.replace(&format!("{{{name}}}"), v);
+    let mut out = String::new();
+    let mut rest = word;
+    'scan: while let Some(open) = rest.find('{') {
+        let foreign = rest[..open].ends_with(['%', '$']);
+        out.push_str(&rest[..open]);
+        rest = &rest[open..];
+        if !foreign {
+            for ((name, _), v) in PLACEHOLDERS.iter().zip(values) {
+                let p = format!("{{{name}}}");
+                if let Some(after) = rest.strip_prefix(p.as_str()) {
+                    out.push_str(v);
+                    rest = after;
+                    continue 'scan;
+                }
+            }
+        }
+        out.push('{');
+        rest = &rest[1..];
     }
+    out.push_str(rest);
     out
 }
 

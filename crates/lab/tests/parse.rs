@@ -203,6 +203,26 @@ fn exec_splits_words_as_a_shell_does() {
 }
 
 #[test]
+fn placeholders_are_replaced_but_not_curl_formats_or_shell_variables() {
+    use tcpmortem_lab::parse::substitute;
+    let values = [
+        "198.18.0.6:8080".to_string(),
+        "198.18.0.6".to_string(),
+        "8080".to_string(),
+        "198.18.0.1".to_string(),
+    ];
+    assert_eq!(
+        substitute("http://{server}/{port}{x}{server_addr}{client_addr}{", &values),
+        "http://198.18.0.6:8080/8080{x}198.18.0.6198.18.0.1{"
+    );
+    assert_eq!(
+        substitute("%{time_total} ${PORT} {port}", &values),
+        "%{time_total} ${PORT} 8080"
+    );
+    assert!(parse("client exec curl -w %{time_total} -o x http://{server}/\n").is_ok());
+}
+
+#[test]
 fn exec_errors_point_at_line_and_column() {
     assert_eq!(
         err("client exec curl http://{srv}/\n"),
