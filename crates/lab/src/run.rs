@@ -970,25 +970,34 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
             swept
         ));
     }
+    // The programs' tracefs instance is made while the observers make theirs: each costs
+    // ~50 ms of ring-buffer resets, mostly waiting.
+    let tracing_calls = sc.runs_programs() && opts.tracefs;
+    let tracer_start = tracing_calls.then(|| {
+        let ours = [sandbox.addresses.client, sandbox.addresses.server];
+        std::thread::spawn(move || CallTracer::start(ours))
+    });
     let observers = Observers::start(&sandbox, t0, opts.tracefs, &ports, &mut notes)?;
-    let tracer = if sc.runs_programs() && opts.tracefs {
-        match CallTracer::start([sandbox.addresses.client, sandbox.addresses.server]) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                notes.push(format!(
-                    "the programs' socket calls are not traced (syscall tracepoints): {e}"
-                ));
-                None
-            }
+    let tracer = match tracer_start.map(|h| h.join()) {
+        Some(Ok(Ok(t))) => Some(t),
+        Some(Ok(Err(e))) => {
+            notes.push(format!(
+                "the programs' socket calls are not traced (syscall tracepoints): {e}"
+            ));
+            None
         }
-    } else {
-        if sc.runs_programs() {
+        Some(Err(_)) => {
             notes.push(
-                "the programs' socket calls are not traced: tracefs was not used (--no-tracefs)"
-                    .into(),
+                "the programs' socket calls are not traced: the tracer's thread failed".into(),
             );
+            None
         }
-        None
+        None => {
+            if sc.runs_programs() {
+                notes.push("the programs' socket calls are not traced: tracefs was not used (--no-tracefs)".into());
+            }
+            None
+        }
     };
     let client = ActorProc::spawn(&opts.actor_exe, sandbox.client.raw_fd())?;
     let server = ActorProc::spawn(&opts.actor_exe, sandbox.server.raw_fd())?;
@@ -1152,9 +1161,16 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         c.returned_ns = c.returned_ns.map(rel);
     }
     let tracefs = r.observers.tracefs;
-    let (frames, raw_events, lost) = r.observers.stop();
+    // The two instances are removed side by side: each waits on the kernel's tracepoint
+    // unregistering (~50-100 ms), not on a CPU.
     let call_tracing = r.tracer.is_some();
-    let traced = r.tracer.take().map(CallTracer::stop).unwrap_or_default();
+    let tracer_stop = r
+        .tracer
+        .take()
+        .map(|t| std::thread::spawn(move || t.stop()));
+    let (frames, raw_events, lost) = r.observers.stop();
+
+    let traced = tracer_stop.and_then(|h| h.join().ok()).unwrap_or_default();
     let (programs, program_calls) = programs(&mut r, traced, &steps, base, cutoff);
     // Frames are stamped from t0 (the observers' start); the record counts from `base`.
     let shift = base.saturating_sub(t0);

@@ -212,7 +212,10 @@ fn placeholders_are_replaced_but_not_curl_formats_or_shell_variables() {
         "198.18.0.1".to_string(),
     ];
     assert_eq!(
-        substitute("http://{server}/{port}{x}{server_addr}{client_addr}{", &values),
+        substitute(
+            "http://{server}/{port}{x}{server_addr}{client_addr}{",
+            &values
+        ),
         "http://198.18.0.6:8080/8080{x}198.18.0.6198.18.0.1{"
     );
     assert_eq!(
