@@ -213,6 +213,15 @@ fn own_shutdown(sc: &Scenario, actor: Actor, before: usize) -> bool {
 /// tracepoint's `how` is not read): taken as not.
 pub fn program_context(r: &Record, c: &crate::record::ProgramCall) -> Option<CallContext> {
     let outcome = c.outcome.as_ref()?;
+    // A non-blocking call's "not yet" is not the blocking call's error the rules know
+    // (Winsock answers a non-blocking connect in progress with WSAEWOULDBLOCK, not
+    // WSAEINPROGRESS): no note rather than a wrong one.
+    if matches!(
+        outcome.errno(),
+        Some("EINPROGRESS" | "EAGAIN" | "EWOULDBLOCK" | "EALREADY")
+    ) {
+        return None;
+    }
     let before = |flag: u8, t: u64| {
         r.packets
             .iter()
