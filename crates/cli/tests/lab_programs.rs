@@ -515,3 +515,49 @@ expect client call recv = EAGAIN
         "{text}"
     );
 }
+
+#[test]
+fn a_program_mixes_with_scripted_options_and_network_faults() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    // The server resets (SO_LINGER 0), but the router drops the RST: curl waits for an answer
+    // that never comes, and gives up at its own --max-time.
+    let sc = scenario(
+        dir.path(),
+        "lost-reset",
+        "client exec curl -sS --max-time 1 http://{server}/
+server accept
+server recv
+net drop server->client
+server linger 0
+server close
+expect packet server->client R
+wait client 10s
+expect client exit = 28
+",
+    );
+    let v = lab_json(sc.to_str().unwrap(), &[]);
+    assert_eq!(passed(&v), 2);
+    let sent = format!("sendto → {} bytes", curl_request_len(&v));
+    assert_eq!(
+        calls_of(&v, "client"),
+        ["connect → EINPROGRESS", sent.as_str(), "close → ok"]
+    );
+    let rst = v["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["flags"].as_str().is_some_and(|f| f.contains('R')))
+        .unwrap();
+    assert_eq!(rst["crossed"], false, "the router dropped the RST");
+    let err = program(&v, "client")["stderr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with("curl: (28) Operation timed out after 10"),
+        "{err}"
+    );
+}
