@@ -561,3 +561,28 @@ expect client exit = 28
         "{err}"
     );
 }
+
+#[test]
+fn a_failed_step_kills_the_programs() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let n = nanos() % 1_000_000;
+    let arg = format!("1003.{n}");
+    let sc = scenario(
+        dir.path(),
+        "fails",
+        &format!("client exec sleep {arg}\nsysctl client net.ipv4.tcp_no_such_thing=1\n"),
+    );
+    let out = tcpmortem()
+        .args(["lab", "run", sc.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("line 2: write /proc/sys/net/ipv4/tcp_no_such_thing")
+    );
+    assert!(sleeps(&arg).is_empty(), "the program outlived a failed run");
+}
