@@ -24,8 +24,8 @@ pub const BAD_INPUT: u8 = 65;
 pub const BAD_SCENARIO: u8 = 65;
 /// No such scenario or file (EX_NOINPUT).
 pub const NO_INPUT: u8 = 66;
-/// A program tcpmortem needs is not installed: `nft` for the lab's network faults
-/// (EX_UNAVAILABLE).
+/// A program tcpmortem needs is not installed: `nft` for the lab's network faults, or the
+/// program of an `exec` step (EX_UNAVAILABLE).
 pub const UNAVAILABLE: u8 = 69;
 /// A bug in tcpmortem: a panic, or an error no path expected (EX_SOFTWARE).
 pub const INTERNAL: u8 = 70;

@@ -586,3 +586,29 @@ fn a_failed_step_kills_the_programs() {
     );
     assert!(sleeps(&arg).is_empty(), "the program outlived a failed run");
 }
+
+#[test]
+fn a_programs_output_is_kept_bounded_with_its_full_length() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let sc = scenario(
+        dir.path(),
+        "chatty",
+        "client exec sh -c \"yes | head -c 100000; echo oops >&2\"\nwait client 5s\nexpect client exit = 0\n",
+    );
+    let v = lab_json(sc.to_str().unwrap(), &[]);
+    assert_eq!(passed(&v), 1);
+    let p = program(&v, "client");
+    assert_eq!(p["stdout_bytes"], 100000);
+    assert_eq!(p["stdout"].as_str().unwrap().len(), 16 * 1024);
+    assert_eq!(p["stderr"], "oops\n");
+    let text = tcpmortem()
+        .args(["lab", "run", sc.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("(16384 of 100000 bytes shown)"), "{text}");
+    assert!(text.contains("stderr: oops"), "{text}");
+}
