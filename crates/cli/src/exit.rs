@@ -52,7 +52,8 @@ Exit codes:
       analyze: not a capture file (an empty one included), a corrupt one, or no TCP
       found while some frames were not decoded (a tunnel, a link type)
   66  lab: no such scenario or file; analyze: no such file
-  69  lab: a program it needs is missing (nft, for network faults: install nftables)
+  69  lab: a program it needs is missing: nft for network faults (install nftables), or
+      the program of an `exec` step
   70  internal error: a bug in tcpmortem
   71  lab: the sandbox could not be built; watch: no tracefs
   74  reading or writing failed (analyze: a capture; any command: its output; lab: --pcap

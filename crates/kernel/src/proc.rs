@@ -22,6 +22,15 @@ pub fn alive(pid: i32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
+/// When a process started, in clock ticks after boot (field 22 of `/proc/PID/stat`, see
+/// proc(5)): with its pid, a name for the process that a reused pid does not share.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// Sends a signal to a process we started.
 pub fn signal(pid: i32, sig: libc::c_int) -> Result<()> {
     // SAFETY: kill takes integers only.

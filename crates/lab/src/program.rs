@@ -182,7 +182,7 @@ impl Program {
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .env(OWNER_VAR, std::process::id().to_string());
+                .env(OWNER_VAR, owner_id(std::process::id() as i32));
             for (k, v) in &env {
                 cmd.env(k, v);
             }
@@ -326,16 +326,33 @@ impl Drop for Program {
     }
 }
 
+/// The value [`OWNER_VAR`] holds for a tcpmortem process: `PID:START`, its pid and start time,
+/// so that a pid reused by another process after tcpmortem died does not pass for the owner.
+fn owner_id(pid: i32) -> String {
+    format!("{pid}:{}", proc::start_time(pid).unwrap_or(0))
+}
+
 /// The value of [`OWNER_VAR`] in a process's environment.
-fn owner_of(pid: i32) -> Option<i32> {
+fn owner_of(pid: i32) -> Option<String> {
     let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
     let key = format!("{OWNER_VAR}=");
     env.split(|b| *b == 0).find_map(|kv| {
         std::str::from_utf8(kv.strip_prefix(key.as_bytes())?)
-            .ok()?
-            .parse()
             .ok()
+            .map(str::to_owned)
     })
+}
+
+/// Whether the tcpmortem an [`OWNER_VAR`] value names still runs: the same pid, started at the
+/// same time.
+fn owner_alive(owner: &str) -> bool {
+    let Some((pid, start)) = owner.split_once(':') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<i32>() else {
+        return false;
+    };
+    proc::alive(pid) && proc::start_time(pid).map(|t| t.to_string()).as_deref() == Some(start)
 }
 
 fn pids() -> Vec<i32> {
@@ -350,12 +367,12 @@ fn pids() -> Vec<i32> {
 
 /// Kills the programs (and their descendants) that earlier tcpmortem processes started and
 /// left behind when they died (SIGKILL): processes whose [`OWNER_VAR`] names a process that
-/// no longer exists. Returns their pids.
+/// no longer runs (its pid gone, or taken by a process started at another time). Returns their pids.
 pub fn sweep() -> Vec<i32> {
     let mut killed = Vec::new();
     for pid in pids() {
         if let Some(owner) = owner_of(pid)
-            && !proc::alive(owner)
+            && !owner_alive(&owner)
             && proc::signal(pid, libc::SIGKILL).is_ok()
         {
             killed.push(pid);
@@ -367,12 +384,33 @@ pub fn sweep() -> Vec<i32> {
 /// Kills every process this tcpmortem started as a program (by [`OWNER_VAR`]): called when
 /// the run is over.
 pub fn sweep_mine() -> Vec<i32> {
-    let me = std::process::id() as i32;
+    let me = owner_id(std::process::id() as i32);
     let mut killed = Vec::new();
     for pid in pids() {
-        if owner_of(pid) == Some(me) && proc::signal(pid, libc::SIGKILL).is_ok() {
+        if owner_of(pid).as_deref() == Some(me.as_str()) && proc::signal(pid, libc::SIGKILL).is_ok()
+        {
             killed.push(pid);
         }
     }
     killed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pid names its owner only together with the owner's start time: the same pid with
+    /// another start time (a reused pid) is a dead owner, as is a pid that does not exist.
+    #[test]
+    fn an_owner_is_its_pid_and_start_time() {
+        let me = std::process::id() as i32;
+        let id = owner_id(me);
+        assert!(owner_alive(&id), "{id}");
+        let start: u64 = id.split_once(':').unwrap().1.parse().unwrap();
+        assert!(start > 0);
+        assert!(!owner_alive(&format!("{me}:{}", start + 1)));
+        assert!(!owner_alive(&format!("{me}")));
+        assert!(!owner_alive("2147483647:1"));
+        assert!(!owner_alive("x:1"));
+    }
 }
