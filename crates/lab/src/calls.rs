@@ -58,6 +58,12 @@ impl CallTracer {
     /// Creates the instance (no event enabled until a program's thread is listed) and starts
     /// its reader. `ours`: the run's host addresses.
     pub fn start(ours: [IpAddr; 2]) -> tcpmortem_kernel::Result<CallTracer> {
+        Ok(Self::prepare()?.start(ours))
+    }
+
+    /// Creates the instance, the slow part (~50 ms of ring-buffer resets): a run does it while
+    /// its sandbox is built, before the host addresses the reader needs are known.
+    pub fn prepare() -> tcpmortem_kernel::Result<Prepared> {
         let root = tracefs::root()?;
         let instance = Instance::create(&root, &[], Some(BUFFER_KB))?;
         instance.set("options/event-fork", "1")?;
@@ -74,17 +80,10 @@ impl CallTracer {
             }
         }
         let pipe = instance.pipe()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let leaders = Arc::new(Mutex::new(Vec::new()));
-        let l = leaders.clone();
-        let reader = std::thread::spawn(move || read_loop(pipe, l, ours, &s));
-        Ok(CallTracer {
-            instance: Arc::new(instance),
+        Ok(Prepared {
+            instance,
             events,
-            stop,
-            reader: Some(reader),
-            leaders,
+            pipe,
         })
     }
 
@@ -105,6 +104,32 @@ impl CallTracer {
             .unwrap_or_default();
         out.lost = self.instance.overruns();
         out
+    }
+}
+
+/// A call tracer's instance, made and filtered, with no reader yet.
+pub struct Prepared {
+    instance: Instance,
+    events: Vec<String>,
+    pipe: tracefs::TracePipe,
+}
+
+impl Prepared {
+    /// Starts the reader. `ours`: the run's host addresses.
+    pub fn start(self, ours: [IpAddr; 2]) -> CallTracer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let leaders = Arc::new(Mutex::new(Vec::new()));
+        let l = leaders.clone();
+        let pipe = self.pipe;
+        let reader = std::thread::spawn(move || read_loop(pipe, l, ours, &s));
+        CallTracer {
+            instance: Arc::new(self.instance),
+            events: self.events,
+            stop,
+            reader: Some(reader),
+            leaders,
+        }
     }
 }
 

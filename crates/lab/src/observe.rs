@@ -38,18 +38,47 @@ pub struct Observers {
     pub tracefs: bool,
 }
 
+/// The kernel-event instance, being made on a thread of its own: making it waits ~50 ms on
+/// ring-buffer resets (the clock change, the resize), time the sandbox's set-up can use.
+pub struct PendingTrace(Option<JoinHandle<tcpmortem_kernel::Result<Instance>>>);
+
+impl PendingTrace {
+    /// Starts making the instance for a run whose connections use `ports` on the server side.
+    pub fn begin(ports: Vec<u16>) -> PendingTrace {
+        PendingTrace(Some(std::thread::spawn(move || start_trace(&ports))))
+    }
+
+    fn finish(mut self) -> tcpmortem_kernel::Result<Instance> {
+        match self.0.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Err(tcpmortem_kernel::Error::new(
+                "making the tracefs instance",
+                std::io::Error::other("its thread panicked"),
+            )),
+        }
+    }
+}
+
+/// A run that fails before its observers start still removes the instance.
+impl Drop for PendingTrace {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 fn bump(last: &AtomicU64, t: u64) {
     last.fetch_max(t, Ordering::SeqCst);
 }
 
 impl Observers {
-    /// `ports`: the TCP ports the run's connections use on the server side, to filter the
-    /// kernel's events by.
+    /// `trace`: the kernel-event instance being made ([`PendingTrace`]), or None without
+    /// tracefs.
     pub fn start(
         sb: &Sandbox,
         t0: u64,
-        tracefs: bool,
-        ports: &[u16],
+        trace: Option<PendingTrace>,
         notes: &mut Vec<String>,
     ) -> Result<Observers, LabError> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -70,11 +99,7 @@ impl Observers {
             std::thread::spawn(move || capture_loop(caps, t0, &stop, &last))
         };
         let ours = [sb.addresses.client, sb.addresses.server];
-        let trace = match if tracefs {
-            start_trace(ports).map(Some)
-        } else {
-            Ok(None)
-        } {
+        let trace = match trace.map(PendingTrace::finish).transpose() {
             Ok(None) => {
                 notes.push("kernel view missing: tracefs was not used (--no-tracefs)".into());
                 None

@@ -920,6 +920,18 @@ fn signal_name(sig: i32) -> String {
 
 /// Runs a scenario and returns what was observed. A run cut short by SIGINT, SIGTERM or
 /// SIGHUP returns what was recorded before the signal, with [`Record::interrupted`] set.
+/// A thread joined when dropped: a run that fails early waits for the tracefs instance its
+/// thread is making, so that the instance is removed before the process exits.
+struct JoinOnDrop<T>(Option<std::thread::JoinHandle<T>>);
+
+impl<T> Drop for JoinOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     let wall = Instant::now();
     check_privileges()?;
@@ -927,6 +939,25 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     crate::program::check_programs(sc)?;
     // Programs an earlier tcpmortem left when it was SIGKILLed.
     let swept = crate::program::sweep();
+    // The server-side ports of the run's connections: the server's, and those `connect N`
+    // names. The kernel-event instance, filtered by them, is made while the sandbox is built.
+    let mut ports = vec![crate::sandbox::SERVER_PORT];
+    ports.extend(sc.steps.iter().filter_map(|s| match &s.kind {
+        StepKind::Call {
+            op: Op::Connect { port: Some(p) },
+            ..
+        } => Some(*p),
+        _ => None,
+    }));
+    ports.sort_unstable();
+    ports.dedup();
+    let pending_trace = opts
+        .tracefs
+        .then(|| crate::observe::PendingTrace::begin(ports));
+    // Likewise the programs' instance, which costs as much.
+    let tracing_calls = sc.runs_programs() && opts.tracefs;
+    let mut tracer_prepared =
+        JoinOnDrop(tracing_calls.then(|| std::thread::spawn(CallTracer::prepare)));
     let sandbox = Sandbox::new(sc.ipv6)?;
     let kerr = |e: tcpmortem_kernel::Error| LabError::Setup(e.to_string());
     let diag = [
@@ -952,17 +983,6 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         notes.push("kernel counters missing: /proc/net/netstat could not be read".into());
     }
     let t0 = proc::monotonic_ns();
-    // The server-side ports of the run's connections: 8080, and those `connect N` names.
-    let mut ports = vec![sandbox.addresses.server_port];
-    ports.extend(sc.steps.iter().filter_map(|s| match &s.kind {
-        StepKind::Call {
-            op: Op::Connect { port: Some(p) },
-            ..
-        } => Some(*p),
-        _ => None,
-    }));
-    ports.sort_unstable();
-    ports.dedup();
     if !swept.is_empty() {
         notes.push(format!(
             "killed {} program process(es) an earlier tcpmortem run had left behind: {:?}",
@@ -970,15 +990,12 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
             swept
         ));
     }
-    // The programs' tracefs instance is made while the observers make theirs: each costs
-    // ~50 ms of ring-buffer resets, mostly waiting.
-    let tracing_calls = sc.runs_programs() && opts.tracefs;
-    let tracer_start = tracing_calls.then(|| {
+    let tracer_start = tracer_prepared.0.take().map(|h| {
         let ours = [sandbox.addresses.client, sandbox.addresses.server];
-        std::thread::spawn(move || CallTracer::start(ours))
+        h.join().map(|p| p.map(|p| p.start(ours)))
     });
-    let observers = Observers::start(&sandbox, t0, opts.tracefs, &ports, &mut notes)?;
-    let tracer = match tracer_start.map(|h| h.join()) {
+    let observers = Observers::start(&sandbox, t0, pending_trace, &mut notes)?;
+    let tracer = match tracer_start {
         Some(Ok(Ok(t))) => Some(t),
         Some(Ok(Err(e))) => {
             notes.push(format!(
