@@ -16,6 +16,7 @@ use evidence::{Evidence, Mark, Unreachable};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use tcpmortem_wire::icmp::{self, UnreachCode};
+use tcpmortem_wire::dissect::{Dissector, Skip};
 use tcpmortem_wire::{TcpSegment, checksum};
 use zeek::{ConnRecord, Pkt, TcpConn};
 
@@ -116,61 +117,88 @@ pub enum Decoded {
     Other,
 }
 
-/// Turns frames into what the tracker needs: link, IP and TCP slicing, the TCP checksum
-/// unless told not to (Zeek's -C; only whole packets are checked), and IP fragment
-/// reassembly. Apart from the table so it can run on another thread.
+/// Turns frames into what the tracker needs: link layers, IP fragment reassembly and tunnels
+/// (`tcpmortem_wire::dissect`, as Zeek's packet analysis), then TCP slicing and the TCP
+/// checksum unless told not to (Zeek's -C; only whole packets are checked). Apart from the
+/// table so it can run on another thread.
 pub struct Decoder {
     ignore_checksums: bool,
-    defrag: tcpmortem_wire::defrag::Defragmenter,
+    dissector: Dissector,
 }
 
 impl Decoder {
     pub fn new(opts: &Options) -> Decoder {
         Decoder {
             ignore_checksums: opts.ignore_checksums,
-            defrag: tcpmortem_wire::defrag::Defragmenter::new(),
+            dissector: Dissector::new(!opts.ignore_checksums),
         }
     }
 
     /// Fragmented datagrams given up (timed out or evicted) or still incomplete.
     pub fn fragments_dropped(&self) -> u64 {
-        self.defrag.dropped + self.defrag.pending() as u64
+        self.dissector.fragments_dropped()
     }
 
+    /// One frame whose length on the wire is not known, for the tracker: its first packet.
     pub fn decode(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
-        let Some(ip) = tcpmortem_wire::link::ip_packet(linktype, bytes) else {
-            return Decoded::Other;
-        };
-        if let Some(d) = self.ip(frame, ts_ns, ip) {
-            return d;
-        }
-        // A datagram's last fragment: the whole datagram is one packet, as Zeek counts it.
-        match self.defrag.add(ts_ns, ip) {
-            Some(whole) => self.ip(frame, ts_ns, &whole).unwrap_or(Decoded::Other),
-            None => Decoded::Other,
-        }
+        let mut first = Decoded::Other;
+        let _ = self.decode_each(frame, ts_ns, linktype, u64::MAX, bytes, &mut |d| {
+            if matches!(first, Decoded::Other) {
+                first = d;
+            }
+        });
+        first
     }
 
-    /// A TCP segment or an ICMP error about one; `None` for anything else.
-    fn ip(&self, frame: u64, ts_ns: i128, ip: &[u8]) -> Option<Decoded> {
-        let Some(seg) = TcpSegment::from_ip(ip) else {
-            return icmp::unreachable(ip).map(|quoted| Decoded::Icmp {
-                at: Mark::new(frame, ts_ns),
-                quoted,
+    /// Every packet of one frame the tracker takes (a TCP segment or an ICMP error about
+    /// one; several only for an 802.11 A-MSDU), found through its link layers, fragments
+    /// and tunnels. `wire_len`: the frame's length on the wire (`u64::MAX` if unknown).
+    /// `Err` says why the frame gave nothing.
+    pub fn decode_each(
+        &mut self,
+        frame: u64,
+        ts_ns: i128,
+        linktype: u16,
+        wire_len: u64,
+        bytes: &[u8],
+        out: &mut dyn FnMut(Decoded),
+    ) -> Result<(), Skip> {
+        let ignore = self.ignore_checksums;
+        let mut none = true;
+        let r = self
+            .dissector
+            .frame(ts_ns, linktype, wire_len, bytes, &mut |ip| {
+                if let Some(d) = ip_packet(ignore, frame, ts_ns, ip) {
+                    none = false;
+                    out(d);
+                }
             });
-        };
-        let checksum_ok = if self.ignore_checksums {
-            None
-        } else {
-            checksum::tcp_ok(ip)
-        };
-        Some(Decoded::Tcp(Pkt {
-            frame,
-            ts_ns,
-            seg,
-            checksum_ok,
-        }))
+        match r {
+            Ok(()) if none => Err(Skip::NotTcp),
+            r => r,
+        }
     }
+}
+
+/// A TCP segment or an ICMP error about one; `None` for anything else.
+fn ip_packet(ignore_checksums: bool, frame: u64, ts_ns: i128, ip: &[u8]) -> Option<Decoded> {
+    let Some(seg) = TcpSegment::from_ip(ip) else {
+        return icmp::unreachable(ip).map(|quoted| Decoded::Icmp {
+            at: Mark::new(frame, ts_ns),
+            quoted,
+        });
+    };
+    let checksum_ok = if ignore_checksums {
+        None
+    } else {
+        checksum::tcp_ok(ip)
+    };
+    Some(Decoded::Tcp(Pkt {
+        frame,
+        ts_ns,
+        seg,
+        checksum_ok,
+    }))
 }
 
 /// FxHash's mixing (rustc's hasher) over a per-table random seed: several times faster than
@@ -286,10 +314,30 @@ impl Tracker {
         }
     }
 
-    /// Feeds one captured frame (`frame` is its 1-based number in its file).
+    /// Feeds one captured frame (`frame` is its 1-based number in its file) whose length on
+    /// the wire is not known.
     pub fn frame(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) {
-        let d = self.decoder.decode(frame, ts_ns, linktype, bytes);
-        self.feed(&d);
+        self.frame_of_len(frame, ts_ns, linktype, u64::MAX, bytes);
+    }
+
+    /// Feeds one captured frame of `wire_len` bytes on the wire.
+    pub fn frame_of_len(
+        &mut self,
+        frame: u64,
+        ts_ns: i128,
+        linktype: u16,
+        wire_len: u64,
+        bytes: &[u8],
+    ) {
+        let mut decoded = Vec::new();
+        let _ = self
+            .decoder
+            .decode_each(frame, ts_ns, linktype, wire_len, bytes, &mut |d| {
+                decoded.push(d)
+            });
+        for d in &decoded {
+            self.feed(d);
+        }
     }
 
     /// Feeds a frame decoded by a [`Decoder`], which can run on another thread.
@@ -451,6 +499,16 @@ mod tests {
                 h[4..6].copy_from_slice(&77u16.to_be_bytes());
                 h[6..8]
                     .copy_from_slice(&((u16::from(more) << 13) | (off / 8) as u16).to_be_bytes());
+                // A valid header checksum, or Zeek's IP layer drops the fragment.
+                h[10..12].copy_from_slice(&[0, 0]);
+                let mut sum: u32 = h
+                    .chunks_exact(2)
+                    .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+                    .sum();
+                while sum > 0xFFFF {
+                    sum = (sum & 0xFFFF) + (sum >> 16);
+                }
+                h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
                 h.extend_from_slice(chunk);
                 h
             })

@@ -53,6 +53,23 @@ pub fn tcp_ok(ip: &[u8]) -> Option<bool> {
     Some(fold(sum16(tcp, acc)) == 0xFFFF)
 }
 
+/// Whether an IPv4 header's checksum is right (RFC 791 §3.1).
+pub fn ipv4_header_ok(header: &[u8]) -> bool {
+    fold(sum16(header, 0)) == 0xFFFF
+}
+
+/// Whether a UDP datagram's checksum is right (RFC 768, RFC 8200 §8.1), `ip` being the
+/// packet it came in (for the pseudo-header's addresses) and `udp` its header and data.
+pub fn udp_ok(ip: &[u8], udp: &[u8]) -> bool {
+    let pseudo = match ip.first().map(|b| b >> 4) {
+        Some(4) if ip.len() >= 20 => &ip[12..20],
+        Some(6) if ip.len() >= 40 => &ip[8..40],
+        _ => return false,
+    };
+    let acc = sum16(pseudo, 17 + udp.len() as u64);
+    fold(sum16(udp, acc)) == 0xFFFF
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

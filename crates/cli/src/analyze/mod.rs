@@ -281,9 +281,16 @@ impl Feeder<'_> {
                 continue;
             }
             let frame = self.frame_base + p.frame;
-            let d = self.decoder.decode(frame, p.ts_ns, p.linktype, p.data);
-            self.batch.push(d);
-            if self.batch.len() == BATCH {
+            let batch = &mut self.batch;
+            let _ = self.decoder.decode_each(
+                frame,
+                p.ts_ns,
+                p.linktype,
+                u64::from(p.orig_len),
+                p.data,
+                &mut |d| batch.push(d),
+            );
+            if self.batch.len() >= BATCH {
                 let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
                 if self.tx.send(full).is_err() {
                     return false;

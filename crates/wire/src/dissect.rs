@@ -1,0 +1,482 @@
+//! From a captured frame to the TCP and ICMP packets in it, through link layers, IP fragment
+//! reassembly and tunnels, as Zeek's packet analysis does: `crate::link` for the layers below
+//! IP, then the IP analyzer (`src/packet_analysis/protocol/ip/IP.cc`: header checks, the
+//! IPv4 header checksum, fragments), the UDP analyzer (`udp/UDP.cc`: its checksum, the flow's
+//! responder port that picks a tunnel analyzer, protocol detection) and the tunnels
+//! (`crate::tunnel`): VXLAN, Geneve, GRE (plain, bridged Ethernet, ERSPAN I/II/III, PPTP,
+//! Aruba, over UDP), GTPv1-U, Teredo, AYIYA and IP-in-IP (4in4, 6in4, 4in6, 6in6), at most
+//! [`MAX_DEPTH`] deep (`Tunnel::max_depth`).
+//!
+//! State: the fragments in progress and, for UDP flows that meet a tunnel analyzer, which
+//! port is the responder's and which analyzers gave up on the flow; both bounded. A plain
+//! TCP packet costs a few header checks and, unless checksums are ignored, the IPv4 header's.
+
+use crate::defrag::Defragmenter;
+use crate::link::{self, Stop};
+use crate::tunnel::{self, Inner, UdpTunnel, Verdict};
+use std::collections::HashMap;
+
+/// Zeek's `Tunnel::max_depth`: tunnels inside tunnels up to this many.
+pub const MAX_DEPTH: u8 = 2;
+/// Zeek's `udp_inactivity_timeout`: a UDP flow silent this long starts afresh.
+pub const UDP_TIMEOUT_NS: i128 = 60_000_000_000;
+/// UDP flows remembered at most; beyond, the least recently seen is forgotten.
+pub const MAX_FLOWS: usize = 65_536;
+
+/// Why a frame gave no TCP or ICMP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Skip {
+    /// A link layer that ended before IP, and why.
+    Link(Stop),
+    /// An IP header that Zeek's IP analyzer refuses (version, lengths), or one cut short.
+    IpHeader,
+    /// The IPv4 header checksum is wrong (Zeek's `bad_IP_checksum`; not with `-C`).
+    IpChecksum,
+    /// A fragment of a datagram not yet whole.
+    Fragment,
+    /// A UDP checksum is wrong, so its tunnel is not opened.
+    UdpChecksum,
+    /// A tunnel or an IP protocol that is not decoded, or a tunnel payload Zeek refuses.
+    Encapsulation,
+    /// Tunnels nested deeper than [`MAX_DEPTH`].
+    TunnelDepth,
+    /// IP, but neither TCP nor ICMP nor a tunnel (UDP, ESP, a Teredo bubble...).
+    NotTcp,
+}
+
+/// The tunnel a packet came out of, for GTP's "never GTP in GTP".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Last {
+    None,
+    Gtp,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    lo: ([u8; 16], u16),
+    hi: ([u8; 16], u16),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Flow {
+    /// The responder's port, fixed by the flow's first packet (`UDPAnalyzer::WantConnection`).
+    resp_port: u16,
+    last_ns: i128,
+    /// `UdpTunnel::bit`s of the analyzers that found a violation.
+    violated: u8,
+}
+
+/// The stateful part of decoding frames. One per capture (or per set of files read as one).
+pub struct Dissector {
+    verify_checksums: bool,
+    defrag: Defragmenter,
+    flows: HashMap<FlowKey, Flow>,
+    next_sweep: i128,
+}
+
+/// An IP header, checked.
+struct Ip {
+    v6: bool,
+    /// Header length, IPv6 extension headers included.
+    hdr: usize,
+    total: usize,
+    next: u8,
+    /// Fragment offset in bytes and whether more follow, for a fragment.
+    fragment: Option<(usize, bool)>,
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// The IPv6 extension headers Zeek's `IP_Hdr` walks (hop-by-hop, routing, fragment,
+/// destination options, AH; ESP and mobility end the chain).
+fn ipv6_chain(p: &[u8]) -> Option<(usize, u8, Option<(usize, bool)>)> {
+    let mut next = p[6];
+    let mut at = 40;
+    let mut fragment = None;
+    loop {
+        match next {
+            0 | 43 | 60 => {
+                let h = p.get(at..at + 2)?;
+                next = h[0];
+                at += (usize::from(h[1]) + 1) * 8;
+            }
+            44 => {
+                let h = p.get(at..at + 8)?;
+                let fo = be16(h, 2);
+                fragment = Some((usize::from(fo >> 3) * 8, fo & 1 != 0));
+                next = h[0];
+                at += 8;
+            }
+            51 => {
+                let h = p.get(at..at + 2)?;
+                next = h[0];
+                at += (usize::from(h[1]) + 2) * 4;
+            }
+            _ => return Some((at, next, fragment)),
+        }
+    }
+}
+
+/// Where `inner` starts in `outer` (both slices of one buffer), so that the wire length
+/// can follow it down (`IPTunnel::build_inner_packet`).
+fn inner_wire(wire: u64, outer: &[u8], inner: &[u8]) -> u64 {
+    wire.saturating_sub((outer.len() - inner.len()) as u64)
+}
+
+impl Dissector {
+    /// `verify_checksums`: Zeek without `-C` checks the IPv4 header and UDP checksums here
+    /// (TCP's is the caller's).
+    pub fn new(verify_checksums: bool) -> Dissector {
+        Dissector {
+            verify_checksums,
+            defrag: Defragmenter::new(),
+            flows: HashMap::new(),
+            next_sweep: i128::MIN,
+        }
+    }
+
+    /// Fragmented datagrams given up (timed out or evicted) or still incomplete.
+    pub fn fragments_dropped(&self) -> u64 {
+        self.defrag.dropped + self.defrag.pending() as u64
+    }
+
+    /// Calls `out` with each IP packet carrying TCP or ICMP found in one frame: after the
+    /// link layers, reassembly and decapsulation (several only for an 802.11 A-MSDU).
+    /// `wire_len` is the frame's length on the wire (`u64::MAX` when unknown); an IP header
+    /// that claims more is a truncated packet, as Zeek's `truncated_IP_len`. `Err` when
+    /// nothing came out, and why.
+    pub fn frame(
+        &mut self,
+        ts_ns: i128,
+        linktype: u16,
+        wire_len: u64,
+        data: &[u8],
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Skip> {
+        let mut res: Result<(), Skip> = Err(Skip::Link(Stop::Truncated));
+        let mut any = false;
+        let link = link::ip_packets(linktype, data, &mut |ip| {
+            let r = self.ip(ts_ns, ip, inner_wire(wire_len, data, ip), 0, Last::None, out);
+            any |= r.is_ok();
+            if !any {
+                res = r;
+            }
+        });
+        match link {
+            Err(stop) => Err(Skip::Link(stop)),
+            Ok(()) if any => Ok(()),
+            Ok(()) => res,
+        }
+    }
+
+    fn ip(
+        &mut self,
+        ts: i128,
+        p: &[u8],
+        wire: u64,
+        depth: u8,
+        last: Last,
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Skip> {
+        if p.len() < 20 {
+            return Err(Skip::IpHeader);
+        }
+        let ip = match p[0] >> 4 {
+            4 => {
+                let hdr = usize::from(p[0] & 0x0F) * 4;
+                let mut total = usize::from(be16(p, 2));
+                if total == 0 {
+                    // TCP segmentation offload leaves the length zero. Zeek then goes by the
+                    // captured length with -C, and drops the packet otherwise, its checksum
+                    // being wrong too (IP.cc, `ip_hdr_len_zero`). The header is left as it
+                    // is: Zeek counts its zero in ip_bytes.
+                    if self.verify_checksums {
+                        return Err(Skip::IpHeader);
+                    }
+                    total = p.len();
+                }
+                let frag = be16(p, 6);
+                let (more, off) = (frag & 0x2000 != 0, usize::from(frag & 0x1FFF) * 8);
+                Ip {
+                    v6: false,
+                    hdr,
+                    total,
+                    next: p[9],
+                    fragment: (more || off != 0).then_some((off, more)),
+                }
+            }
+            6 => {
+                if p.len() < 40 {
+                    return Err(Skip::IpHeader);
+                }
+                let (hdr, next, fragment) = ipv6_chain(p).ok_or(Skip::IpHeader)?;
+                Ip {
+                    v6: true,
+                    hdr,
+                    total: 40 + usize::from(be16(p, 4)),
+                    next,
+                    fragment,
+                }
+            }
+            _ => return Err(Skip::IpHeader),
+        };
+        // The wire length of the frame holds the whole packet (IP.cc, `truncated_IP_len`);
+        // a snap length cuts only what was captured.
+        if wire < ip.total as u64 || ip.hdr > ip.total || ip.hdr > p.len() || ip.hdr < 20 {
+            return Err(Skip::IpHeader);
+        }
+        if !ip.v6 && self.verify_checksums && !crate::checksum::ipv4_header_ok(&p[..ip.hdr]) {
+            return Err(Skip::IpChecksum);
+        }
+        if let Some((off, _)) = ip.fragment {
+            if p.len() < ip.total {
+                // Not captured whole: only the first fragment goes on, for header-only
+                // traces (IP.cc, `incompletely_captured_fragment`).
+                if off != 0 {
+                    return Err(Skip::Fragment);
+                }
+            } else {
+                let Some(whole) = self.defrag.add(ts, &p[..ip.total]) else {
+                    return Err(Skip::Fragment);
+                };
+                let n = whole.len() as u64;
+                return self.ip(ts, &whole, n, depth, last, out);
+            }
+        }
+        let payload = &p[ip.hdr..];
+        match ip.next {
+            6 | 1 | 58 => {
+                out(p);
+                Ok(())
+            }
+            17 => self.udp(ts, p, &ip, wire, depth, last, out),
+            // IPTunnel.cc: IP in IP must fill the rest of the packet exactly.
+            4 | 41 => {
+                if depth >= MAX_DEPTH {
+                    return Err(Skip::TunnelDepth);
+                }
+                if tunnel::exact_ip(payload, ip.next) != tunnel::Exact::Ok {
+                    return Err(Skip::Encapsulation);
+                }
+                let n = payload.len() as u64;
+                self.ip(ts, payload, n, depth + 1, Last::Other, out)
+            }
+            47 => {
+                if depth >= MAX_DEPTH {
+                    return Err(Skip::TunnelDepth);
+                }
+                let inner = tunnel::gre(payload).ok_or(Skip::Encapsulation)?;
+                // GRE's inner packet starts afresh at its own length (IPTunnel.cc).
+                let n = match inner {
+                    Inner::Ip(b) | Inner::Ethernet(b) | Inner::Wlan(b) => b.len() as u64,
+                };
+                self.inner(ts, inner, n, depth + 1, Last::Other, out)
+            }
+            _ => Err(Skip::NotTcp),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn udp(
+        &mut self,
+        ts: i128,
+        p: &[u8],
+        ip: &Ip,
+        wire: u64,
+        depth: u8,
+        last: Last,
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Skip> {
+        let payload = &p[ip.hdr..];
+        let claimed = ip.total - ip.hdr;
+        if (claimed != 0 && claimed < 8) || payload.len() < 8 {
+            return Err(Skip::IpHeader);
+        }
+        let len = if claimed == 0 { payload.len() } else { claimed };
+        let (sport, dport, sum) = (be16(payload, 0), be16(payload, 2), be16(payload, 4));
+        // UDP.cc: checked when the whole datagram was captured; a VXLAN datagram on its port
+        // may carry no checksum even over IPv6.
+        let mut validate =
+            self.verify_checksums && payload.len() >= len && wire <= p.len() as u64;
+        if validate
+            && len > 8 + 8 + 14
+            && payload[8] & 0x08 != 0
+            && UdpTunnel::by_port(dport) == Some(UdpTunnel::Vxlan)
+            && sum == 0
+        {
+            validate = false;
+        }
+        if validate
+            && (ip.v6 || sum != 0)
+            && !crate::checksum::udp_ok(p, &payload[..len])
+        {
+            return Err(Skip::UdpChecksum);
+        }
+        let body = &payload[8..len.min(payload.len())];
+        let key = flow_key(p, ip.v6, sport, dport);
+        self.sweep(ts);
+        if self
+            .flows
+            .get(&key)
+            .is_some_and(|f| ts - f.last_ns > UDP_TIMEOUT_NS)
+        {
+            self.flows.remove(&key);
+        }
+        let registered = UdpTunnel::by_port(sport).is_some() || UdpTunnel::by_port(dport).is_some();
+        if registered && !self.flows.contains_key(&key) {
+            // The first packet's source is the responder if its port is a likely server
+            // port and the destination's is not.
+            let flip =
+                UdpTunnel::likely_server_port(sport) && !UdpTunnel::likely_server_port(dport);
+            self.remember(
+                key,
+                Flow {
+                    resp_port: if flip { sport } else { dport },
+                    last_ns: ts,
+                    violated: 0,
+                },
+            );
+        }
+        let resp_port = self.flows.get(&key).map_or(dport, |f| f.resp_port);
+        if let Some(f) = self.flows.get_mut(&key) {
+            f.last_ns = ts;
+        }
+        // UDP.cc forwards by the responder's port, else Analyzer::FindInnerAnalyzer tries
+        // the analyzers registered for detection (AYIYA's script loads before Teredo's).
+        let analyzer = match UdpTunnel::by_port(resp_port) {
+            Some(a) => a,
+            None if tunnel::ayiya_detect(body) => UdpTunnel::Ayiya,
+            None if tunnel::teredo_detect(body) => UdpTunnel::Teredo,
+            None => return Err(Skip::NotTcp),
+        };
+        if !registered && !self.flows.contains_key(&key) {
+            self.remember(
+                key,
+                Flow {
+                    resp_port,
+                    last_ns: ts,
+                    violated: 0,
+                },
+            );
+        }
+        let violated = self.flows.get(&key).map_or(0, |f| f.violated);
+        // GTPv1.cc and GRE.cc do not look at earlier violations.
+        if violated & analyzer.bit() != 0
+            && !matches!(analyzer, UdpTunnel::Gtpv1 | UdpTunnel::Gre)
+        {
+            return Err(Skip::Encapsulation);
+        }
+        if depth >= MAX_DEPTH {
+            return Err(Skip::TunnelDepth);
+        }
+        let verdict = match analyzer {
+            UdpTunnel::Vxlan => tunnel::vxlan(body),
+            UdpTunnel::Geneve => tunnel::geneve(body),
+            UdpTunnel::Teredo => tunnel::teredo(body),
+            UdpTunnel::Ayiya => tunnel::ayiya(body),
+            UdpTunnel::Gtpv1 => tunnel::gtpv1(body, last == Last::Gtp),
+            UdpTunnel::Gre => tunnel::gre(body).map_or(Verdict::Skip, Verdict::Inner),
+        };
+        let inner = match verdict {
+            Verdict::Inner(i) => i,
+            Verdict::Skip => return Err(Skip::Encapsulation),
+            Verdict::Violation => {
+                if let Some(f) = self.flows.get_mut(&key) {
+                    f.violated |= analyzer.bit();
+                }
+                return Err(Skip::Encapsulation);
+            }
+        };
+        let next_last = if analyzer == UdpTunnel::Gtpv1 {
+            Last::Gtp
+        } else {
+            Last::Other
+        };
+        let inner_bytes = match inner {
+            Inner::Ip(b) | Inner::Ethernet(b) | Inner::Wlan(b) => b,
+        };
+        let w = inner_wire(wire, p, inner_bytes);
+        self.inner(ts, inner, w, depth + 1, next_last, out)
+    }
+
+    fn inner(
+        &mut self,
+        ts: i128,
+        inner: Inner<'_>,
+        wire: u64,
+        depth: u8,
+        last: Last,
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Skip> {
+        let (lt, b) = match inner {
+            Inner::Ip(b) => return self.ip(ts, b, wire, depth, last, out),
+            Inner::Ethernet(b) => (link::linktype::ETHERNET, b),
+            Inner::Wlan(b) => (link::linktype::IEEE802_11, b),
+        };
+        let mut res = Err(Skip::Encapsulation);
+        let mut any = false;
+        let l = link::ip_packets(lt, b, &mut |ip| {
+            let r = self.ip(ts, ip, inner_wire(wire, b, ip), depth, last, out);
+            any |= r.is_ok();
+            if !any {
+                res = r;
+            }
+        });
+        match l {
+            Err(stop) => Err(Skip::Link(stop)),
+            Ok(()) if any => Ok(()),
+            Ok(()) => res,
+        }
+    }
+
+    fn remember(&mut self, key: FlowKey, flow: Flow) {
+        if self.flows.len() >= MAX_FLOWS {
+            let oldest = self
+                .flows
+                .iter()
+                .min_by_key(|(_, f)| f.last_ns)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.flows.remove(&k);
+            }
+        }
+        self.flows.insert(key, flow);
+    }
+
+    /// Forgets flows silent longer than the UDP timeout, once a second of capture time.
+    fn sweep(&mut self, now: i128) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + 1_000_000_000;
+        if !self.flows.is_empty() {
+            self.flows.retain(|_, f| now - f.last_ns <= UDP_TIMEOUT_NS);
+        }
+    }
+
+    /// UDP flows remembered now.
+    pub fn flows(&self) -> usize {
+        self.flows.len()
+    }
+}
+
+fn flow_key(p: &[u8], v6: bool, sport: u16, dport: u16) -> FlowKey {
+    let mut a = [0u8; 16];
+    let mut b = [0u8; 16];
+    if v6 {
+        a.copy_from_slice(&p[8..24]);
+        b.copy_from_slice(&p[24..40]);
+    } else {
+        a[..4].copy_from_slice(&p[12..16]);
+        b[..4].copy_from_slice(&p[16..20]);
+    }
+    let (x, y) = ((a, sport), (b, dport));
+    if x <= y {
+        FlowKey { lo: x, hi: y }
+    } else {
+        FlowKey { lo: y, hi: x }
+    }
+}
