@@ -15,17 +15,25 @@ use ending::Ending;
 use evidence::{Evidence, Mark, Unreachable};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use tcpmortem_wire::icmp::{self, UnreachCode};
 use tcpmortem_wire::dissect::{Dissector, Skip};
+use tcpmortem_wire::icmp::{self, UnreachCode};
 use tcpmortem_wire::{TcpSegment, checksum};
 use zeek::{ConnRecord, Pkt, TcpConn};
 
-/// Ports whose traffic makes Zeek take the sender as the responder when a connection starts
-/// without a SYN (`likely_server_ports`, from the ports its default analyzers register).
+/// Zeek's default `likely_server_ports` for TCP: the ports its default protocol scripts add
+/// (`redef likely_server_ports += { ports }` in `scripts/base/protocols/*/main.zeek`); when a
+/// connection does not start with a SYN, the side on one of these is taken for the
+/// responder. By script: ftp 21, 2811 (gridftp); ssh 22; smtp 25, 587; dns 53; finger 79;
+/// http 80, 81, 631, 1080, 3128, 8000, 8080, 8888; krb 88; dce-rpc 135; smb 139, 445;
+/// imap 143; ldap 389, 3268; ssl 443, 465, 563, 585, 614, 636, 989, 990, 992, 993, 995,
+/// 5223; modbus 502; syslog 514; mysql 1434, 3306; mqtt 1883; rdp 3389; xmpp 5222, 5269;
+/// postgresql 5432; redis 6379; irc 6666-6669; dnp3 20000. (pop3, telnet, snmp, sip, rfb,
+/// radius and socks's 1080 register their analyzers without adding likely server ports,
+/// or are not TCP.)
 pub const LIKELY_SERVER_PORTS: &[u16] = &[
-    21, 22, 23, 25, 53, 80, 88, 110, 111, 135, 137, 138, 139, 143, 161, 389, 443, 445, 465, 502,
-    514, 587, 636, 993, 995, 1080, 1194, 1723, 1812, 3128, 3306, 3389, 5060, 5222, 5432, 5900,
-    6379, 6667, 8000, 8080, 8443, 8888,
+    21, 22, 25, 53, 79, 80, 81, 88, 135, 139, 143, 389, 443, 445, 465, 502, 514, 563, 585, 587,
+    614, 631, 636, 989, 990, 992, 993, 995, 1080, 1434, 1883, 2811, 3128, 3268, 3306, 3389, 5222,
+    5223, 5269, 5432, 6379, 6666, 6667, 6668, 6669, 8000, 8080, 8888, 20000,
 ];
 
 /// Zeek's `tcp_inactivity_timeout`: a connection silent this long is over.

@@ -254,7 +254,8 @@ fn check(case: &Case, t: &mut Tally) {
             .flatten()
             .or_else(|| recs.iter().enumerate().position(|(i, r)| free(i, r)));
         let Some(i) = found else {
-            t.diffs.push(format!("{name}: no connection for {:?}", row.ids));
+            t.diffs
+                .push(format!("{name}: no connection for {:?}", row.ids));
             continue;
         };
         used[i] = true;
@@ -305,6 +306,10 @@ fn every_tcp_row_of_both_manifests_matches_zeek() {
     // Every row and field matches; a difference is to be explained from Zeek's source,
     // never special-cased.
     let rows: Vec<usize> = by_manifest.iter().map(|(_, t)| t.rows).collect();
-    assert_eq!(rows, [65, 61], "the TCP rows of MANIFEST.tsv and MANIFEST-suite.tsv");
+    assert_eq!(
+        rows,
+        [65, 61],
+        "the TCP rows of MANIFEST.tsv and MANIFEST-suite.tsv"
+    );
     assert!(!failed, "conformance regressed");
 }

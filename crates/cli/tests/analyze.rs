@@ -304,6 +304,16 @@ fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
     pcap.extend(65535u32.to_le_bytes());
     pcap.extend(101u32.to_le_bytes());
     for t in [1u32, 40] {
+        // A valid header checksum, or the IP layer drops the fragment before reassembly.
+        ip[10..12].copy_from_slice(&[0, 0]);
+        let mut sum: u32 = ip[..20]
+            .chunks_exact(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        while sum > 0xFFFF {
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+        ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
         pcap.extend(t.to_le_bytes());
         pcap.extend(0u32.to_le_bytes());
         pcap.extend((ip.len() as u32).to_le_bytes());
@@ -325,4 +335,38 @@ fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn likely_server_ports_takes_a_list_or_none() {
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/zeek/Traces/tcp/missing-syn.pcap");
+    let t = trace.to_str().unwrap();
+    // The first packet is 125.190.109.199:80's SYN-ACK: with 80 a likely server port the
+    // connection is flipped at once (^h); with none, at the ACK that follows (Zeek's
+    // SYN-ACK flip), and both give the client as originator.
+    for ports in ["80", "none", "NONE", "8080, 80"] {
+        let (code, out, err) = run(&[
+            "analyze",
+            "--format",
+            "zeek",
+            "--likely-server-ports",
+            ports,
+            t,
+        ]);
+        assert_eq!(code, 0, "{ports}: {err}");
+        let row = out.lines().find(|l| !l.starts_with('#')).unwrap();
+        let f: Vec<&str> = row.split('\t').collect();
+        assert_eq!(
+            (f[2], f[4], f[5]),
+            ("141.42.64.125", "125.190.109.199", "80"),
+            "{ports}"
+        );
+        assert!(f[15].starts_with("^h"), "{ports}: {row}");
+    }
+    for bad in ["", "80,", "http", "70000"] {
+        let (code, _, err) = run(&["analyze", "--likely-server-ports", bad, t]);
+        assert_eq!(code, 64, "{bad:?}");
+        assert!(err.contains("--likely-server-ports"), "{bad:?}: {err}");
+    }
 }

@@ -82,8 +82,7 @@ struct Ip {
     hdr: usize,
     total: usize,
     next: u8,
-    /// Fragment offset in bytes and whether more follow, for a fragment.
-    fragment: Option<(usize, bool)>,
+    fragment: FragmentAt,
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {
@@ -92,7 +91,10 @@ fn be16(b: &[u8], at: usize) -> u16 {
 
 /// The IPv6 extension headers Zeek's `IP_Hdr` walks (hop-by-hop, routing, fragment,
 /// destination options, AH; ESP and mobility end the chain).
-fn ipv6_chain(p: &[u8]) -> Option<(usize, u8, Option<(usize, bool)>)> {
+/// A fragment's offset in bytes and whether more follow.
+type FragmentAt = Option<(usize, bool)>;
+
+fn ipv6_chain(p: &[u8]) -> Option<(usize, u8, FragmentAt)> {
     let mut next = p[6];
     let mut at = 40;
     let mut fragment = None;
@@ -159,7 +161,14 @@ impl Dissector {
         let mut res: Result<(), Skip> = Err(Skip::Link(Stop::Truncated));
         let mut any = false;
         let link = link::ip_packets(linktype, data, &mut |ip| {
-            let r = self.ip(ts_ns, ip, inner_wire(wire_len, data, ip), 0, Last::None, out);
+            let r = self.ip(
+                ts_ns,
+                ip,
+                inner_wire(wire_len, data, ip),
+                0,
+                Last::None,
+                out,
+            );
             any |= r.is_ok();
             if !any {
                 res = r;
@@ -299,8 +308,7 @@ impl Dissector {
         let (sport, dport, sum) = (be16(payload, 0), be16(payload, 2), be16(payload, 4));
         // UDP.cc: checked when the whole datagram was captured; a VXLAN datagram on its port
         // may carry no checksum even over IPv6.
-        let mut validate =
-            self.verify_checksums && payload.len() >= len && wire <= p.len() as u64;
+        let mut validate = self.verify_checksums && payload.len() >= len && wire <= p.len() as u64;
         if validate
             && len > 8 + 8 + 14
             && payload[8] & 0x08 != 0
@@ -309,10 +317,7 @@ impl Dissector {
         {
             validate = false;
         }
-        if validate
-            && (ip.v6 || sum != 0)
-            && !crate::checksum::udp_ok(p, &payload[..len])
-        {
+        if validate && (ip.v6 || sum != 0) && !crate::checksum::udp_ok(p, &payload[..len]) {
             return Err(Skip::UdpChecksum);
         }
         let body = &payload[8..len.min(payload.len())];
@@ -364,8 +369,7 @@ impl Dissector {
         }
         let violated = self.flows.get(&key).map_or(0, |f| f.violated);
         // GTPv1.cc and GRE.cc do not look at earlier violations.
-        if violated & analyzer.bit() != 0
-            && !matches!(analyzer, UdpTunnel::Gtpv1 | UdpTunnel::Gre)
+        if violated & analyzer.bit() != 0 && !matches!(analyzer, UdpTunnel::Gtpv1 | UdpTunnel::Gre)
         {
             return Err(Skip::Encapsulation);
         }

@@ -85,11 +85,7 @@ pub fn ip_packet(lt: u16, frame: &[u8]) -> Option<&[u8]> {
 /// Calls `out` with each IP packet inside a frame of link type `lt` (several only for an
 /// 802.11 A-MSDU). The slices point into `frame`, so their offset in it is the bytes of link
 /// headers before them. `Err` when there was none, and why.
-pub fn ip_packets<'a>(
-    lt: u16,
-    frame: &'a [u8],
-    out: &mut dyn FnMut(&'a [u8]),
-) -> Result<(), Stop> {
+pub fn ip_packets<'a>(lt: u16, frame: &'a [u8], out: &mut dyn FnMut(&'a [u8])) -> Result<(), Stop> {
     let mut s = Sink { out, hops: 0 };
     link(lt, frame, &mut s)
 }

@@ -370,7 +370,9 @@ mod tests {
         // Version 1, PT, E: seq/N-PDU/next type 0x32, one 4-byte extension header.
         let mut p = vec![0x34, 255, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x32];
         p.extend([1, 0xAA, 0xBB, 0]);
-        let mut ip = vec![0x45, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2];
+        let mut ip = vec![
+            0x45, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+        ];
         p.extend(&ip);
         assert_eq!(gtpv1(&p, false), Verdict::Inner(Inner::Ip(&ip[..])));
         assert_eq!(gtpv1(&p, true), Verdict::Violation);
@@ -400,7 +402,9 @@ mod tests {
 
     #[test]
     fn gre_variants() {
-        let ip = [0x45u8, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2];
+        let ip = [
+            0x45u8, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+        ];
         let mut plain = vec![0, 0, 0x08, 0x00];
         plain.extend(ip);
         assert_eq!(gre(&plain), Some(Inner::Ip(&ip[..])));

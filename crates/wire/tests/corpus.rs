@@ -74,9 +74,15 @@ fn every_corpus_trace_reads_like_tshark_reads_it() {
         while let Some(p) = r.next_packet().unwrap() {
             frames += 1;
             let mut seen = false;
-            let _ = d.frame(p.ts_ns, p.linktype, u64::from(p.orig_len), p.data, &mut |ip| {
-                seen |= TcpSegment::from_ip(ip).is_some();
-            });
+            let _ = d.frame(
+                p.ts_ns,
+                p.linktype,
+                u64::from(p.orig_len),
+                p.data,
+                &mut |ip| {
+                    seen |= TcpSegment::from_ip(ip).is_some();
+                },
+            );
             tcp += usize::from(seen);
         }
         let want = (

@@ -48,15 +48,18 @@ pub struct Args {
     #[arg(long, value_name = "ADDR:PORT", value_parser = endpoint)]
     conn: Option<Endpoint>,
 
-    /// Do not verify TCP checksums (Zeek's -C). By default a segment with a bad checksum is
-    /// counted in the history as `C` and otherwise ignored, as Zeek does.
+    /// Do not verify checksums (Zeek's -C). By default, as Zeek does, a packet with a bad
+    /// IPv4 header checksum is dropped, a UDP datagram with a bad checksum is not
+    /// decapsulated, and a TCP segment with a bad checksum is counted in the history as `C`
+    /// and otherwise ignored.
     #[arg(long, short = 'C')]
     ignore_checksums: bool,
 
     /// Ports that mark the responder when a connection's first packet is not a SYN (Zeek's
-    /// likely_server_ports). Default: the ports of Zeek's default analyzers.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    likely_server_ports: Option<Vec<u16>>,
+    /// likely_server_ports), comma-separated, or `none`. Default: the TCP ports Zeek's
+    /// default analyzers register.
+    #[arg(long, value_name = "LIST|none", value_parser = port_list)]
+    likely_server_ports: Option<PortList>,
 
     /// Only packets of this pcapng interface (its name, e.g. `to-client`, or its index).
     #[arg(long, value_name = "NAME|INDEX")]
@@ -86,6 +89,25 @@ impl Endpoint {
     fn matches(&self, a: SocketAddr) -> bool {
         self.ip.is_none_or(|ip| ip == a.ip()) && self.port.is_none_or(|p| p == a.port())
     }
+}
+
+/// `--likely-server-ports`: a list, possibly `none` (a bare-mode Zeek that loads no
+/// protocol script has no likely server port).
+#[derive(Debug, Clone)]
+pub struct PortList(Vec<u16>);
+
+fn port_list(s: &str) -> Result<PortList, String> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(PortList(Vec::new()));
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim().parse::<u16>().map_err(|_| {
+                format!("{p:?} is not a port (0-65535); give a list like 80,443 or none")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(PortList)
 }
 
 fn endpoint(s: &str) -> Result<Endpoint, String> {
@@ -311,7 +333,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
         likely_server_ports: args
             .likely_server_ports
             .clone()
-            .unwrap_or_else(|| tcpmortem_analyze::LIKELY_SERVER_PORTS.to_vec()),
+            .map_or_else(|| tcpmortem_analyze::LIKELY_SERVER_PORTS.to_vec(), |l| l.0),
     };
     let only_abnormal = args.only == Some(Only::Abnormal);
     // Machine formats skip the colour-stripping writer: they never carry colour.
