@@ -662,4 +662,92 @@ mod tests {
         }
         assert_eq!(endings(&p)[0].ending.kind, ending::Kind::KeepaliveTimeout);
     }
+
+    fn run_with(opts: Options, packets: &[(i64, Vec<u8>)]) -> Vec<Connection> {
+        let mut t = Tracker::new(opts);
+        for (i, (ms, p)) in packets.iter().enumerate() {
+            t.frame(i as u64 + 1, i128::from(*ms) * 1_000_000, linktype::RAW, p);
+        }
+        t.finish()
+    }
+
+    #[test]
+    fn a_bad_ip_header_checksum_drops_the_packet_before_tcp() {
+        let mut p = handshake();
+        let mut data = seg(true, "P.", 101, 501, b"hello");
+        data[10] ^= 0x55;
+        p.push((3, data));
+        let c = endings(&p);
+        // Zeek's IP layer drops it (bad_IP_checksum): no `C`, no packet, no data.
+        assert_eq!(c[0].zeek.history, "ShA");
+        assert_eq!(c[0].zeek.orig_pkts, 2);
+        let lax = run_with(
+            Options {
+                ignore_checksums: true,
+                ..Options::default()
+            },
+            &p,
+        );
+        assert_eq!(lax[0].zeek.history, "ShAD");
+    }
+
+    #[test]
+    fn a_connection_begun_by_a_syn_ack_flips_at_the_next_ack_or_data() {
+        let none = || Options {
+            likely_server_ports: Vec::new(),
+            ..Options::default()
+        };
+        // Both sides seen: the ACK's sender becomes the originator.
+        let p = vec![
+            (0, seg(false, "S.", 500, 101, &[])),
+            (1, seg(true, ".", 101, 501, &[])),
+            (2, seg(true, "P.", 101, 501, b"hi")),
+        ];
+        let c = run_with(none(), &p);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].zeek.history, "^hAD");
+        assert_eq!(c[0].zeek.orig.port(), 40000);
+        assert_eq!((c[0].zeek.orig_pkts, c[0].zeek.resp_pkts), (2, 1));
+        // One-sided: only the server was captured. The counts follow the flip (the
+        // conn-size-flip baselines): every packet is the responder's.
+        let p = vec![
+            (0, seg(false, "S.", 500, 101, &[])),
+            (1, seg(false, ".", 501, 101, &[])),
+            (2, seg(false, "F.", 501, 101, &[])),
+        ];
+        let c = run_with(none(), &p);
+        assert_eq!(c[0].zeek.history, "^haf");
+        assert_eq!(c[0].zeek.orig.port(), 40000);
+        assert_eq!((c[0].zeek.orig_pkts, c[0].zeek.resp_pkts), (0, 3));
+        assert_eq!(c[0].zeek.resp_ip_bytes, 120);
+        // A SYN-ACK answered by a RST is a scan's: no flip.
+        let p = vec![
+            (0, seg(false, "S.", 500, 101, &[])),
+            (1, seg(true, "R", 101, 0, &[])),
+        ];
+        assert_eq!(run_with(none(), &p)[0].zeek.history, "Hr");
+    }
+
+    #[test]
+    fn a_completed_close_ends_the_connection_after_the_close_delay() {
+        // A FIN from a peer never seen before completes the close (ConnectionClosed): five
+        // seconds after the last packet, the 4-tuple starts a new connection, whatever
+        // comes in between.
+        let p = vec![
+            (0, seg(false, "F.", 501, 101, &[])),
+            (1, seg(true, ".", 101, 502, &[])),
+            (6_000, seg(true, "R.", 101, 502, &[])),
+            (12_000, seg(false, "R.", 502, 101, &[])),
+        ];
+        let c = endings(&p);
+        let h: Vec<&str> = c.iter().map(|c| c.zeek.history.as_str()).collect();
+        assert_eq!(h, ["^fA", "R", "^r"]);
+        // Within the delay it is one connection.
+        let p = vec![
+            (0, seg(false, "F.", 501, 101, &[])),
+            (1, seg(true, ".", 101, 502, &[])),
+            (4_000, seg(true, "R.", 101, 502, &[])),
+        ];
+        assert_eq!(endings(&p).len(), 1);
+    }
 }

@@ -305,7 +305,7 @@ impl Dissector {
             return Err(Skip::IpHeader);
         }
         let len = if claimed == 0 { payload.len() } else { claimed };
-        let (sport, dport, sum) = (be16(payload, 0), be16(payload, 2), be16(payload, 4));
+        let (sport, dport, sum) = (be16(payload, 0), be16(payload, 2), be16(payload, 6));
         // UDP.cc: checked when the whole datagram was captured; a VXLAN datagram on its port
         // may carry no checksum even over IPv6.
         let mut validate = self.verify_checksums && payload.len() >= len && wire <= p.len() as u64;
