@@ -103,7 +103,7 @@ proptest! {
 
     /// Arbitrary bytes behind a valid pcap header: every record header and body is hostile.
     #[test]
-    fn arbitrary_records_never_panic(body in prop::collection::vec(any::<u8>(), 0..4096), lt in prop::sample::select(vec![0u16, 1, 101, 108, 113, 228, 229, 276, 147])) {
+    fn arbitrary_records_never_panic(body in prop::collection::vec(any::<u8>(), 0..4096), lt in prop::sample::select(vec![0u16, 1, 9, 10, 50, 101, 105, 108, 113, 127, 228, 229, 239, 276, 147])) {
         let mut bytes = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         bytes.extend(65535u32.to_le_bytes());
         bytes.extend(u32::from(lt).to_le_bytes());

@@ -598,3 +598,35 @@ fn old_formats_read_as_tshark_reads_them() {
     assert_eq!(got[0].2, frames[0]);
     assert_eq!(tshark(&path, &[]), [expect(false), expect(true)]);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+    /// Every fixture above with random bytes overwritten and cut short: the dissector never
+    /// panics, and only frames that carry TCP give segments.
+    #[test]
+    fn mutated_encapsulations_never_panic(
+        pick in proptest::prelude::any::<proptest::sample::Index>(),
+        flips in proptest::collection::vec(
+            (proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()),
+            0..16,
+        ),
+        cut in proptest::prelude::any::<proptest::sample::Index>(),
+    ) {
+        let all = cases();
+        let (_, lt, frames, _, _) = pick.get(&all);
+        let mut f = frames[0].clone();
+        for (at, v) in flips {
+            let i = at.index(f.len());
+            f[i] = v;
+        }
+        let n = cut.index(f.len() + 1);
+        let mut d = Dissector::new(true);
+        for wire in [n as u64, u64::MAX] {
+            let _ = d.frame(0, *lt, wire, &f[..n], &mut |ip| {
+                let _ = TcpSegment::from_ip(ip);
+            });
+        }
+        proptest::prop_assert!(d.flows() <= 2);
+    }
+}
