@@ -508,15 +508,7 @@ mod tests {
                 h[6..8]
                     .copy_from_slice(&((u16::from(more) << 13) | (off / 8) as u16).to_be_bytes());
                 // A valid header checksum, or Zeek's IP layer drops the fragment.
-                h[10..12].copy_from_slice(&[0, 0]);
-                let mut sum: u32 = h
-                    .chunks_exact(2)
-                    .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-                    .sum();
-                while sum > 0xFFFF {
-                    sum = (sum & 0xFFFF) + (sum >> 16);
-                }
-                h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+                tcpmortem_wire::checksum::ipv4_header_fill(&mut h);
                 h.extend_from_slice(chunk);
                 h
             })
@@ -555,11 +547,7 @@ mod tests {
 
     /// Runs raw IPv4 packets, `ms` apart each, through a tracker.
     fn endings(packets: &[(i64, Vec<u8>)]) -> Vec<Connection> {
-        let mut t = Tracker::new(Options::default());
-        for (i, (ms, p)) in packets.iter().enumerate() {
-            t.frame(i as u64 + 1, i128::from(*ms) * 1_000_000, linktype::RAW, p);
-        }
-        t.finish()
+        run_with(Options::default(), packets)
     }
 
     fn handshake() -> Vec<(i64, Vec<u8>)> {

@@ -305,15 +305,7 @@ fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
     pcap.extend(101u32.to_le_bytes());
     for t in [1u32, 40] {
         // A valid header checksum, or the IP layer drops the fragment before reassembly.
-        ip[10..12].copy_from_slice(&[0, 0]);
-        let mut sum: u32 = ip[..20]
-            .chunks_exact(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum();
-        while sum > 0xFFFF {
-            sum = (sum & 0xFFFF) + (sum >> 16);
-        }
-        ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        tcpmortem_wire::checksum::ipv4_header_fill(&mut ip[..20]);
         pcap.extend(t.to_le_bytes());
         pcap.extend(0u32.to_le_bytes());
         pcap.extend((ip.len() as u32).to_le_bytes());

@@ -435,8 +435,10 @@ impl<S: Source> Reader<S> {
                         });
                     }
                 }
-                // Enhanced Packet Block.
-                6 => {
+                // Enhanced Packet Block, and the obsolete Packet Block: the same but for a
+                // 16-bit interface id followed by a 16-bit drop count (read as tshark reads
+                // it).
+                6 | 2 => {
                     if body_len < 20 {
                         return Err(CaptureError::Corrupt {
                             offset: self.offset,
@@ -445,49 +447,11 @@ impl<S: Source> Reader<S> {
                     }
                     // Borrows only the source, so the frame counter can move below.
                     let b = &self.src.buf()[..self.pending];
-                    let iface = u32_at(&b[0..4], big) as usize;
-                    let ts = (u64::from(u32_at(&b[4..8], big)) << 32)
-                        | u64::from(u32_at(&b[8..12], big));
-                    let cap = u32_at(&b[12..16], big) as usize;
-                    let orig_len = u32_at(&b[16..20], big);
-                    if 20 + cap > body_len {
-                        return Err(CaptureError::Corrupt {
-                            offset: self.offset,
-                            what: format!("captured length {cap} beyond its block"),
-                        });
-                    }
-                    let Format::Pcapng { interfaces, .. } = &self.format else {
-                        unreachable!("pcapng reader")
+                    let iface = if ty == 2 {
+                        usize::from(u16_at(&b[0..2], big))
+                    } else {
+                        u32_at(&b[0..4], big) as usize
                     };
-                    let Some(i) = interfaces.get(iface) else {
-                        return Err(CaptureError::Corrupt {
-                            offset: self.offset,
-                            what: format!("packet for undeclared interface {iface}"),
-                        });
-                    };
-                    self.frame += 1;
-                    let ts_ns = i128::from(ts) * 1_000_000_000 / i128::from(i.units_per_sec.max(1));
-                    return Ok(Some(Packet {
-                        frame: self.frame,
-                        ts_ns,
-                        linktype: i.linktype,
-                        orig_len,
-                        interface: iface as u32,
-                        interface_name: i.name.as_deref(),
-                        data: &b[20..20 + cap],
-                    }));
-                }
-                // The obsolete Packet Block: an EPB whose interface id is 16 bits, followed by
-                // a 16-bit drop count (read as tshark reads it).
-                2 => {
-                    if body_len < 20 {
-                        return Err(CaptureError::Corrupt {
-                            offset: self.offset,
-                            what: "short packet block".into(),
-                        });
-                    }
-                    let b = &self.src.buf()[..self.pending];
-                    let iface = usize::from(u16_at(&b[0..2], big));
                     let ts = (u64::from(u32_at(&b[4..8], big)) << 32)
                         | u64::from(u32_at(&b[8..12], big));
                     let cap = u32_at(&b[12..16], big) as usize;

@@ -58,6 +58,13 @@ pub fn ipv4_header_ok(header: &[u8]) -> bool {
     fold(sum16(header, 0)) == 0xFFFF
 }
 
+/// Writes an IPv4 header's checksum (RFC 791 §3.1) into its bytes 10-11.
+pub fn ipv4_header_fill(header: &mut [u8]) {
+    header[10..12].copy_from_slice(&[0, 0]);
+    let c = !fold(sum16(header, 0));
+    header[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
 /// Whether a UDP datagram's checksum is right (RFC 768, RFC 8200 §8.1), `ip` being the
 /// packet it came in (for the pseudo-header's addresses) and `udp` its header and data.
 pub fn udp_ok(ip: &[u8], udp: &[u8]) -> bool {

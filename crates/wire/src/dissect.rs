@@ -158,23 +158,31 @@ impl Dissector {
         data: &[u8],
         out: &mut dyn FnMut(&[u8]),
     ) -> Result<(), Skip> {
-        let mut res: Result<(), Skip> = Err(Skip::Link(Stop::Truncated));
+        self.link(ts_ns, linktype, data, wire_len, 0, Last::None, out)
+    }
+
+    /// The IP packets behind link-layer headers (a frame, or a tunnel's inner frame).
+    #[allow(clippy::too_many_arguments)]
+    fn link(
+        &mut self,
+        ts: i128,
+        linktype: u16,
+        frame: &[u8],
+        wire: u64,
+        depth: u8,
+        last: Last,
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Skip> {
+        let mut res = Ok(());
         let mut any = false;
-        let link = link::ip_packets(linktype, data, &mut |ip| {
-            let r = self.ip(
-                ts_ns,
-                ip,
-                inner_wire(wire_len, data, ip),
-                0,
-                Last::None,
-                out,
-            );
+        let l = link::ip_packets(linktype, frame, &mut |ip| {
+            let r = self.ip(ts, ip, inner_wire(wire, frame, ip), depth, last, out);
             any |= r.is_ok();
             if !any {
                 res = r;
             }
         });
-        match link {
+        match l {
             Err(stop) => Err(Skip::Link(stop)),
             Ok(()) if any => Ok(()),
             Ok(()) => res,
@@ -420,20 +428,7 @@ impl Dissector {
             Inner::Ethernet(b) => (link::linktype::ETHERNET, b),
             Inner::Wlan(b) => (link::linktype::IEEE802_11, b),
         };
-        let mut res = Err(Skip::Encapsulation);
-        let mut any = false;
-        let l = link::ip_packets(lt, b, &mut |ip| {
-            let r = self.ip(ts, ip, inner_wire(wire, b, ip), depth, last, out);
-            any |= r.is_ok();
-            if !any {
-                res = r;
-            }
-        });
-        match l {
-            Err(stop) => Err(Skip::Link(stop)),
-            Ok(()) if any => Ok(()),
-            Ok(()) => res,
-        }
+        self.link(ts, lt, b, wire, depth, last, out)
     }
 
     fn remember(&mut self, key: FlowKey, flow: Flow) {

@@ -4,7 +4,7 @@
 //! capture formats only old tools write, checked the same way.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use tcpmortem_wire::TcpSegment;
 use tcpmortem_wire::capture::Reader;
@@ -31,25 +31,13 @@ fn tcp(v6: bool) -> Vec<u8> {
     out
 }
 
-fn ip_checksum(h: &mut [u8]) {
-    h[10..12].copy_from_slice(&[0, 0]);
-    let mut sum: u32 = h
-        .chunks_exact(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    while sum > 0xFFFF {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-}
-
 /// An outer IPv4 packet (203.0.113.1 > 203.0.113.2) of protocol `proto` around `payload`.
 fn outer_v4(proto: u8, payload: &[u8]) -> Vec<u8> {
     let mut h = vec![
         0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0, 203, 0, 113, 1, 203, 0, 113, 2,
     ];
     h[2..4].copy_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
-    ip_checksum(&mut h);
+    tcpmortem_wire::checksum::ipv4_header_fill(&mut h);
     h.extend_from_slice(payload);
     h
 }
@@ -133,7 +121,10 @@ impl Drop for Tmp {
 }
 
 /// The innermost TCP 4-tuple of each frame tshark decodes as TCP.
-fn tshark(path: &PathBuf, extra: &[&str]) -> Vec<(String, u16, String, u16)> {
+/// A TCP segment's (source address, port, destination address, port).
+type Tuple = (String, u16, String, u16);
+
+fn tshark(path: &Path, extra: &[&str]) -> Vec<Tuple> {
     let out = Command::new("tshark")
         .args(extra)
         .args(["-r", path.to_str().unwrap(), "-Y", "tcp", "-T", "fields"])
@@ -159,7 +150,7 @@ fn tshark(path: &PathBuf, extra: &[&str]) -> Vec<(String, u16, String, u16)> {
         .collect()
 }
 
-fn ours(lt: u16, frames: &[Vec<u8>]) -> (Vec<(String, u16, String, u16)>, Vec<Result<(), Skip>>) {
+fn ours(lt: u16, frames: &[Vec<u8>]) -> (Vec<Tuple>, Vec<Result<(), Skip>>) {
     let mut d = Dissector::new(true);
     let mut segs = Vec::new();
     let mut results = Vec::new();
@@ -179,7 +170,7 @@ fn ours(lt: u16, frames: &[Vec<u8>]) -> (Vec<(String, u16, String, u16)>, Vec<Re
     (segs, results)
 }
 
-fn expect(v6: bool) -> (String, u16, String, u16) {
+fn expect(v6: bool) -> Tuple {
     let (c, s) = if v6 {
         (IpAddr::from(C6), IpAddr::from(S6))
     } else {
@@ -188,8 +179,10 @@ fn expect(v6: bool) -> (String, u16, String, u16) {
     (c.to_string(), 40000, s.to_string(), 8080)
 }
 
-/// Each case: name, link type, frames, whether the inner TCP is IPv6, tshark options.
-fn cases() -> Vec<(&'static str, u16, Vec<Vec<u8>>, bool, Vec<&'static str>)> {
+/// One fixture: name, link type, frames, whether the inner TCP is IPv6, tshark options.
+type Case = (&'static str, u16, Vec<Vec<u8>>, bool, Vec<&'static str>);
+
+fn cases() -> Vec<Case> {
     let v4 = tcp(false);
     let v6 = tcp(true);
     let mut out = Vec::new();
@@ -427,7 +420,7 @@ fn gtp_outer_fragments_are_reassembled_before_the_tunnel() {
         let mut h = whole[..20].to_vec();
         h[2..4].copy_from_slice(&((20 + chunk.len()) as u16).to_be_bytes());
         h[6..8].copy_from_slice(&((u16::from(more) << 13) | (off / 8) as u16).to_be_bytes());
-        ip_checksum(&mut h);
+        tcpmortem_wire::checksum::ipv4_header_fill(&mut h);
         h.extend_from_slice(chunk);
         frames.push(eth(0x0800, &h));
     }
@@ -555,7 +548,7 @@ fn old_formats_read_as_tshark_reads_them() {
     assert!(st.success());
     let bytes = std::fs::read(&modified).unwrap();
     assert_eq!(bytes[..4], [0x34, 0xcd, 0xb2, 0xa1]);
-    let read = |p: &PathBuf| {
+    let read = |p: &Path| {
         let mut r = Reader::new(std::fs::File::open(p).unwrap()).unwrap();
         let mut out = Vec::new();
         while let Some(p) = r.next_packet().unwrap() {
