@@ -162,14 +162,14 @@ impl Decoder {
     /// one; several only for an 802.11 A-MSDU), found through its link layers, fragments
     /// and tunnels. `wire_len`: the frame's length on the wire (`u64::MAX` if unknown).
     /// `Err` says why the frame gave nothing.
-    pub fn decode_each(
+    pub fn decode_each<F: FnMut(Decoded)>(
         &mut self,
         frame: u64,
         ts_ns: i128,
         linktype: u16,
         wire_len: u64,
         bytes: &[u8],
-        out: &mut dyn FnMut(Decoded),
+        out: &mut F,
     ) -> Result<(), Skip> {
         let ignore = self.ignore_checksums;
         let mut none = true;
@@ -189,6 +189,7 @@ impl Decoder {
 }
 
 /// A TCP segment or an ICMP error about one; `None` for anything else.
+#[inline]
 fn ip_packet(ignore_checksums: bool, frame: u64, ts_ns: i128, ip: &[u8]) -> Option<Decoded> {
     let Some(seg) = TcpSegment::from_ip(ip) else {
         return icmp::unreachable(ip).map(|quoted| Decoded::Icmp {
@@ -303,6 +304,8 @@ pub struct Tracker {
     live: HashMap<Key, Box<Conn>, Seeded>,
     done: Vec<Connection>,
     next_sweep: Option<i128>,
+    /// The packets of the frame being fed, kept to reuse its allocation.
+    scratch: Vec<Decoded>,
     /// Frames that carried a TCP segment.
     pub tcp_frames: u64,
 }
@@ -318,6 +321,7 @@ impl Tracker {
             }),
             done: Vec::new(),
             next_sweep: None,
+            scratch: Vec::new(),
             tcp_frames: 0,
         }
     }
@@ -337,15 +341,16 @@ impl Tracker {
         wire_len: u64,
         bytes: &[u8],
     ) {
-        let mut decoded = Vec::new();
+        let mut decoded = std::mem::take(&mut self.scratch);
         let _ = self
             .decoder
             .decode_each(frame, ts_ns, linktype, wire_len, bytes, &mut |d| {
                 decoded.push(d)
             });
-        for d in &decoded {
-            self.feed(d);
+        for d in decoded.drain(..) {
+            self.feed(&d);
         }
+        self.scratch = decoded;
     }
 
     /// Feeds a frame decoded by a [`Decoder`], which can run on another thread.
