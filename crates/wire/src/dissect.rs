@@ -20,7 +20,7 @@ use std::collections::HashMap;
 pub const MAX_DEPTH: u8 = 2;
 /// Zeek's `udp_inactivity_timeout`: a UDP flow silent this long starts afresh.
 pub const UDP_TIMEOUT_NS: i128 = 60_000_000_000;
-/// UDP flows remembered at most; beyond, the least recently seen is forgotten.
+/// UDP flows remembered at most (those that meet a tunnel analyzer); see `remember`.
 pub const MAX_FLOWS: usize = 65_536;
 
 /// Why a frame gave no TCP or ICMP packet.
@@ -457,15 +457,16 @@ impl Dissector {
         self.link(ts, lt, b, wire, depth, last, out)
     }
 
+    /// Keeps a flow; when the table is full, the flows silent for more than a quarter of the
+    /// timeout go first, and if a flood leaves none such, all of them (a flow forgotten is
+    /// taken up again at its next packet, as after Zeek's timeout). Amortized O(1).
     fn remember(&mut self, key: FlowKey, flow: Flow) {
         if self.flows.len() >= MAX_FLOWS {
-            let oldest = self
-                .flows
-                .iter()
-                .min_by_key(|(_, f)| f.last_ns)
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                self.flows.remove(&k);
+            let now = flow.last_ns;
+            self.flows
+                .retain(|_, f| now - f.last_ns <= UDP_TIMEOUT_NS / 4);
+            if self.flows.len() >= MAX_FLOWS / 2 {
+                self.flows.clear();
             }
         }
         self.flows.insert(key, flow);
@@ -509,6 +510,25 @@ fn flow_key(p: &[u8], v6: bool, sport: u16, dport: u16) -> FlowKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_udp_tunnel_flows_stays_bounded() {
+        let mut d = Dissector::new(false);
+        for i in 0..(3 * MAX_FLOWS as u32) {
+            let mut p = vec![0x45, 0, 0, 36, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1];
+            p.extend(i.to_be_bytes());
+            p.extend([0x12, 0x34, 0x12, 0xB5, 0, 16, 0, 0]);
+            p.extend([0u8; 8]);
+            let _ = d.frame(
+                i128::from(i),
+                link::linktype::RAW,
+                u64::MAX,
+                &p,
+                &mut |_| {},
+            );
+            assert!(d.flows() <= MAX_FLOWS);
+        }
+    }
 
     #[test]
     fn the_fast_path_agrees_with_the_chain_on_every_corpus_frame() {
