@@ -19,13 +19,11 @@ fn bin() -> std::path::PathBuf {
 
 /// Runs a scenario (a built-in name, or a file made from `src`) and returns its addresses.
 fn lab(name: &str, src: Option<&str>) -> (String, String) {
-    let path;
+    // Removed when the function returns, also when the run fails.
+    let dir = common::tempdir();
     let spec = match src {
         Some(s) => {
-            path = std::env::temp_dir().join(format!(
-                "tcpmortem-watch-{}-{name}.tcpm",
-                std::process::id()
-            ));
+            let path = dir.path().join(format!("{name}.tcpm"));
             std::fs::write(&path, s).unwrap();
             path.to_str().unwrap().to_string()
         }

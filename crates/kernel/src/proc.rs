@@ -85,19 +85,42 @@ pub fn missing_capabilities() -> Vec<&'static str> {
         (12, "CAP_NET_ADMIN"),
         (13, "CAP_NET_RAW"),
     ];
-    let eff = std::fs::read_to_string("/proc/self/status")
+    let eff = effective_capabilities();
+    NEEDED
+        .iter()
+        .filter(|(bit, _)| eff & (1 << bit) == 0)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+/// The effective capability set (`CapEff` of /proc/self/status), one bit per capability.
+pub fn effective_capabilities() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("CapEff:"))
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
-        .unwrap_or(0);
-    NEEDED
-        .iter()
-        .filter(|(bit, _)| eff & (1 << bit) == 0)
-        .map(|(_, n)| *n)
-        .collect()
+        .unwrap_or(0)
+}
+
+/// CAP_DAC_OVERRIDE's bit: reading and writing files whatever their mode, such as tracefs,
+/// which belongs to root with mode 0700.
+pub const CAP_DAC_OVERRIDE: u32 = 1;
+
+/// The effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether this process runs in a user namespace other than the initial one (`unshare -U`,
+/// rootless containers): its capabilities then count only for namespaces that user namespace
+/// owns, never for tracefs. The initial namespace maps every id onto itself.
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 /// Kernel release (`uname -r`).
