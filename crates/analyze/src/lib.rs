@@ -162,6 +162,7 @@ impl Decoder {
     /// one; several only for an 802.11 A-MSDU), found through its link layers, fragments
     /// and tunnels. `wire_len`: the frame's length on the wire (`u64::MAX` if unknown).
     /// `Err` says why the frame gave nothing.
+    #[inline]
     pub fn decode_each<F: FnMut(Decoded)>(
         &mut self,
         frame: u64,

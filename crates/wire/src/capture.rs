@@ -317,6 +317,13 @@ impl<S: Source> Reader<S> {
         }
     }
 
+    /// The fields Kuznetzov's modified pcap adds to each record header (libpcap's
+    /// `pcap_sf_patched_pkthdr`), which nothing here uses. Out of the common path.
+    #[cold]
+    fn skip_patched_header(&mut self, n: usize) -> Result<(), CaptureError> {
+        self.take(n, "packet header")
+    }
+
     /// The next packet, or `None` at the end of the file.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
         match self.format {
@@ -330,8 +337,7 @@ impl<S: Source> Reader<S> {
                     return Ok(None);
                 };
                 if record > 16 {
-                    // The modified format's extra fields (libpcap's pcap_sf_patched_pkthdr).
-                    self.take(record - 16, "packet header")?;
+                    self.skip_patched_header(record - 16)?;
                 }
                 let secs = u32_at(&rec[0..4], big);
                 let frac = u32_at(&rec[4..8], big);

@@ -55,12 +55,29 @@ pub fn tcp_ok(ip: &[u8]) -> Option<bool> {
 
 /// Whether an IPv4 header's checksum is right (RFC 791 §3.1).
 pub fn ipv4_header_ok(header: &[u8]) -> bool {
-    if let Ok(h) = <&[u8; 20]>::try_from(header) {
-        // The usual header, without options: five words, no loop.
-        let w = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-        return fold(w(0) + w(4) + w(8) + w(12) + w(16)) == 0xFFFF;
+    match <&[u8; 20]>::try_from(header) {
+        Ok(h) => ipv4_header20_ok(h),
+        Err(_) => fold(sum16(header, 0)) == 0xFFFF,
     }
-    fold(sum16(header, 0)) == 0xFFFF
+}
+
+/// The usual header, without options: two 64-bit words and a 32-bit one, no loop, summed in
+/// the host's order (RFC 1071 §2(B): all ones is all ones either way).
+#[inline]
+pub fn ipv4_header20_ok(h: &[u8; 20]) -> bool {
+    let (a, rest) = h.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    let (b, c) = rest.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    let c: [u8; 4] = c.try_into().unwrap_or([0; 4]);
+    let (a, b, c) = (
+        u64::from_ne_bytes(*a),
+        u64::from_ne_bytes(*b),
+        u64::from(u32::from_ne_bytes(c)),
+    );
+    let s = (a & 0xFFFF_FFFF) + (a >> 32) + (b & 0xFFFF_FFFF) + (b >> 32) + c;
+    let s = (s & 0xFFFF_FFFF) + (s >> 32);
+    let s = (s & 0xFFFF) + (s >> 16);
+    let s = (s & 0xFFFF) + (s >> 16);
+    s == 0xFFFF
 }
 
 /// Writes an IPv4 header's checksum (RFC 791 §3.1) into its bytes 10-11.

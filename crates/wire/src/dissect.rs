@@ -150,6 +150,7 @@ impl Dissector {
     /// `wire_len` is the frame's length on the wire (`u64::MAX` when unknown); an IP header
     /// that claims more is a truncated packet, as Zeek's `truncated_IP_len`. `Err` when
     /// nothing came out, and why.
+    #[inline(always)]
     pub fn frame<F: FnMut(&[u8])>(
         &mut self,
         ts_ns: i128,
@@ -164,27 +165,39 @@ impl Dissector {
             out(p);
             return Ok(());
         }
+        self.chain(ts_ns, linktype, data, wire_len, out)
+    }
+
+    /// Every frame the fast path does not take.
+    #[inline(never)]
+    fn chain(
+        &mut self,
+        ts_ns: i128,
+        linktype: u16,
+        data: &[u8],
+        wire_len: u64,
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Skip> {
         self.link(ts_ns, linktype, data, wire_len, 0, Last::None, out)
     }
 
     /// Most frames are Ethernet, IPv4 without options or fragments, TCP: the chain would
     /// take the same steps (a test checks it on every corpus frame), this takes them
     /// without its generality. `None` for anything else.
+    #[inline(always)]
     fn plain_tcp4<'a>(&self, data: &'a [u8], wire_len: u64) -> Option<&'a [u8]> {
-        if data.len() < 34
-            || data[12..15] != [0x08, 0x00, 0x45]
-            || data[23] != 6
-            || data[20] & 0x3F != 0
-            || data[21] != 0
-        {
+        let h: &[u8; 34] = data.get(..34)?.try_into().ok()?;
+        // Ethertype IPv4, version 4 with a 20-byte header, protocol TCP, not a fragment.
+        let word = u32::from_be_bytes([h[12], h[13], h[14], h[20]]);
+        if word & 0xFFFF_FF3F != 0x0800_4500 || h[21] != 0 || h[23] != 6 {
             return None;
         }
-        let p = &data[14..];
-        let total = u64::from(be16(p, 2));
+        let total = u64::from(u16::from_be_bytes([h[16], h[17]]));
+        let ip: &[u8; 20] = h[14..].try_into().ok()?;
         (total >= 20
             && wire_len.saturating_sub(14) >= total
-            && (!self.verify_checksums || crate::checksum::ipv4_header_ok(&p[..20])))
-        .then_some(p)
+            && (!self.verify_checksums || crate::checksum::ipv4_header20_ok(ip)))
+        .then(|| &data[14..])
     }
 
     /// The IP packets behind link-layer headers (a frame, or a tunnel's inner frame).
