@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tcpmortem_analyze::zeek::ConnRecord;
-use tcpmortem_analyze::{Options, Tracker};
+use tcpmortem_analyze::{Checksums, Options, Tracker};
 use tcpmortem_wire::capture::Reader;
 
 fn corpus() -> PathBuf {
@@ -177,8 +177,14 @@ fn cases() -> Vec<Case> {
                 trace: cols[0].to_string(),
                 baseline: cols[1].to_string(),
                 opts: Options {
-                    ignore_checksums: flags.contains(&"-C"),
+                    // A baseline made without -C is Zeek verifying every checksum.
+                    checksums: if flags.contains(&"-C") {
+                        Checksums::Ignore
+                    } else {
+                        Checksums::Verify
+                    },
                     likely_server_ports,
+                    ..Options::default()
                 },
             });
         }

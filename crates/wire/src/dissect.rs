@@ -7,12 +7,16 @@
 //! Aruba, over UDP), GTPv1-U, Teredo, AYIYA and IP-in-IP (4in4, 6in4, 4in6, 6in6), at most
 //! [`MAX_DEPTH`] deep (`Tunnel::max_depth`).
 //!
+//! A frame that gives nothing says why ([`Skip`]; [`Skip::Fragment`] for a fragment held).
+//!
 //! State: the fragments in progress and, for UDP flows that meet a tunnel analyzer, which
 //! port is the responder's and which analyzers gave up on the flow; both bounded. A plain
 //! TCP packet costs a few header checks and, unless checksums are ignored, the IPv4 header's.
 
+use crate::checksum::{self, Check};
 use crate::defrag::Defragmenter;
-use crate::link::{self, Stop};
+use crate::link;
+use crate::skip::{Encap, Skip};
 use crate::tunnel::{self, Inner, UdpTunnel, Verdict};
 use std::collections::HashMap;
 
@@ -23,25 +27,28 @@ pub const UDP_TIMEOUT_NS: i128 = 60_000_000_000;
 /// UDP flows remembered at most (those that meet a tunnel analyzer); see `remember`.
 pub const MAX_FLOWS: usize = 65_536;
 
-/// Why a frame gave no TCP or ICMP packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Skip {
-    /// A link layer that ended before IP, and why.
-    Link(Stop),
-    /// An IP header that Zeek's IP analyzer refuses (version, lengths), or one cut short.
-    IpHeader,
-    /// The IPv4 header checksum is wrong (Zeek's `bad_IP_checksum`; not with `-C`).
-    IpChecksum,
-    /// A fragment of a datagram not yet whole.
-    Fragment,
-    /// A UDP checksum is wrong, so its tunnel is not opened.
-    UdpChecksum,
-    /// A tunnel or an IP protocol that is not decoded, or a tunnel payload Zeek refuses.
-    Encapsulation,
-    /// Tunnels nested deeper than [`MAX_DEPTH`].
-    TunnelDepth,
-    /// IP, but neither TCP nor ICMP nor a tunnel (UDP, ESP, a Teredo bubble...).
-    NotTcp,
+/// Which checksums are verified below TCP (the IPv4 header's, a tunnel's UDP one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// As Zeek without `-C`: a wrong one drops the packet.
+    Verify,
+    /// As [`Checks::Verify`], except for what a sender that leaves its checksums to the NIC
+    /// leaves ([`Check::Offloaded`]): a capture taken on the sending host is read as it was
+    /// sent.
+    Auto,
+    /// Zeek's `-C`.
+    Ignore,
+}
+
+impl Checks {
+    /// Whether a checksum found `c` drops its packet.
+    fn refuses(self, c: Check) -> bool {
+        match self {
+            Checks::Verify => c != Check::Good,
+            Checks::Auto => c == Check::Bad,
+            Checks::Ignore => false,
+        }
+    }
 }
 
 /// The tunnel a packet came out of, for GTP's "never GTP in GTP".
@@ -69,7 +76,9 @@ struct Flow {
 
 /// The stateful part of decoding frames. One per capture (or per set of files read as one).
 pub struct Dissector {
-    verify_checksums: bool,
+    checks: Checks,
+    /// IPv4 header and UDP checksums (and zero IPv4 lengths) taken as left to the NIC.
+    offloaded: u64,
     defrag: Defragmenter,
     flows: HashMap<FlowKey, Flow>,
     next_sweep: i128,
@@ -129,15 +138,22 @@ fn inner_wire(wire: u64, outer: &[u8], inner: &[u8]) -> u64 {
 }
 
 impl Dissector {
-    /// `verify_checksums`: Zeek without `-C` checks the IPv4 header and UDP checksums here
-    /// (TCP's is the caller's).
-    pub fn new(verify_checksums: bool) -> Dissector {
+    /// `checks`: which of the IPv4 header and UDP checksums are held against their packets
+    /// here (TCP's is the caller's).
+    pub fn new(checks: Checks) -> Dissector {
         Dissector {
-            verify_checksums,
+            checks,
+            offloaded: 0,
             defrag: Defragmenter::new(),
             flows: HashMap::new(),
             next_sweep: i128::MIN,
         }
+    }
+
+    /// With [`Checks::Auto`]: the packets whose IPv4 header or UDP checksum (or zero IPv4
+    /// length) was taken as left to the NIC and not held against them.
+    pub fn offloaded(&self) -> u64 {
+        self.offloaded
     }
 
     /// Fragmented datagrams given up (timed out or evicted) or still incomplete.
@@ -196,7 +212,7 @@ impl Dissector {
         let ip: &[u8; 20] = h[14..].try_into().ok()?;
         (total >= 20
             && wire_len.saturating_sub(14) >= total
-            && (!self.verify_checksums || crate::checksum::ipv4_header20_ok(ip)))
+            && (self.checks == Checks::Ignore || checksum::ipv4_header20_ok(ip)))
         .then(|| &data[14..])
     }
 
@@ -222,7 +238,7 @@ impl Dissector {
             }
         });
         match l {
-            Err(stop) => Err(Skip::Link(stop)),
+            Err(why) => Err(why),
             Ok(()) if any => Ok(()),
             Ok(()) => res,
         }
@@ -238,8 +254,9 @@ impl Dissector {
         out: &mut dyn FnMut(&[u8]),
     ) -> Result<(), Skip> {
         if p.len() < 20 {
-            return Err(Skip::IpHeader);
+            return Err(Skip::TooShort);
         }
+        let total_was_zero = p[0] >> 4 == 4 && be16(p, 2) == 0;
         let ip = match p[0] >> 4 {
             4 => {
                 let hdr = usize::from(p[0] & 0x0F) * 4;
@@ -247,10 +264,17 @@ impl Dissector {
                 if total == 0 {
                     // TCP segmentation offload leaves the length zero. Zeek then goes by the
                     // captured length with -C, and drops the packet otherwise, its checksum
-                    // being wrong too (IP.cc, `ip_hdr_len_zero`). The header is left as it
-                    // is: Zeek counts its zero in ip_bytes.
-                    if self.verify_checksums {
-                        return Err(Skip::IpHeader);
+                    // being wrong too (IP.cc, `ip_hdr_len_zero`); `auto` reads it as -C does
+                    // when the header checksum was left to the NIC too. The header is left
+                    // as it is: Zeek counts its zero in ip_bytes.
+                    let offloaded = || {
+                        let h = &p[..hdr.clamp(20, p.len())];
+                        checksum::ipv4_header_check(h) != Check::Bad
+                    };
+                    match self.checks {
+                        Checks::Ignore => {}
+                        Checks::Auto if offloaded() => self.offloaded += 1,
+                        _ => return Err(Skip::IpLengthZero),
                     }
                     total = p.len();
                 }
@@ -266,9 +290,9 @@ impl Dissector {
             }
             6 => {
                 if p.len() < 40 {
-                    return Err(Skip::IpHeader);
+                    return Err(Skip::TooShort);
                 }
-                let (hdr, next, fragment) = ipv6_chain(p).ok_or(Skip::IpHeader)?;
+                let (hdr, next, fragment) = ipv6_chain(p).ok_or(Skip::TooShort)?;
                 Ip {
                     v6: true,
                     hdr,
@@ -277,15 +301,24 @@ impl Dissector {
                     fragment,
                 }
             }
-            _ => return Err(Skip::IpHeader),
+            _ => return Err(Skip::Malformed),
         };
         // The wire length of the frame holds the whole packet (IP.cc, `truncated_IP_len`);
         // a snap length cuts only what was captured.
-        if wire < ip.total as u64 || ip.hdr > ip.total || ip.hdr > p.len() || ip.hdr < 20 {
-            return Err(Skip::IpHeader);
+        if ip.hdr > ip.total || ip.hdr < 20 {
+            return Err(Skip::Malformed);
         }
-        if !ip.v6 && self.verify_checksums && !crate::checksum::ipv4_header_ok(&p[..ip.hdr]) {
-            return Err(Skip::IpChecksum);
+        if wire < ip.total as u64 || ip.hdr > p.len() {
+            return Err(Skip::TooShort);
+        }
+        if !ip.v6 && self.checks != Checks::Ignore {
+            match checksum::ipv4_header_check(&p[..ip.hdr]) {
+                Check::Good => {}
+                c if self.checks.refuses(c) => return Err(Skip::IpChecksum),
+                // Counted once per packet, with the zero length above.
+                _ if total_was_zero => {}
+                _ => self.offloaded += 1,
+            }
         }
         if let Some((off, _)) = ip.fragment {
             if p.len() < ip.total {
@@ -312,19 +345,19 @@ impl Dissector {
             // IPTunnel.cc: IP in IP must fill the rest of the packet exactly.
             4 | 41 => {
                 if depth >= MAX_DEPTH {
-                    return Err(Skip::TunnelDepth);
+                    return Err(Skip::TunnelDepth(Encap::IpInIp));
                 }
                 if tunnel::exact_ip(payload, ip.next) != tunnel::Exact::Ok {
-                    return Err(Skip::Encapsulation);
+                    return Err(Skip::Encapsulation(Encap::IpInIp));
                 }
                 let n = payload.len() as u64;
                 self.ip(ts, payload, n, depth + 1, Last::Other, out)
             }
             47 => {
                 if depth >= MAX_DEPTH {
-                    return Err(Skip::TunnelDepth);
+                    return Err(Skip::TunnelDepth(Encap::Gre));
                 }
-                let inner = tunnel::gre(payload).ok_or(Skip::Encapsulation)?;
+                let inner = tunnel::gre(payload).ok_or(Skip::Encapsulation(Encap::Gre))?;
                 // GRE's inner packet starts afresh at its own length (IPTunnel.cc).
                 let n = match inner {
                     Inner::Ip(b) | Inner::Ethernet(b) | Inner::Wlan(b) => b.len() as u64,
@@ -348,14 +381,18 @@ impl Dissector {
     ) -> Result<(), Skip> {
         let payload = &p[ip.hdr..];
         let claimed = ip.total - ip.hdr;
-        if (claimed != 0 && claimed < 8) || payload.len() < 8 {
-            return Err(Skip::IpHeader);
+        if claimed != 0 && claimed < 8 {
+            return Err(Skip::Malformed);
+        }
+        if payload.len() < 8 {
+            return Err(Skip::TooShort);
         }
         let len = if claimed == 0 { payload.len() } else { claimed };
         let (sport, dport, sum) = (be16(payload, 0), be16(payload, 2), be16(payload, 6));
         // UDP.cc: checked when the whole datagram was captured; a VXLAN datagram on its port
         // may carry no checksum even over IPv6.
-        let mut validate = self.verify_checksums && payload.len() >= len && wire <= p.len() as u64;
+        let mut validate =
+            self.checks != Checks::Ignore && payload.len() >= len && wire <= p.len() as u64;
         if validate
             && len > 8 + 8 + 14
             && payload[8] & 0x08 != 0
@@ -364,9 +401,7 @@ impl Dissector {
         {
             validate = false;
         }
-        if validate && (ip.v6 || sum != 0) && !crate::checksum::udp_ok(p, &payload[..len]) {
-            return Err(Skip::UdpChecksum);
-        }
+        let validate = validate && (ip.v6 || sum != 0);
         let body = &payload[8..len.min(payload.len())];
         let key = flow_key(p, ip.v6, sport, dport);
         self.sweep(ts);
@@ -393,9 +428,6 @@ impl Dissector {
             );
         }
         let resp_port = self.flows.get(&key).map_or(dport, |f| f.resp_port);
-        if let Some(f) = self.flows.get_mut(&key) {
-            f.last_ns = ts;
-        }
         // UDP.cc forwards by the responder's port, else Analyzer::FindInnerAnalyzer tries
         // the analyzers registered for detection (AYIYA's script loads before Teredo's).
         let analyzer = match UdpTunnel::by_port(resp_port) {
@@ -404,6 +436,18 @@ impl Dissector {
             None if tunnel::teredo_detect(body) => UdpTunnel::Teredo,
             None => return Err(Skip::NotTcp),
         };
+        // The UDP analyzer drops a datagram with a bad checksum before any tunnel sees it
+        // (UDP.cc); the reason names the tunnel it was bound for.
+        if validate {
+            match checksum::udp_check(p, &payload[..len]) {
+                Check::Good => {}
+                c if self.checks.refuses(c) => return Err(Skip::UdpChecksum(analyzer.encap())),
+                _ => self.offloaded += 1,
+            }
+        }
+        if let Some(f) = self.flows.get_mut(&key) {
+            f.last_ns = ts;
+        }
         if !registered && !self.flows.contains_key(&key) {
             self.remember(
                 key,
@@ -418,10 +462,10 @@ impl Dissector {
         // GTPv1.cc and GRE.cc do not look at earlier violations.
         if violated & analyzer.bit() != 0 && !matches!(analyzer, UdpTunnel::Gtpv1 | UdpTunnel::Gre)
         {
-            return Err(Skip::Encapsulation);
+            return Err(Skip::Encapsulation(analyzer.encap()));
         }
         if depth >= MAX_DEPTH {
-            return Err(Skip::TunnelDepth);
+            return Err(Skip::TunnelDepth(analyzer.encap()));
         }
         let verdict = match analyzer {
             UdpTunnel::Vxlan => tunnel::vxlan(body),
@@ -433,12 +477,13 @@ impl Dissector {
         };
         let inner = match verdict {
             Verdict::Inner(i) => i,
-            Verdict::Skip => return Err(Skip::Encapsulation),
+            Verdict::Empty => return Err(Skip::NoPacket(analyzer.encap())),
+            Verdict::Skip => return Err(Skip::Encapsulation(analyzer.encap())),
             Verdict::Violation => {
                 if let Some(f) = self.flows.get_mut(&key) {
                     f.violated |= analyzer.bit();
                 }
-                return Err(Skip::Encapsulation);
+                return Err(Skip::Encapsulation(analyzer.encap()));
             }
         };
         let next_last = if analyzer == UdpTunnel::Gtpv1 {
@@ -526,7 +571,7 @@ mod tests {
 
     #[test]
     fn a_flood_of_udp_tunnel_flows_stays_bounded() {
-        let mut d = Dissector::new(false);
+        let mut d = Dissector::new(Checks::Ignore);
         for i in 0..(3 * MAX_FLOWS as u32) {
             let mut p = vec![0x45, 0, 0, 36, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1];
             p.extend(i.to_be_bytes());
@@ -562,7 +607,11 @@ mod tests {
                     else {
                         continue;
                     };
-                    let mut d = Dissector::new(verify);
+                    let mut d = Dissector::new(if verify {
+                        Checks::Verify
+                    } else {
+                        Checks::Ignore
+                    });
                     while let Ok(Some(p)) = r.next_packet() {
                         if p.linktype != link::linktype::ETHERNET {
                             continue;

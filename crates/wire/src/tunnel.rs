@@ -17,7 +17,11 @@ pub enum Inner<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict<'a> {
     Inner(Inner<'a>),
-    /// Nothing to decapsulate here, and nothing held against the flow.
+    /// A message that carries no packet (a heartbeat, signalling, a header alone): nothing to
+    /// decapsulate, nothing held against the flow.
+    Empty,
+    /// A payload this analyzer does not decode (as Zeek does not), nothing held against the
+    /// flow.
     Skip,
     /// Zeek's `AnalyzerViolation`: the analyzer decapsulates nothing more on this flow.
     Violation,
@@ -58,6 +62,19 @@ impl UdpTunnel {
     pub fn bit(self) -> u8 {
         1 << (self as u8)
     }
+
+    /// Its name among the reasons a frame is skipped.
+    pub fn encap(self) -> crate::skip::Encap {
+        use crate::skip::Encap;
+        match self {
+            UdpTunnel::Vxlan => Encap::Vxlan,
+            UdpTunnel::Geneve => Encap::Geneve,
+            UdpTunnel::Teredo => Encap::Teredo,
+            UdpTunnel::Ayiya => Encap::Ayiya,
+            UdpTunnel::Gtpv1 => Encap::Gtp,
+            UdpTunnel::Gre => Encap::Gre,
+        }
+    }
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {
@@ -70,7 +87,7 @@ pub fn vxlan(p: &[u8]) -> Verdict<'_> {
         return Verdict::Violation;
     }
     if p.len() == 8 {
-        return Verdict::Skip;
+        return Verdict::Empty;
     }
     Verdict::Inner(Inner::Ethernet(&p[8..]))
 }
@@ -91,7 +108,7 @@ pub fn geneve(p: &[u8]) -> Verdict<'_> {
     }
     let rest = &p[hdr..];
     if rest.is_empty() {
-        return Verdict::Skip;
+        return Verdict::Empty;
     }
     match be16(p, 2) {
         0x6558 => Verdict::Inner(Inner::Ethernet(rest)),
@@ -101,7 +118,8 @@ pub fn geneve(p: &[u8]) -> Verdict<'_> {
 }
 
 /// AYIYA.cc: identity and signature lengths from the first two bytes; only the "forward"
-/// opcode carries a packet, IPv4 or IPv6 by its next header (ayiya/main.zeek).
+/// opcode carries a packet, IPv4 or IPv6 by its next header (ayiya/main.zeek). Heartbeats
+/// (opcode 0, next header 59) carry none.
 pub fn ayiya(p: &[u8]) -> Verdict<'_> {
     if p.len() < 8 {
         return Verdict::Violation;
@@ -110,8 +128,8 @@ pub fn ayiya(p: &[u8]) -> Verdict<'_> {
     if hdr > p.len() {
         return Verdict::Violation;
     }
-    if p[2] & 0x0F != 1 || hdr == p.len() {
-        return Verdict::Skip;
+    if p[2] & 0x0F != 1 || hdr == p.len() || p[3] == 59 {
+        return Verdict::Empty;
     }
     match p[3] {
         4 | 41 => Verdict::Inner(Inner::Ip(&p[hdr..])),
@@ -278,8 +296,9 @@ pub fn gtpv1(p: &[u8], inside_gtp: bool) -> Verdict<'_> {
             }
         }
     }
+    // Echo, error indication, end marker and GTP-C messages carry no user packet.
     if p[1] != 255 {
-        return Verdict::Skip;
+        return Verdict::Empty;
     }
     let inner = &p[at..];
     if inner.len() < 20 {

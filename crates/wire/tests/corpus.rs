@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use tcpmortem_wire::TcpSegment;
 use tcpmortem_wire::capture::Reader;
-use tcpmortem_wire::dissect::Dissector;
+use tcpmortem_wire::dissect::{Checks, Dissector};
 
 fn traces_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/zeek/Traces")
@@ -70,7 +70,7 @@ fn every_corpus_trace_reads_like_tshark_reads_it() {
         let mut r = Reader::new(std::fs::File::open(&t).unwrap()).unwrap();
         let (mut frames, mut tcp) = (0, 0);
         // tshark does not drop packets with bad checksums: neither does this count.
-        let mut d = Dissector::new(false);
+        let mut d = Dissector::new(Checks::Ignore);
         while let Some(p) = r.next_packet().unwrap() {
             frames += 1;
             let mut seen = false;

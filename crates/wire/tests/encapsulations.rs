@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tcpmortem_wire::TcpSegment;
 use tcpmortem_wire::capture::Reader;
-use tcpmortem_wire::dissect::{Dissector, Skip};
+use tcpmortem_wire::dissect::{Checks, Dissector};
 use tcpmortem_wire::link::linktype;
+use tcpmortem_wire::skip::{Encap, Skip};
 
 const C4: [u8; 4] = [198, 18, 0, 1];
 const S4: [u8; 4] = [198, 18, 0, 6];
@@ -151,7 +152,7 @@ fn tshark(path: &Path, extra: &[&str]) -> Vec<Tuple> {
 }
 
 fn ours(lt: u16, frames: &[Vec<u8>]) -> (Vec<Tuple>, Vec<Result<(), Skip>>) {
-    let mut d = Dissector::new(true);
+    let mut d = Dissector::new(Checks::Verify);
     let mut segs = Vec::new();
     let mut results = Vec::new();
     for (i, f) in frames.iter().enumerate() {
@@ -442,22 +443,22 @@ fn what_zeek_refuses_is_refused() {
         ours(linktype::RAW, &[bad.clone()]).1[0],
         Err(Skip::IpChecksum)
     );
-    let mut lax = Dissector::new(false);
+    let mut lax = Dissector::new(Checks::Ignore);
     assert_eq!(
         lax.frame(0, linktype::RAW, u64::MAX, &bad, &mut |_| {}),
         Ok(())
     );
     // A wire length shorter than the IP header claims (Zeek's truncated_IP_len).
-    let mut d = Dissector::new(true);
+    let mut d = Dissector::new(Checks::Verify);
     assert_eq!(
         d.frame(0, linktype::RAW, 39, &v4, &mut |_| {}),
-        Err(Skip::IpHeader)
+        Err(Skip::TooShort)
     );
     // Geneve's table names IPv6 0x08DD, not 0x86DD: IPv6 in Geneve is not decoded.
     let mut geneve = vec![0, 0, 0x86, 0xDD, 0, 0, 42, 0];
     geneve.extend(tcp(true));
     let f = eth(0x0800, &udp_v4(50000, 6081, &geneve));
-    assert_eq!(ours(1, &[f]).1[0], Err(Skip::Encapsulation));
+    assert_eq!(ours(1, &[f]).1[0], Err(Skip::Encapsulation(Encap::Geneve)));
     // A VXLAN header without the I flag is a violation: that flow is given up, so a good
     // packet after it is not decapsulated either.
     let mut good = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
@@ -468,11 +469,15 @@ fn what_zeek_refuses_is_refused() {
         eth(0x0800, &udp_v4(50000, 4789, &flagless)),
         eth(0x0800, &udp_v4(50000, 4789, &good)),
     ];
-    let (segs, _) = ours(1, &frames);
+    let (segs, results) = ours(1, &frames);
     assert!(segs.is_empty(), "{segs:?}");
+    assert_eq!(results[1], Err(Skip::Encapsulation(Encap::Vxlan)));
     // Tunnels nest two deep at most (Tunnel::max_depth): 4in4 in 4in4 in 4in4 is not read.
     let three = outer_v4(4, &outer_v4(4, &outer_v4(4, &v4)));
-    assert_eq!(ours(linktype::RAW, &[three]).1[0], Err(Skip::TunnelDepth));
+    assert_eq!(
+        ours(linktype::RAW, &[three]).1[0],
+        Err(Skip::TunnelDepth(Encap::IpInIp))
+    );
     let two = outer_v4(4, &outer_v4(4, &v4));
     assert_eq!(ours(linktype::RAW, &[two]).0, [expect(false)]);
 }
@@ -515,7 +520,7 @@ fn segments_longer_than_the_mtu_keep_their_length() {
     let mut lo = 2u32.to_le_bytes().to_vec();
     lo.extend(&ip);
     let mut got = None;
-    let mut d = Dissector::new(true);
+    let mut d = Dissector::new(Checks::Verify);
     d.frame(0, linktype::NULL, lo.len() as u64, &lo, &mut |p| {
         got = TcpSegment::from_ip(p);
     })
@@ -614,7 +619,7 @@ proptest::proptest! {
             f[i] = v;
         }
         let n = cut.index(f.len() + 1);
-        let mut d = Dissector::new(true);
+        let mut d = Dissector::new(Checks::Verify);
         for wire in [n as u64, u64::MAX] {
             let _ = d.frame(0, *lt, wire, &f[..n], &mut |ip| {
                 let _ = TcpSegment::from_ip(ip);
