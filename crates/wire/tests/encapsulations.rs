@@ -482,6 +482,58 @@ fn what_zeek_refuses_is_refused() {
     assert_eq!(ours(linktype::RAW, &[two]).0, [expect(false)]);
 }
 
+/// A tunnel's own messages carry no packet and so cannot hide TCP: they are not "inside a
+/// tunnel not decoded". A zeroed IPv4 length (TSO) is dropped as Zeek drops it without -C,
+/// and read as -C reads it when `auto` finds its header checksum left to the NIC too.
+#[test]
+fn tunnel_messages_and_zeroed_ipv4_lengths_are_skipped_for_what_they_are() {
+    // An AYIYA heartbeat (opcode 0, no next header), from ayiya3.pcap's layout.
+    let mut heartbeat = vec![0x41, 0x52, 0x10, 59, 0, 0, 0, 0];
+    heartbeat.extend([0u8; 16 + 20]);
+    let f = eth(0x0800, &udp_v4(53859, 5072, &heartbeat));
+    assert_eq!(ours(1, &[f]).1[0], Err(Skip::NoPacket(Encap::Ayiya)));
+    // A GTPv1-U echo request (type 1) with its sequence number.
+    let echo = [0x32, 1, 0, 4, 0, 0, 0, 0, 0, 7, 0, 0];
+    let f = eth(0x0800, &udp_v4(2152, 2152, &echo));
+    assert_eq!(ours(1, &[f]).1[0], Err(Skip::NoPacket(Encap::Gtp)));
+    // A VXLAN header and nothing after it.
+    let f = eth(0x0800, &udp_v4(50000, 4789, &[0x08, 0, 0, 0, 0, 0, 42, 0]));
+    assert_eq!(ours(1, &[f]).1[0], Err(Skip::NoPacket(Encap::Vxlan)));
+    assert!(!Skip::NoPacket(Encap::Ayiya).may_hide_tcp());
+    // A 1,848-byte segment whose IPv4 length and header checksum the sender left zero, as in
+    // ldap/missing_ldap_logs.pcapng.
+    let mut ip = Vec::new();
+    etherparse::PacketBuilder::ipv4(C4, S4, 64)
+        .tcp(40000, 389, 1000, 512)
+        .ack(1)
+        .write(&mut ip, &[0x30; 1808])
+        .unwrap();
+    ip[2..4].copy_from_slice(&[0, 0]);
+    ip[10..12].copy_from_slice(&[0, 0]);
+    let frame = eth(0x0800, &ip);
+    let read = |checks: Checks, frame: &[u8]| {
+        let mut d = Dissector::new(checks);
+        let mut got = None;
+        let r = d.frame(0, 1, frame.len() as u64, frame, &mut |p| {
+            got = TcpSegment::from_ip(p).map(|s| s.payload_len);
+        });
+        (r, got, d.offloaded())
+    };
+    assert_eq!(
+        read(Checks::Verify, &frame),
+        (Err(Skip::IpLengthZero), None, 0)
+    );
+    assert_eq!(read(Checks::Auto, &frame), (Ok(()), Some(1808), 1));
+    assert_eq!(read(Checks::Ignore, &frame), (Ok(()), Some(1808), 0));
+    // With a checksum that is neither right nor left to the NIC, `auto` drops it too.
+    let mut wrong = frame.clone();
+    wrong[14 + 10] = 0x12;
+    assert_eq!(
+        read(Checks::Auto, &wrong),
+        (Err(Skip::IpLengthZero), None, 0)
+    );
+}
+
 #[test]
 fn a_teredo_bubble_with_payload_does_not_end_the_tunnel() {
     // A bubble (no next header, no payload) followed by bytes, then a real packet, on a port
