@@ -245,6 +245,26 @@ fn cases() -> Vec<Case> {
         true,
         vec![],
     ));
+    // PPP serial (Cisco HDLC framing: address, control, protocol).
+    let mut serial = vec![0xff, 0x03, 0x00, 0x21];
+    serial.extend(&v4);
+    out.push((
+        "ppp-serial",
+        linktype::PPP_SERIAL,
+        vec![serial],
+        false,
+        vec![],
+    ));
+    // Radiotap: an 8-byte header with no fields present, then the 802.11 frame.
+    let mut radiotap = vec![0, 0, 8, 0, 0, 0, 0, 0];
+    radiotap.extend(wlan(0x0800, &v4));
+    out.push((
+        "radiotap",
+        linktype::IEEE802_11_RADIOTAP,
+        vec![radiotap],
+        false,
+        vec![],
+    ));
     // GRE: plain IPv4 with key and sequence, bridged Ethernet, ERSPAN II and III, over UDP.
     let mut gre = vec![0x30, 0, 0x08, 0x00, 0, 0, 0, 9, 0, 0, 0, 1];
     gre.extend(&v4);
@@ -271,6 +291,28 @@ fn cases() -> Vec<Case> {
         "erspan-ii",
         1,
         vec![eth(0x0800, &outer_v4(47, &erspan2))],
+        false,
+        vec![],
+    ));
+    // ERSPAN type I: GRE 0x88BE without a sequence number, and no ERSPAN header.
+    let mut erspan1 = vec![0, 0, 0x88, 0xBE];
+    erspan1.extend(eth(0x0800, &v4));
+    out.push((
+        "erspan-i",
+        1,
+        vec![eth(0x0800, &outer_v4(47, &erspan1))],
+        false,
+        vec![],
+    ));
+    // PPTP: enhanced GRE (version 1, key present) carrying PPP with IPv4.
+    let mut pptp = vec![0x20, 0x01, 0x88, 0x0B];
+    pptp.extend(((v4.len() + 4) as u16).to_be_bytes());
+    pptp.extend([0, 7, 0xff, 0x03, 0x00, 0x21]);
+    pptp.extend(&v4);
+    out.push((
+        "gre-pptp",
+        1,
+        vec![eth(0x0800, &outer_v4(47, &pptp))],
         false,
         vec![],
     ));
