@@ -24,8 +24,8 @@ pub const BAD_INPUT: u8 = 65;
 pub const BAD_SCENARIO: u8 = 65;
 /// No such scenario or file (EX_NOINPUT).
 pub const NO_INPUT: u8 = 66;
-/// A program tcpmortem needs is not installed: `nft` for the lab's network faults
-/// (EX_UNAVAILABLE).
+/// A program tcpmortem needs is not installed: `nft` for the lab's network faults, or the
+/// program of an `exec` step (EX_UNAVAILABLE).
 pub const UNAVAILABLE: u8 = 69;
 /// A bug in tcpmortem: a panic, or an error no path expected (EX_SOFTWARE).
 pub const INTERNAL: u8 = 70;
@@ -35,7 +35,8 @@ pub const OS_ERROR: u8 = 71;
 pub const IO_ERROR: u8 = 74;
 /// Missing privilege: root or the capabilities named in the message (EX_NOPERM).
 pub const NO_PERMISSION: u8 = 77;
-/// Interrupted by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+/// Interrupted by SIGINT (128 + SIGINT, as shells report it); `lab` exits 143 for SIGTERM
+/// and 129 for SIGHUP, 128 + the signal likewise.
 pub const INTERRUPTED: u8 = 130;
 
 pub const HELP: &str = "\
@@ -51,12 +52,16 @@ Exit codes:
       analyze: not a capture file (an empty one included), a corrupt one, or no TCP
       found while some frames were not decoded (a tunnel, a link type)
   66  lab: no such scenario or file; analyze: no such file
-  69  lab: a program it needs is missing (nft, for network faults: install nftables)
+  69  lab: a program it needs is missing: nft for network faults (install nftables), or
+      the program of an `exec` step
   70  internal error: a bug in tcpmortem
   71  lab: the sandbox could not be built; watch: no tracefs
-  74  reading or writing failed (analyze: a capture; any command: its output)
+  74  reading or writing failed (analyze: a capture; any command: its output; lab: --pcap
+      or --svg, after the timeline was printed)
   77  lab, watch: missing privilege (root, or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW)
-  130 lab: interrupted (SIGINT/SIGTERM); everything was cleaned up";
+  129 lab: interrupted by SIGHUP; everything was cleaned up
+  130 lab: interrupted by SIGINT (Ctrl-C); everything was cleaned up
+  143 lab: interrupted by SIGTERM; everything was cleaned up";
 
 /// The exit code and message for an error that reached `main` unclassified. The commands
 /// classify the failures they expect (no such file, bad input, privileges...) themselves; what

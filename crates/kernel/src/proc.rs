@@ -22,6 +22,15 @@ pub fn alive(pid: i32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
+/// When a process started, in clock ticks after boot (field 22 of `/proc/PID/stat`, see
+/// proc(5)): with its pid, a name for the process that a reused pid does not share.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// Sends a signal to a process we started.
 pub fn signal(pid: i32, sig: libc::c_int) -> Result<()> {
     // SAFETY: kill takes integers only.
@@ -178,6 +187,10 @@ pub fn try_lock(file: &std::fs::File) -> Result<bool> {
 
 /// Spawns `cmd` inside the network namespace `netns`, killed by the kernel if the calling
 /// thread dies (PR_SET_PDEATHSIG), so no actor outlives its run, even after SIGKILL.
+///
+/// The child ignores SIGINT, SIGTERM and SIGHUP (an ignored disposition survives exec): a
+/// Ctrl-C in a terminal signals the whole process group, and the child must not die of it
+/// before its parent, which cleans up and ends it.
 pub fn spawn_in_netns(
     cmd: &mut std::process::Command,
     netns: std::os::fd::RawFd,
@@ -186,7 +199,7 @@ pub fn spawn_in_netns(
     // SAFETY: getppid has no preconditions.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
-    // syscalls (setns, prctl, getppid); it allocates nothing.
+    // syscalls (setns, prctl, signal, getppid); it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setns(netns, libc::CLONE_NEWNET) != 0 {
@@ -194,6 +207,9 @@ pub fn spawn_in_netns(
             }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(sig, libc::SIG_IGN);
             }
             // The parent may have died before prctl took effect.
             if libc::getppid() != parent {
@@ -205,31 +221,115 @@ pub fn spawn_in_netns(
     cmd.spawn()
 }
 
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn on_interrupt(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+/// Spawns a user's program inside the network namespace `netns`: in a process group of its
+/// own (its pid is the group's id, so the whole tree is signalled at once and a terminal's
+/// Ctrl-C, sent to tcpmortem's group, does not reach it), killed by the kernel when the
+/// calling thread exits (PR_SET_PDEATHSIG), with the default disposition of the signals a
+/// parent may have ignored, so that `signal TERM` works as it would from a shell.
+pub fn spawn_program(
+    cmd: &mut std::process::Command,
+    netns: std::os::fd::RawFd,
+) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+    // syscalls (setns, setpgid, prctl, signal, getppid); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(netns, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
+    cmd.spawn()
 }
 
-/// Turns SIGINT and SIGTERM into a flag that long operations poll, so that they return
-/// through their normal cleanup (tracefs instance removed, namespaces released) instead of
-/// dying mid-way.
+/// The calling thread's id (from /proc/thread-self, which names `PID/task/TID`).
+pub fn thread_id() -> Option<i32> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+/// The local and remote addresses of a TCP socket held as descriptor `fd` by task `pid`:
+/// the socket's inode from `/proc/PID/fd/FD` (`socket:[INODE]`), looked up in the task's own
+/// namespace's `/proc/PID/net/tcp` and `tcp6`. None when the descriptor is not a TCP socket
+/// or is gone.
+pub fn tcp_socket_of(pid: i32, fd: i32) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+    let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    let inode: u64 = link
+        .to_str()?
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()?;
+    for file in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")) else {
+            continue;
+        };
+        if let Some(found) = crate::procnet::find_inode(&text, inode) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// The first interrupting signal received (0: none).
+static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// CLOCK_MONOTONIC when it arrived.
+static INTERRUPTED_AT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn on_interrupt(sig: libc::c_int) {
+    if INTERRUPTED
+        .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
+        // clock_gettime is async-signal-safe.
+        INTERRUPTED_AT.store(monotonic_ns(), Ordering::SeqCst);
+    }
+}
+
+/// Turns SIGINT, SIGTERM and SIGHUP into a flag that long operations poll, so that they
+/// return through their normal cleanup (tracefs instance removed, namespaces released)
+/// instead of dying mid-way.
 pub fn catch_interrupts() -> Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only stores to an atomic (async-signal-safe).
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_interrupt as *const () as usize;
             libc::sigemptyset(&mut sa.sa_mask);
             cvt(libc::sigaction(sig, &sa, std::ptr::null_mut()), || {
-                "sigaction(SIGINT/SIGTERM)".into()
+                "sigaction(SIGINT/SIGTERM/SIGHUP)".into()
             })?;
         }
     }
     Ok(())
 }
 
-/// Whether SIGINT or SIGTERM arrived since [`catch_interrupts`].
+/// Whether SIGINT, SIGTERM or SIGHUP arrived since [`catch_interrupts`].
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    INTERRUPTED.load(Ordering::SeqCst) != 0
+}
+
+/// The first interrupting signal and the CLOCK_MONOTONIC time it arrived, if one did.
+pub fn interruption() -> Option<(i32, u64)> {
+    match INTERRUPTED.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some((sig, INTERRUPTED_AT.load(Ordering::SeqCst))),
+    }
 }

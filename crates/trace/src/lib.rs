@@ -6,6 +6,8 @@
 //! <idle>-0 [001] ..s2. 1234.567890: tcp_send_reset: skbaddr=.. skaddr=.. src=198.18.0.6:8080 dest=198.18.0.1:40000 state=TCP_TIME_WAIT reason=TCP_TIMEWAIT_SOCKET
 //! ```
 
+pub mod syscall;
+
 use std::net::{IpAddr, SocketAddr};
 use tcpmortem_core::errno::{Numbering, name_in};
 use tcpmortem_core::{RstReason, TcpState};
@@ -110,7 +112,7 @@ pub fn parse_line(line: &str) -> Option<TraceLine<'_>> {
     })
 }
 
-fn split_event(line: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_event(line: &str) -> Option<(&str, &str)> {
     // The timestamp is the first "digits.digits:" token followed by a space.
     let bytes = line.as_bytes();
     let mut i = 0;
@@ -129,7 +131,7 @@ fn split_event(line: &str) -> Option<(&str, &str)> {
     None
 }
 
-fn parse_ts(s: &str) -> Option<u64> {
+pub(crate) fn parse_ts(s: &str) -> Option<u64> {
     let (sec, frac) = s.split_once('.')?;
     let sec: u64 = sec.parse().ok()?;
     let digits = frac.len().min(9);
