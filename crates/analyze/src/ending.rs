@@ -152,6 +152,20 @@ pub fn can_report(s: Option<TcpState>) -> bool {
     )
 }
 
+/// What the side whose retransmissions ran out saw in `state`: ETIMEDOUT where an application
+/// still holds the socket; after close() (LAST_ACK, TIME_WAIT...) the kernel retries up to
+/// tcp_orphan_retries and gives up with no one to tell (`tcp_write_timeout()` on a
+/// SOCK_DEAD socket).
+fn rto_saw(state: Option<TcpState>) -> Saw {
+    if can_report(state) {
+        Saw::RTO
+    } else {
+        Saw::nothing(
+            "it had closed the socket: its kernel gives up retransmitting after tcp_orphan_retries, with no application to tell",
+        )
+    }
+}
+
 /// After every packet.
 const END: Mark = Mark {
     frame: u64::MAX,
@@ -587,7 +601,12 @@ impl Judge<'_> {
             );
             self.say_rst(&mut e, i, r);
             e.clues.push(clue);
-            self.put(&mut e, i, Saw::RTO, self.reached(1 - i, peer_state));
+            self.put(
+                &mut e,
+                i,
+                rto_saw(my_state),
+                self.reached(1 - i, peer_state),
+            );
         } else if !r.with_ack && (r.peer_last.is_some() || self.one_way == Some(i)) {
             // A bare RST answering the peer's segment: its host had no socket for it
             // (tcp_v4_send_reset(), NO_SOCKET).
@@ -782,7 +801,8 @@ impl Judge<'_> {
                         "none of its acknowledgments came back: the data or its ACKs were lost on the path",
                     )
                 };
-                self.put(&mut e, i, Saw::RTO, peer_saw);
+                let mine = rto_saw(e.state(self.role(i)));
+                self.put(&mut e, i, mine, peer_saw);
                 return Some(e);
             }
             // Unanswered probes only where the peer's packets were captured at all.

@@ -19,17 +19,26 @@ use ending::Ending;
 use evidence::{Evidence, Mark, Unreachable};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use tcpmortem_wire::dissect::{Checks, Dissector};
 use tcpmortem_wire::icmp::{self, UnreachCode};
 pub use tcpmortem_wire::skip::{Encap, Skip};
 use tcpmortem_wire::{TcpSegment, checksum};
 use zeek::{ConnRecord, Pkt, TcpConn};
 
-/// Ports whose traffic makes Zeek take the sender as the responder when a connection starts
-/// without a SYN (`likely_server_ports`, from the ports its default analyzers register).
+/// Zeek's default `likely_server_ports` for TCP: the ports its default protocol scripts add
+/// (`redef likely_server_ports += { ports }` in `scripts/base/protocols/*/main.zeek`); when a
+/// connection does not start with a SYN, the side on one of these is taken for the
+/// responder. By script: ftp 21, 2811 (gridftp); ssh 22; smtp 25, 587; dns 53; finger 79;
+/// http 80, 81, 631, 1080, 3128, 8000, 8080, 8888; krb 88; dce-rpc 135; smb 139, 445;
+/// imap 143; ldap 389, 3268; ssl 443, 465, 563, 585, 614, 636, 989, 990, 992, 993, 995,
+/// 5223; modbus 502; syslog 514; mysql 1434, 3306; mqtt 1883; rdp 3389; xmpp 5222, 5269;
+/// postgresql 5432; redis 6379; irc 6666-6669; dnp3 20000. (pop3, telnet, snmp, sip, rfb,
+/// radius and socks's 1080 register their analyzers without adding likely server ports,
+/// or are not TCP.)
 pub const LIKELY_SERVER_PORTS: &[u16] = &[
-    21, 22, 23, 25, 53, 80, 88, 110, 111, 135, 137, 138, 139, 143, 161, 389, 443, 445, 465, 502,
-    514, 587, 636, 993, 995, 1080, 1194, 1723, 1812, 3128, 3306, 3389, 5060, 5222, 5432, 5900,
-    6379, 6667, 8000, 8080, 8443, 8888,
+    21, 22, 25, 53, 79, 80, 81, 88, 135, 139, 143, 389, 443, 445, 465, 502, 514, 563, 585, 587,
+    614, 631, 636, 989, 990, 992, 993, 995, 1080, 1434, 1883, 2811, 3128, 3268, 3306, 3389, 5222,
+    5223, 5269, 5432, 6379, 6666, 6667, 6668, 6669, 8000, 8080, 8888, 20000,
 ];
 
 /// Zeek's `tcp_inactivity_timeout`: a connection silent this long is over.
@@ -200,6 +209,20 @@ impl Skipped {
             .sum()
     }
 
+    /// Frames dropped for a checksum (or a zero IPv4 length) that `--checksums ignore` reads.
+    pub fn for_checksums(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| {
+                matches!(
+                    k,
+                    Skip::IpChecksum | Skip::UdpChecksum(_) | Skip::IpLengthZero
+                )
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     pub fn merge(&mut self, other: &Skipped) {
         for (k, n) in &other.0 {
             *self.0.entry(*k).or_default() += n;
@@ -226,26 +249,129 @@ impl std::fmt::Display for Skipped {
 /// [`Checksums`] says (only whole packets are checked), and IP fragment reassembly. Apart
 /// from the table so it can run on another thread.
 pub struct Decoder {
+    tcp: TcpChecks,
+    /// Link layers, fragments and tunnels, as Zeek's packet analysis.
+    dissector: Dissector,
+    skipped: Skipped,
+}
+
+/// The TCP checksums, checked as [`Checksums`] says; apart from the dissector so that both
+/// can work on one frame.
+struct TcpChecks {
     checksums: Checksums,
     senders: HashMap<std::net::IpAddr, Sender, Seeded>,
     /// Good checksums not yet added to `senders`, for the last two senders: most packets
     /// come from one of the two ends of a conversation, and this spares a lookup each.
     recent: [(Option<std::net::IpAddr>, u64); 2],
-    defrag: tcpmortem_wire::defrag::Defragmenter,
-    skipped: Skipped,
 }
 
 impl Decoder {
     pub fn new(opts: &Options) -> Decoder {
         Decoder {
-            checksums: opts.checksums,
-            senders: HashMap::with_hasher(Seeded::random()),
-            recent: [(None, 0); 2],
-            defrag: tcpmortem_wire::defrag::Defragmenter::new(),
+            tcp: TcpChecks {
+                checksums: opts.checksums,
+                senders: HashMap::with_hasher(Seeded::random()),
+                recent: [(None, 0); 2],
+            },
+            dissector: Dissector::new(match opts.checksums {
+                Checksums::Verify => Checks::Verify,
+                Checksums::Auto => Checks::Auto,
+                Checksums::Ignore => Checks::Ignore,
+            }),
             skipped: Skipped::default(),
         }
     }
 
+    /// With [`Checksums::Auto`]: the senders whose bad checksums were taken as offloaded,
+    /// with how many, most first.
+    pub fn offloaded(&self) -> Vec<(std::net::IpAddr, u64)> {
+        let mut v: Vec<_> = self
+            .tcp
+            .senders
+            .iter()
+            .filter(|(_, s)| s.offloaded > 0)
+            .map(|(a, s)| (*a, s.offloaded))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    /// With [`Checksums::Auto`]: the packets whose IPv4 header or tunnel UDP checksum (or
+    /// zero IPv4 length) was taken as left to the NIC and read as sent.
+    pub fn offloaded_below_tcp(&self) -> u64 {
+        self.dissector.offloaded()
+    }
+
+    /// Fragmented datagrams given up (timed out or evicted) or still incomplete.
+    pub fn fragments_dropped(&self) -> u64 {
+        self.dissector.fragments_dropped()
+    }
+
+    /// The frames skipped so far, by reason.
+    pub fn skipped(&self) -> &Skipped {
+        &self.skipped
+    }
+
+    /// One frame whose length on the wire is not known: its first packet for the tracker.
+    pub fn decode(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
+        let mut first = None;
+        self.decode_each(frame, ts_ns, linktype, u64::MAX, bytes, &mut |d| {
+            first.get_or_insert(d);
+        });
+        first.unwrap_or(Decoded::Skipped(Skip::NotTcp))
+    }
+
+    /// Every packet of one frame the tracker takes, found through its link layers,
+    /// fragments and tunnels (`tcpmortem_wire::dissect`, as Zeek's packet analysis): a TCP
+    /// segment or an ICMP error about one (several only for an 802.11 A-MSDU), else one
+    /// [`Decoded::Fragment`] or [`Decoded::Skipped`] saying why there is none.
+    /// `wire_len`: the frame's length on the wire (`u64::MAX` if unknown).
+    #[inline]
+    pub fn decode_each<F: FnMut(Decoded)>(
+        &mut self,
+        frame: u64,
+        ts_ns: i128,
+        linktype: u16,
+        wire_len: u64,
+        bytes: &[u8],
+        out: &mut F,
+    ) {
+        let mut none = true;
+        let mut ip_skip = None;
+        let tcp = &mut self.tcp;
+        let r = self
+            .dissector
+            .frame(
+                ts_ns,
+                linktype,
+                wire_len,
+                bytes,
+                &mut |ip| match tcp.ip(frame, ts_ns, ip) {
+                    Ok(d) => {
+                        none = false;
+                        out(d);
+                    }
+                    Err(why) => {
+                        ip_skip.get_or_insert(why);
+                    }
+                },
+            );
+        if none {
+            out(match r {
+                Err(Skip::Fragment) => Decoded::Fragment,
+                Err(why) => self.skip(why),
+                Ok(()) => self.skip(ip_skip.unwrap_or(Skip::NotTcp)),
+            });
+        }
+    }
+
+    fn skip(&mut self, why: Skip) -> Decoded {
+        self.skipped.add(why);
+        Decoded::Skipped(why)
+    }
+}
+
+impl TcpChecks {
     /// Counts a good checksum from `ip`, in `recent` when it is one of the last two senders.
     fn good_from(&mut self, ip: std::net::IpAddr) {
         if let Some(r) = self.recent.iter_mut().find(|r| r.0 == Some(ip)) {
@@ -269,66 +395,19 @@ impl Decoder {
         }
     }
 
-    /// With [`Checksums::Auto`]: the senders whose bad checksums were taken as offloaded,
-    /// with how many, most first.
-    pub fn offloaded(&self) -> Vec<(std::net::IpAddr, u64)> {
-        let mut v: Vec<_> = self
-            .senders
-            .iter()
-            .filter(|(_, s)| s.offloaded > 0)
-            .map(|(a, s)| (*a, s.offloaded))
-            .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        v
-    }
-
-    /// Fragmented datagrams given up (timed out or evicted) or still incomplete.
-    pub fn fragments_dropped(&self) -> u64 {
-        self.defrag.dropped + self.defrag.pending() as u64
-    }
-
-    /// The frames skipped so far, by reason.
-    pub fn skipped(&self) -> &Skipped {
-        &self.skipped
-    }
-
-    pub fn decode(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
-        let ip = match tcpmortem_wire::link::ip_packet(linktype, bytes) {
-            Ok(ip) => ip,
-            Err(why) => return self.skip(why),
-        };
-        // The common case first, without a detour.
+    /// A TCP segment or an ICMP error about one, or why the IP packet is neither.
+    #[inline]
+    fn ip(&mut self, frame: u64, ts_ns: i128, ip: &[u8]) -> Result<Decoded, Skip> {
         if let Some(seg) = TcpSegment::from_ip(ip) {
-            return self.tcp(frame, ts_ns, seg, ip);
+            return Ok(self.tcp(frame, ts_ns, seg, ip));
         }
         if let Some(quoted) = icmp::unreachable(ip) {
-            return Decoded::Icmp {
+            return Ok(Decoded::Icmp {
                 at: Mark::new(frame, ts_ns),
                 quoted,
-            };
+            });
         }
-        if !tcpmortem_wire::defrag::is_fragment(ip) {
-            return self.skip(tcpmortem_wire::skip::of_ip(ip));
-        }
-        // A datagram's last fragment: the whole datagram is one packet, as Zeek counts it.
-        let Some(whole) = self.defrag.add(ts_ns, ip) else {
-            return Decoded::Fragment;
-        };
-        if let Some(seg) = TcpSegment::from_ip(&whole) {
-            return self.tcp(frame, ts_ns, seg, &whole);
-        }
-        match icmp::unreachable(&whole) {
-            Some(quoted) => Decoded::Icmp {
-                at: Mark::new(frame, ts_ns),
-                quoted,
-            },
-            None => self.skip(tcpmortem_wire::skip::of_ip(&whole)),
-        }
-    }
-
-    fn skip(&mut self, why: Skip) -> Decoded {
-        self.skipped.add(why);
-        Decoded::Skipped(why)
+        Err(tcp_skip(ip))
     }
 
     /// A TCP segment, its checksum checked as [`Checksums`] says.
@@ -355,6 +434,32 @@ impl Decoder {
             seg,
             checksum_ok,
         })
+    }
+}
+
+/// Why an IP packet that reached TCP or ICMP gave neither a segment nor an error about one:
+/// its TCP header cut or contradicting itself, or an ICMP message of another kind.
+fn tcp_skip(ip: &[u8]) -> Skip {
+    let (proto, hdr, total) = match ip.first().map(|b| b >> 4) {
+        Some(4) if ip.len() >= 20 => (
+            ip[9],
+            usize::from(ip[0] & 0x0F) * 4,
+            usize::from(u16::from_be_bytes([ip[2], ip[3]])),
+        ),
+        Some(6) if ip.len() >= 40 => (
+            ip[6],
+            40,
+            40 + usize::from(u16::from_be_bytes([ip[4], ip[5]])),
+        ),
+        _ => return Skip::Malformed,
+    };
+    if proto != 6 {
+        return Skip::NotTcp;
+    }
+    if ip.len().min(total.max(hdr)) < hdr + 20 {
+        Skip::TooShort
+    } else {
+        Skip::Malformed
     }
 }
 
@@ -477,6 +582,8 @@ pub struct Tracker {
     embryos: Embryos,
     done: Vec<Connection>,
     next_sweep: Option<i128>,
+    /// The packets of the frame being fed, kept to reuse its allocation.
+    scratch: Vec<Decoded>,
     /// Frames that carried a TCP segment.
     pub tcp_frames: u64,
     /// Connections finished early for [`Options::max_connections`].
@@ -510,6 +617,7 @@ impl Tracker {
             embryos: Embryos::new(seed),
             done: Vec::new(),
             next_sweep: None,
+            scratch: Vec::new(),
             tcp_frames: 0,
             evicted: Evicted::default(),
         }
@@ -517,8 +625,27 @@ impl Tracker {
 
     /// Feeds one captured frame (`frame` is its 1-based number in its file).
     pub fn frame(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) {
-        let d = self.decoder.decode(frame, ts_ns, linktype, bytes);
-        self.feed(&d);
+        self.frame_of_len(frame, ts_ns, linktype, u64::MAX, bytes);
+    }
+
+    /// Feeds one captured frame of `wire_len` bytes on the wire (`u64::MAX`: not known).
+    pub fn frame_of_len(
+        &mut self,
+        frame: u64,
+        ts_ns: i128,
+        linktype: u16,
+        wire_len: u64,
+        bytes: &[u8],
+    ) {
+        let mut decoded = std::mem::take(&mut self.scratch);
+        self.decoder
+            .decode_each(frame, ts_ns, linktype, wire_len, bytes, &mut |d| {
+                decoded.push(d)
+            });
+        for d in decoded.drain(..) {
+            self.feed(&d);
+        }
+        self.scratch = decoded;
     }
 
     /// Feeds a frame decoded by a [`Decoder`], which can run on another thread.
@@ -752,6 +879,8 @@ mod tests {
                 h[4..6].copy_from_slice(&77u16.to_be_bytes());
                 h[6..8]
                     .copy_from_slice(&((u16::from(more) << 13) | (off / 8) as u16).to_be_bytes());
+                // A valid header checksum, or Zeek's IP layer drops the fragment.
+                tcpmortem_wire::checksum::ipv4_header_fill(&mut h);
                 h.extend_from_slice(chunk);
                 h
             })
@@ -790,11 +919,7 @@ mod tests {
 
     /// Runs raw IPv4 packets, `ms` apart each, through a tracker.
     fn endings(packets: &[(i64, Vec<u8>)]) -> Vec<Connection> {
-        let mut t = Tracker::new(Options::default());
-        for (i, (ms, p)) in packets.iter().enumerate() {
-            t.frame(i as u64 + 1, i128::from(*ms) * 1_000_000, linktype::RAW, p);
-        }
-        t.finish()
+        run_with(Options::default(), packets)
     }
 
     fn handshake() -> Vec<(i64, Vec<u8>)> {
@@ -939,5 +1064,93 @@ mod tests {
             p.push((ms, seg(true, ".", 105, 501, &[])));
         }
         assert_eq!(endings(&p)[0].ending.kind, ending::Kind::KeepaliveTimeout);
+    }
+
+    fn run_with(opts: Options, packets: &[(i64, Vec<u8>)]) -> Vec<Connection> {
+        let mut t = Tracker::new(opts);
+        for (i, (ms, p)) in packets.iter().enumerate() {
+            t.frame(i as u64 + 1, i128::from(*ms) * 1_000_000, linktype::RAW, p);
+        }
+        t.finish()
+    }
+
+    #[test]
+    fn a_bad_ip_header_checksum_drops_the_packet_before_tcp() {
+        let mut p = handshake();
+        let mut data = seg(true, "P.", 101, 501, b"hello");
+        data[10] ^= 0x55;
+        p.push((3, data));
+        let c = endings(&p);
+        // Zeek's IP layer drops it (bad_IP_checksum): no `C`, no packet, no data.
+        assert_eq!(c[0].zeek.history, "ShA");
+        assert_eq!(c[0].zeek.orig_pkts, 2);
+        let lax = run_with(
+            Options {
+                checksums: Checksums::Ignore,
+                ..Options::default()
+            },
+            &p,
+        );
+        assert_eq!(lax[0].zeek.history, "ShAD");
+    }
+
+    #[test]
+    fn a_connection_begun_by_a_syn_ack_flips_at_the_next_ack_or_data() {
+        let none = || Options {
+            likely_server_ports: Vec::new(),
+            ..Options::default()
+        };
+        // Both sides seen: the ACK's sender becomes the originator.
+        let p = vec![
+            (0, seg(false, "S.", 500, 101, &[])),
+            (1, seg(true, ".", 101, 501, &[])),
+            (2, seg(true, "P.", 101, 501, b"hi")),
+        ];
+        let c = run_with(none(), &p);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].zeek.history, "^hAD");
+        assert_eq!(c[0].zeek.orig.port(), 40000);
+        assert_eq!((c[0].zeek.orig_pkts, c[0].zeek.resp_pkts), (2, 1));
+        // One-sided: only the server was captured. The counts follow the flip (the
+        // conn-size-flip baselines): every packet is the responder's.
+        let p = vec![
+            (0, seg(false, "S.", 500, 101, &[])),
+            (1, seg(false, ".", 501, 101, &[])),
+            (2, seg(false, "F.", 501, 101, &[])),
+        ];
+        let c = run_with(none(), &p);
+        assert_eq!(c[0].zeek.history, "^haf");
+        assert_eq!(c[0].zeek.orig.port(), 40000);
+        assert_eq!((c[0].zeek.orig_pkts, c[0].zeek.resp_pkts), (0, 3));
+        assert_eq!(c[0].zeek.resp_ip_bytes, 120);
+        // A SYN-ACK answered by a RST is a scan's: no flip.
+        let p = vec![
+            (0, seg(false, "S.", 500, 101, &[])),
+            (1, seg(true, "R", 101, 0, &[])),
+        ];
+        assert_eq!(run_with(none(), &p)[0].zeek.history, "Hr");
+    }
+
+    #[test]
+    fn a_completed_close_ends_the_connection_after_the_close_delay() {
+        // A FIN from a peer never seen before completes the close (ConnectionClosed): five
+        // seconds after the last packet, the 4-tuple starts a new connection, whatever
+        // comes in between.
+        let p = vec![
+            (0, seg(false, "F.", 501, 101, &[])),
+            (1, seg(true, ".", 101, 502, &[])),
+            (6_000, seg(true, "R.", 101, 502, &[])),
+            (12_000, seg(false, "R.", 502, 101, &[])),
+        ];
+        let c = endings(&p);
+        let h: Vec<&str> = c.iter().map(|c| c.zeek.history.as_str()).collect();
+        assert_eq!(h, ["^fA", "R", "^r"]);
+        // Within the delay it is one connection.
+        let p = vec![
+            (0, seg(false, "F.", 501, 101, &[])),
+            (1, seg(true, ".", 101, 502, &[])),
+            (4_000, seg(true, "R.", 101, 502, &[])),
+        ];
+        assert_eq!(endings(&p).len(), 1);
     }
 }

@@ -247,6 +247,9 @@ pub struct TcpConn {
     first_packet_seen: u8,
     /// When an unanswered attempt is given up (armed by the originator's first SYN).
     attempt_deadline: Option<i128>,
+    /// When Zeek's `ConnDeleteTimer` removes the connection: `tcp_close_delay` (5 s) after
+    /// the last packet when a close completed (TCPSessionAdapter::ConnectionClosed).
+    delete_at: Option<i128>,
     /// Bytes acknowledged but never seen (content gaps), both directions.
     missed_bytes: u64,
 }
@@ -272,6 +275,7 @@ impl TcpConn {
             is_partial: false,
             first_packet_seen: 0,
             attempt_deadline: None,
+            delete_at: None,
             missed_bytes: 0,
         };
         if flip {
@@ -281,6 +285,12 @@ impl TcpConn {
     }
 
     fn flip_roles(&mut self) {
+        self.swap_endpoints();
+        self.history.push('^');
+    }
+
+    /// Connection::FlipRoles and TCPSessionAdapter::FlipRoles, without the history mark.
+    fn swap_endpoints(&mut self) {
         std::mem::swap(&mut self.orig, &mut self.resp);
         self.ep.swap(0, 1);
         self.ep[0].is_orig = true;
@@ -289,7 +299,26 @@ impl TcpConn {
         self.first_packet_seen =
             (if f & 1 != 0 { 2 } else { 0 }) | (if f & 2 != 0 { 1 } else { 0 });
         self.is_partial = false;
-        self.history.push('^');
+        self.hist_seen = self.hist_seen.rotate_left(16);
+    }
+
+    /// A connection whose first packet was a SYN-ACK keeps its sender as originator only
+    /// until an ACK or data segment follows, in either direction: a stealth scan would draw
+    /// a RST or nothing. Then the roles flip and the history so far (that SYN-ACK) is the
+    /// responder's, after a `^` (Zeek's PR #2191, TCP_Endpoint::CheckHistory; the packet
+    /// and byte counts follow the endpoints, PR #5047).
+    fn flip_after_syn_ack(&mut self) -> bool {
+        let [o, r] = &self.ep;
+        if o.state != EpState::SynAckSent
+            || r.state != EpState::Inactive
+            || self.history.is_empty()
+            || !self.history.chars().all(|c| c == 'H')
+        {
+            return false;
+        }
+        self.swap_endpoints();
+        self.history = format!("^{}", self.history.to_ascii_lowercase());
+        true
     }
 
     pub fn is_orig(&self, p: &Pkt) -> bool {
@@ -357,10 +386,12 @@ impl TcpConn {
         true
     }
 
-    /// Whether the connection is gone from Zeek's table by `now`: both sides closed (or one
-    /// reset) and `tcp_close_delay` (5 s) passed, or the attempt timer found the SYN
-    /// unanswered. Zeek's timers fire lazily as network time advances; firing them at the
-    /// next packet of the same 4-tuple gives the same records. The attempt timer is one-shot.
+    /// Whether the connection is gone from Zeek's table by `now`: a close completed and
+    /// `tcp_close_delay` (5 s) passed since the last packet before it (so a later packet of
+    /// the same 4-tuple starts a new connection, as after a partial close), or the attempt
+    /// timer found the SYN unanswered. Zeek's timers fire as network time reaches them;
+    /// firing them at the next packet of the same 4-tuple gives the same records. The
+    /// attempt timer is one-shot.
     pub fn expired(&mut self, now: i128) -> bool {
         if self.attempt_deadline.is_some_and(|d| now >= d) {
             self.attempt_deadline = None;
@@ -371,12 +402,7 @@ impl TcpConn {
                 return true;
             }
         }
-        let done = (self.ep[0].did_close && self.ep[1].did_close)
-            || self
-                .ep
-                .iter()
-                .any(|e| e.state == EpState::Reset && e.did_close);
-        done && now - self.last_ts > 5_000_000_000
+        self.delete_at.is_some_and(|d| now >= d)
     }
 
     pub fn process(&mut self, p: &Pkt) {
@@ -413,6 +439,16 @@ impl TcpConn {
         self.init_endpoint(i, f, p.seg.seq, seq_end);
         let (rel_seq, seq_underflow) =
             self.relative_seq(i, p.seg.seq, self.ep[i].last_seq, self.ep[i].seq_wraps);
+        let (is_orig, i, j) = if (len > 0 || f.has(Flags::ACK))
+            && !f.has(Flags::SYN)
+            && !f.has(Flags::FIN)
+            && !f.has(Flags::RST)
+            && self.flip_after_syn_ack()
+        {
+            (!is_orig, j, i)
+        } else {
+            (is_orig, i, j)
+        };
         self.update_history(is_orig, i, f, rel_seq, u64::from(len));
         // Zero windows (update_window); the scale does not change whether it is zero.
         if p.seg.window == 0
@@ -466,6 +502,14 @@ impl TcpConn {
         }
         if do_close && !self.ep[i].did_close {
             self.ep[i].did_close = true;
+            // ConnectionClosed: a close is complete with a reset, with both sides closed, or
+            // with a peer never seen; then every timer is cancelled and the connection is
+            // removed tcp_close_delay after its last packet, whatever comes later.
+            let (e, peer) = (&self.ep[i], &self.ep[1 - i]);
+            if e.state == EpState::Reset || peer.did_close || peer.state == EpState::Inactive {
+                self.attempt_deadline = None;
+                self.delete_at = Some(self.last_ts + 5_000_000_000);
+            }
         }
         if is_orig {
             self.first_packet_seen |= 1;

@@ -408,6 +408,8 @@ fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
     pcap.extend(65535u32.to_le_bytes());
     pcap.extend(101u32.to_le_bytes());
     for t in [1u32, 40] {
+        // A valid header checksum, or the IP layer drops the fragment before reassembly.
+        tcpmortem_wire::checksum::ipv4_header_fill(&mut ip[..20]);
         pcap.extend(t.to_le_bytes());
         pcap.extend(0u32.to_le_bytes());
         pcap.extend((ip.len() as u32).to_le_bytes());
@@ -428,6 +430,40 @@ fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
         err.contains("fragmented datagrams were never completed"),
         "{err}"
     );
+}
+
+#[test]
+fn likely_server_ports_takes_a_list_or_none() {
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/zeek/Traces/tcp/missing-syn.pcap");
+    let t = trace.to_str().unwrap();
+    // The first packet is 125.190.109.199:80's SYN-ACK: with 80 a likely server port the
+    // connection is flipped at once (^h); with none, at the ACK that follows (Zeek's
+    // SYN-ACK flip), and both give the client as originator.
+    for ports in ["80", "none", "NONE", "8080, 80"] {
+        let (code, out, err) = run(&[
+            "analyze",
+            "--format",
+            "zeek",
+            "--likely-server-ports",
+            ports,
+            t,
+        ]);
+        assert_eq!(code, 0, "{ports}: {err}");
+        let row = out.lines().find(|l| !l.starts_with('#')).unwrap();
+        let f: Vec<&str> = row.split('\t').collect();
+        assert_eq!(
+            (f[2], f[4], f[5]),
+            ("141.42.64.125", "125.190.109.199", "80"),
+            "{ports}"
+        );
+        assert!(f[15].starts_with("^h"), "{ports}: {row}");
+    }
+    for bad in ["", "80,", "http", "70000"] {
+        let (code, _, err) = run(&["analyze", "--likely-server-ports", bad, t]);
+        assert_eq!(code, 64, "{bad:?}");
+        assert!(err.contains("--likely-server-ports"), "{bad:?}: {err}");
+    }
 }
 
 /// `tcpdump -i lo` in a private namespace during a graceful close, a close with unread data
@@ -556,4 +592,98 @@ fn max_connections_finishes_the_oldest_syn_only_connections_early_and_says_so() 
     assert!(rows(&all).iter().all(|r| r.contains("\tS0\t")));
     let (code, _, err) = run(&[&args[..], &["--max-connections", "0"]].concat());
     assert_eq!(code, 64, "{err}");
+}
+
+fn zeek_trace(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/zeek/Traces")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn zeek_rows(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| !l.starts_with('#')).collect()
+}
+
+/// A capture taken on the sending host with segmentation and checksum offload
+/// (ldap/missing_ldap_logs.pcapng: IPv4 lengths and header checksums left zero, segments of
+/// 1,848 bytes): by default it reads as Zeek's -C reads it, and says what it read so.
+/// `--checksums verify` drops those packets as Zeek does without -C, and says why.
+#[test]
+fn a_capture_with_offloaded_ip_headers_reads_whole_by_default_and_says_so() {
+    let t = zeek_trace("ldap/missing_ldap_logs.pcapng");
+    let (code, auto, err) = run(&["analyze", "--format", "zeek", &t]);
+    assert_eq!(code, 0, "{err}");
+    let (_, ignore, _) = run(&["analyze", "--format", "zeek", "-C", &t]);
+    assert_eq!(zeek_rows(&auto), zeek_rows(&ignore));
+    assert!(
+        err.contains("tcpmortem: note: read 22 packets whose IPv4 header or tunnel UDP checksum, or IPv4 length, was left for the NIC to fill in"),
+        "{err}"
+    );
+    assert!(!err.contains("skipped"), "{err}");
+    let (code, _, err) = run(&["analyze", "--format", "zeek", "--checksums", "verify", &t]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("tcpmortem: skipped 22 of 315 frames: 19 bad IPv4 header checksum (dropped, as Zeek does), 3 IPv4 length zero (segmentation offload; dropped, as Zeek does without -C)"),
+        "{err}"
+    );
+}
+
+/// A capture whose TCP sits only in packets dropped for their IPv4 header checksums
+/// (mpls-in-vlan.pcap, edited without fixing them) is no empty capture: the error says how
+/// to read them. A tunnel's heartbeats are said for what they are.
+#[test]
+fn frames_dropped_for_checksums_or_carrying_no_packet_are_said_for_what_they_are() {
+    let (code, out, err) = run(&[
+        "analyze",
+        "--format",
+        "zeek",
+        &zeek_trace("mpls-in-vlan.pcap"),
+    ]);
+    assert_eq!(code, 65, "{err}");
+    assert!(zeek_rows(&out).is_empty(), "{out}");
+    assert_eq!(
+        err,
+        "tcpmortem: no TCP connection found, but 3 of 3 frames were not decoded and may hold TCP (skipped: 3 bad IPv4 header checksum (dropped, as Zeek does)); --checksums ignore (-C) reads the frames dropped for their checksums\n"
+    );
+    let (code, out, _) = run(&[
+        "analyze",
+        "--format",
+        "zeek",
+        "-C",
+        &zeek_trace("mpls-in-vlan.pcap"),
+    ]);
+    assert_eq!((code, zeek_rows(&out).len()), (0, 3));
+    let (code, _, err) = run(&[
+        "analyze",
+        "--format",
+        "zeek",
+        &zeek_trace("tunnels/ayiya3.pcap"),
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        err,
+        "tcpmortem: skipped 14 of 35 frames: 11 not TCP, 3 AYIYA messages without a packet (heartbeat, signalling)\n"
+    );
+}
+
+/// A retransmission timeout by a side whose application had already closed (LAST_ACK here,
+/// on pppoe-over-qinq.pcap) is an orphan's: nothing is reported to an application.
+#[test]
+fn a_retransmission_timeout_after_close_reports_nothing_to_the_application() {
+    let t = zeek_trace("pppoe-over-qinq.pcap");
+    let (code, out, err) = run(&["analyze", "--json", &t]);
+    assert_eq!(code, 0, "{err}");
+    let v = lines(&out);
+    assert_eq!(v[0]["ending"]["kind"], "retransmission-timeout");
+    assert_eq!(v[0]["ending"]["server_state"], "LAST_ACK");
+    assert_eq!(v[0]["ending"]["server_saw"]["linux"], Value::Null);
+    let (_, human, _) = run(&["analyze", "--color", "never", &t]);
+    assert!(
+        human.contains("the server's kernel gives up after tcp_orphan_retries, the server's application having closed the socket already (LAST_ACK)"),
+        "{human}"
+    );
+    assert!(!human.contains("ETIMEDOUT after tcp_retries2"), "{human}");
 }

@@ -54,6 +54,9 @@ enum Format {
         big: bool,
         linktype: u16,
         units_per_sec: u64,
+        /// Bytes of each record header: 16, or 24 in Kuznetzov's "modified" pcap (magic
+        /// 0xa1b2cd34), whose records add an interface index, a protocol and a packet type.
+        record: usize,
     },
     Pcapng {
         big: bool,
@@ -188,7 +191,7 @@ impl<S: Source> Reader<S> {
                 r.section_header(&head[..4])?;
                 Ok(r)
             }
-            0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 => {
+            0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 | 0xA1B2_CD34 | 0x34CD_B2A1 => {
                 let k = r.read_into(&mut head[4..])?;
                 r.offset += k as u64;
                 if k < 20 {
@@ -197,7 +200,7 @@ impl<S: Source> Reader<S> {
                         what: "pcap file header",
                     });
                 }
-                let big = matches!(magic, 0xD4C3_B2A1 | 0x4D3C_B2A1);
+                let big = matches!(magic, 0xD4C3_B2A1 | 0x4D3C_B2A1 | 0x34CD_B2A1);
                 let nano = matches!(magic, 0xA1B2_3C4D | 0x4D3C_B2A1);
                 // The link type is the low 16 bits of the last header field (the upper bits
                 // carry FCS information in newer files).
@@ -206,6 +209,11 @@ impl<S: Source> Reader<S> {
                     big,
                     linktype,
                     units_per_sec: if nano { 1_000_000_000 } else { 1_000_000 },
+                    record: if matches!(magic, 0xA1B2_CD34 | 0x34CD_B2A1) {
+                        24
+                    } else {
+                        16
+                    },
                 };
                 Ok(r)
             }
@@ -317,6 +325,13 @@ impl<S: Source> Reader<S> {
         }
     }
 
+    /// The fields Kuznetzov's modified pcap adds to each record header (libpcap's
+    /// `pcap_sf_patched_pkthdr`), which nothing here uses. Out of the common path.
+    #[cold]
+    fn skip_patched_header(&mut self, n: usize) -> Result<(), CaptureError> {
+        self.take(n, "packet header")
+    }
+
     /// The next packet, or `None` at the end of the file.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
         match self.format {
@@ -324,10 +339,14 @@ impl<S: Source> Reader<S> {
                 big,
                 linktype,
                 units_per_sec,
+                record,
             } => {
                 let Some(rec) = self.record_head::<16>("packet header")? else {
                     return Ok(None);
                 };
+                if record > 16 {
+                    self.skip_patched_header(record - 16)?;
+                }
                 let secs = u32_at(&rec[0..4], big);
                 let frac = u32_at(&rec[4..8], big);
                 let incl = u32_at(&rec[8..12], big) as usize;
@@ -430,8 +449,10 @@ impl<S: Source> Reader<S> {
                         });
                     }
                 }
-                // Enhanced Packet Block.
-                6 => {
+                // Enhanced Packet Block, and the obsolete Packet Block: the same but for a
+                // 16-bit interface id followed by a 16-bit drop count (read as tshark reads
+                // it).
+                6 | 2 => {
                     if body_len < 20 {
                         return Err(CaptureError::Corrupt {
                             offset: self.offset,
@@ -440,7 +461,11 @@ impl<S: Source> Reader<S> {
                     }
                     // Borrows only the source, so the frame counter can move below.
                     let b = &self.src.buf()[..self.pending];
-                    let iface = u32_at(&b[0..4], big) as usize;
+                    let iface = if ty == 2 {
+                        usize::from(u16_at(&b[0..2], big))
+                    } else {
+                        u32_at(&b[0..4], big) as usize
+                    };
                     let ts = (u64::from(u32_at(&b[4..8], big)) << 32)
                         | u64::from(u32_at(&b[8..12], big));
                     let cap = u32_at(&b[12..16], big) as usize;

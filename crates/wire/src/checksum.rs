@@ -68,17 +68,85 @@ pub fn tcp_check(ip: &[u8]) -> Option<Check> {
         }
         _ => return None,
     };
-    let acc = sum16(pseudo, 6 + tcp.len() as u64);
-    if fold(sum16(tcp, acc)) == 0xFFFF {
+    transport_check(pseudo, 6, tcp, 16)
+}
+
+/// A TCP or UDP checksum (`proto`, its field at `field` in `seg`) over `seg` and the
+/// pseudo-header's addresses.
+fn transport_check(pseudo: &[u8], proto: u8, seg: &[u8], field: usize) -> Option<Check> {
+    let acc = sum16(pseudo, u64::from(proto) + seg.len() as u64);
+    if fold(sum16(seg, acc)) == 0xFFFF {
         return Some(Check::Good);
     }
-    let field = u16::from_be_bytes([*tcp.get(16)?, *tcp.get(17)?]);
+    let field = u16::from_be_bytes([*seg.get(field)?, *seg.get(field + 1)?]);
     let partial = fold(acc);
     Some(if field == 0 || field == partial || field == !partial {
         Check::Offloaded
     } else {
         Check::Bad
     })
+}
+
+/// Whether an IPv4 header's checksum is right (RFC 791 §3.1).
+pub fn ipv4_header_ok(header: &[u8]) -> bool {
+    match <&[u8; 20]>::try_from(header) {
+        Ok(h) => ipv4_header20_ok(h),
+        Err(_) => fold(sum16(header, 0)) == 0xFFFF,
+    }
+}
+
+/// The usual header, without options: two 64-bit words and a 32-bit one, no loop, summed in
+/// the host's order (RFC 1071 §2(B): all ones is all ones either way).
+#[inline]
+pub fn ipv4_header20_ok(h: &[u8; 20]) -> bool {
+    let (a, rest) = h.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    let (b, c) = rest.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    let c: [u8; 4] = c.try_into().unwrap_or([0; 4]);
+    let (a, b, c) = (
+        u64::from_ne_bytes(*a),
+        u64::from_ne_bytes(*b),
+        u64::from(u32::from_ne_bytes(c)),
+    );
+    let s = (a & 0xFFFF_FFFF) + (a >> 32) + (b & 0xFFFF_FFFF) + (b >> 32) + c;
+    let s = (s & 0xFFFF_FFFF) + (s >> 32);
+    let s = (s & 0xFFFF) + (s >> 16);
+    let s = (s & 0xFFFF) + (s >> 16);
+    s == 0xFFFF
+}
+
+/// Writes an IPv4 header's checksum (RFC 791 §3.1) into its bytes 10-11.
+pub fn ipv4_header_fill(header: &mut [u8]) {
+    header[10..12].copy_from_slice(&[0, 0]);
+    let c = !fold(sum16(header, 0));
+    header[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// A UDP datagram's checksum (RFC 768, RFC 8200 §8.1), told apart as [`Check`], `ip` being
+/// the packet it came in (for the pseudo-header's addresses) and `udp` its header and data.
+pub fn udp_check(ip: &[u8], udp: &[u8]) -> Check {
+    let pseudo = match ip.first().map(|b| b >> 4) {
+        Some(4) if ip.len() >= 20 => &ip[12..20],
+        Some(6) if ip.len() >= 40 => &ip[8..40],
+        _ => return Check::Bad,
+    };
+    transport_check(pseudo, 17, udp, 6).unwrap_or(Check::Bad)
+}
+
+/// Whether a UDP datagram's checksum is right (see [`udp_check`]).
+pub fn udp_ok(ip: &[u8], udp: &[u8]) -> bool {
+    udp_check(ip, udp) == Check::Good
+}
+
+/// An IPv4 header's checksum, told apart as [`Check`]: a sender that leaves it to its NIC
+/// leaves zero.
+pub fn ipv4_header_check(header: &[u8]) -> Check {
+    if ipv4_header_ok(header) {
+        Check::Good
+    } else if header.get(10..12) == Some(&[0, 0]) {
+        Check::Offloaded
+    } else {
+        Check::Bad
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +166,16 @@ mod tests {
         v4[39] ^= 1;
         assert_eq!(tcp_ok(&v4), Some(false));
         assert_eq!(tcp_ok(&v4[..30]), None);
+        let mut h = v4[..20].to_vec();
+        ipv4_header_fill(&mut h);
+        assert!(ipv4_header_ok(&h));
+        let mut with_options = h.clone();
+        with_options[0] = 0x46;
+        with_options.extend([1, 1, 1, 0]);
+        ipv4_header_fill(&mut with_options);
+        assert!(ipv4_header_ok(&with_options));
+        h[8] ^= 1;
+        assert!(!ipv4_header_ok(&h));
 
         let mut v6 = vec![0u8; 60];
         v6[0] = 0x60;

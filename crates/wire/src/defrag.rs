@@ -254,15 +254,7 @@ impl Defragmenter {
             let len = (out.len() + total).min(MAX_LEN) as u16;
             out[2..4].copy_from_slice(&len.to_be_bytes());
             out[6..8].copy_from_slice(&[0, 0]);
-            out[10..12].copy_from_slice(&[0, 0]);
-            let mut sum = 0u32;
-            for w in out.chunks_exact(2) {
-                sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
-            }
-            while sum > 0xFFFF {
-                sum = (sum & 0xFFFF) + (sum >> 16);
-            }
-            out[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+            crate::checksum::ipv4_header_fill(&mut out);
         }
         out.extend_from_slice(&d.data[..total.min(d.data.len())]);
         Some(out)

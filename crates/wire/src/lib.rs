@@ -5,10 +5,12 @@
 pub mod capture;
 pub mod checksum;
 pub mod defrag;
+pub mod dissect;
 pub mod icmp;
 pub mod link;
 pub mod pcapng;
 pub mod skip;
 pub mod tcp;
+pub mod tunnel;
 
 pub use tcp::{Flags, TcpSegment};

@@ -5,7 +5,6 @@
 //! Each reason is "not decoded here", not a verdict on the frame: decoding more (a new link
 //! type, a tunnel) makes a reason stop being produced; nothing else has to change.
 
-use etherparse::{IpNumber, LaxSlicedPacket, TransportSlice};
 use std::fmt;
 
 /// Why a frame was skipped.
@@ -25,18 +24,36 @@ pub enum Skip {
     /// Headers that contradict themselves: an IP version other than 4 or 6, an IP header
     /// length under 20, a TCP data offset under 20 or beyond the IP length.
     Malformed,
+    /// An IPv4 header whose checksum is wrong: Zeek's IP layer drops the packet
+    /// (`bad_IP_checksum`) before TCP sees it; `-C` keeps it.
+    IpChecksum,
+    /// A tunnel's UDP datagram whose checksum is wrong: Zeek does not open it; `-C` does.
+    UdpChecksum(Encap),
+    /// A tunnel's own message, carrying no packet: an AYIYA heartbeat, GTP signalling or echo,
+    /// a VXLAN or Geneve header alone.
+    NoPacket(Encap),
+    /// An IPv4 header whose total length is zero, as TCP segmentation offload leaves it on
+    /// the sending host. Zeek drops such a packet without `-C` (`ip_hdr_len_zero`: its
+    /// checksum is wrong too) and reads its captured bytes with it; `auto` reads it when its
+    /// header checksum was left to the NIC as well.
+    IpLengthZero,
+    /// A tunnel inside more tunnels than Zeek opens (`Tunnel::max_depth`, 2).
+    TunnelDepth(Encap),
+    /// An IP fragment, held until its datagram is whole: not a loss (the datagram comes out
+    /// with its last fragment).
+    Fragment,
 }
 
-/// Tunnels and encapsulations recognised but not opened.
+/// Tunnels and encapsulations, named when one of their packets is not opened: Zeek refuses
+/// its payload (a violation, after which that UDP flow is given up), it carries what Zeek
+/// does not decode there, or it is nested too deep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Encap {
-    /// PPP over Ethernet (ethertypes 0x8863/0x8864).
-    Pppoe,
-    /// Provider backbone bridging, MAC-in-MAC (IEEE 802.1ah, ethertype 0x88E7).
-    Pbb,
     /// An MPLS payload that is not IP (an Ethernet pseudowire).
     MplsPseudowire,
-    /// GRE (IP protocol 47), ERSPAN included.
+    /// Protected (encrypted) 802.11 data.
+    Protected80211,
+    /// GRE (IP protocol 47, or UDP port 4754), ERSPAN included.
     Gre,
     /// IP in IP (IP protocols 4 and 41: IPv4 or IPv6 inside).
     IpInIp,
@@ -44,26 +61,25 @@ pub enum Encap {
     Vxlan,
     /// Geneve (UDP port 6081).
     Geneve,
-    /// Teredo (UDP port 3544).
+    /// Teredo (UDP port 3544, or found by its protocol detection).
     Teredo,
-    /// GTP-U (UDP port 2152).
+    /// GTPv1 (UDP ports 2152 and 2123).
     Gtp,
-    /// AYIYA (UDP port 5072).
+    /// AYIYA (UDP port 5072, or found by its protocol detection).
     Ayiya,
 }
 
 impl Encap {
     pub fn name(self) -> &'static str {
         match self {
-            Encap::Pppoe => "PPPoE",
-            Encap::Pbb => "802.1ah MAC-in-MAC",
             Encap::MplsPseudowire => "an MPLS pseudowire",
+            Encap::Protected80211 => "protected 802.11",
             Encap::Gre => "GRE",
             Encap::IpInIp => "IP in IP",
             Encap::Vxlan => "VXLAN",
             Encap::Geneve => "Geneve",
             Encap::Teredo => "Teredo",
-            Encap::Gtp => "GTP-U",
+            Encap::Gtp => "GTPv1",
             Encap::Ayiya => "AYIYA",
         }
     }
@@ -74,7 +90,15 @@ impl Skip {
     /// otherwise leave out: a link type or an encapsulation not decoded. Frames that are not
     /// IP, not TCP, or broken hold none.
     pub fn may_hide_tcp(self) -> bool {
-        matches!(self, Skip::LinkType(_) | Skip::Encapsulation(_))
+        matches!(
+            self,
+            Skip::LinkType(_)
+                | Skip::Encapsulation(_)
+                | Skip::IpChecksum
+                | Skip::IpLengthZero
+                | Skip::UdpChecksum(_)
+                | Skip::TunnelDepth(_)
+        )
     }
 }
 
@@ -87,48 +111,25 @@ impl fmt::Display for Skip {
             Skip::NotTcp => f.write_str("not TCP"),
             Skip::TooShort => f.write_str("cut before the end of the TCP header"),
             Skip::Malformed => f.write_str("malformed headers"),
-        }
-    }
-}
-
-/// Why a raw IP packet that gave neither a TCP segment, nor an ICMP error about one, nor a
-/// fragment was skipped.
-pub fn of_ip(ip: &[u8]) -> Skip {
-    match ip.first().map(|b| b >> 4) {
-        None => return Skip::TooShort,
-        Some(4 | 6) => {}
-        Some(_) => return Skip::Malformed,
-    }
-    let p = match LaxSlicedPacket::from_ip(ip) {
-        Ok(p) => p,
-        Err(etherparse::err::ip::LaxHeaderSliceError::Len(_)) => return Skip::TooShort,
-        Err(_) => return Skip::Malformed,
-    };
-    let Some(payload) = p.ip_payload() else {
-        return Skip::TooShort;
-    };
-    match payload.ip_number {
-        IpNumber::TCP if payload.payload.len() < 20 => Skip::TooShort,
-        IpNumber::TCP => Skip::Malformed,
-        IpNumber::IPV4 | IpNumber::IPV6 => Skip::Encapsulation(Encap::IpInIp),
-        IpNumber::GRE => Skip::Encapsulation(Encap::Gre),
-        IpNumber::UDP => match p.transport {
-            Some(TransportSlice::Udp(u)) => {
-                let port = |p: u16| u.source_port() == p || u.destination_port() == p;
-                let tunnel = [
-                    (4789, Encap::Vxlan),
-                    (6081, Encap::Geneve),
-                    (3544, Encap::Teredo),
-                    (2152, Encap::Gtp),
-                    (5072, Encap::Ayiya),
-                ]
-                .into_iter()
-                .find(|(p, _)| port(*p));
-                tunnel.map_or(Skip::NotTcp, |(_, e)| Skip::Encapsulation(e))
+            Skip::IpChecksum => f.write_str("bad IPv4 header checksum (dropped, as Zeek does)"),
+            Skip::UdpChecksum(e) => {
+                write!(
+                    f,
+                    "inside {} with a bad UDP checksum (not opened)",
+                    e.name()
+                )
             }
-            _ => Skip::NotTcp,
-        },
-        _ => Skip::NotTcp,
+            Skip::NoPacket(e) => write!(
+                f,
+                "{} messages without a packet (heartbeat, signalling)",
+                e.name()
+            ),
+            Skip::IpLengthZero => f.write_str(
+                "IPv4 length zero (segmentation offload; dropped, as Zeek does without -C)",
+            ),
+            Skip::TunnelDepth(e) => write!(f, "inside {} deeper than 2 tunnels", e.name()),
+            Skip::Fragment => f.write_str("an IP fragment (reassembled with the others)"),
+        }
     }
 }
 
@@ -136,51 +137,12 @@ pub fn of_ip(ip: &[u8]) -> Skip {
 mod tests {
     use super::*;
 
-    fn ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
-        let mut p = vec![
-            0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-        ];
-        p.extend_from_slice(payload);
-        let len = p.len() as u16;
-        p[2..4].copy_from_slice(&len.to_be_bytes());
-        p
-    }
-
-    fn udp(dport: u16) -> Vec<u8> {
-        let mut u = vec![0x30, 0x39];
-        u.extend(dport.to_be_bytes());
-        u.extend([0, 8, 0, 0]);
-        u
-    }
-
-    #[test]
-    fn ip_packets_are_skipped_for_what_they_carry() {
-        assert_eq!(of_ip(&[]), Skip::TooShort);
-        assert_eq!(of_ip(&[0x25; 40]), Skip::Malformed);
-        assert_eq!(of_ip(&ipv4(17, &udp(53))), Skip::NotTcp);
-        assert_eq!(of_ip(&ipv4(1, &[8, 0, 0, 0])), Skip::NotTcp);
-        assert_eq!(
-            of_ip(&ipv4(17, &udp(4789))),
-            Skip::Encapsulation(Encap::Vxlan)
-        );
-        assert_eq!(
-            of_ip(&ipv4(17, &udp(2152))),
-            Skip::Encapsulation(Encap::Gtp)
-        );
-        assert_eq!(of_ip(&ipv4(47, &[0; 8])), Skip::Encapsulation(Encap::Gre));
-        assert_eq!(
-            of_ip(&ipv4(41, &[0x60; 40])),
-            Skip::Encapsulation(Encap::IpInIp)
-        );
-        // TCP with 12 bytes of header: cut.
-        assert_eq!(of_ip(&ipv4(6, &[0; 12])), Skip::TooShort);
-        assert_eq!(of_ip(&ipv4(6, &[0; 12])[..25]), Skip::TooShort);
-    }
-
     #[test]
     fn only_undecoded_links_and_tunnels_may_hide_tcp() {
         assert!(Skip::LinkType(147).may_hide_tcp());
         assert!(Skip::Encapsulation(Encap::Gre).may_hide_tcp());
+        assert!(Skip::IpChecksum.may_hide_tcp() && Skip::TunnelDepth(Encap::Vxlan).may_hide_tcp());
         assert!(!Skip::NotTcp.may_hide_tcp() && !Skip::TooShort.may_hide_tcp());
+        assert!(!Skip::NoPacket(Encap::Ayiya).may_hide_tcp() && Skip::IpLengthZero.may_hide_tcp());
     }
 }

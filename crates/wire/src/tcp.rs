@@ -155,8 +155,15 @@ impl TcpSegment {
             match p.net? {
                 LaxNetSlice::Ipv4(v4) => {
                     let h = v4.header();
-                    let claimed = usize::from(h.total_len())
-                        .saturating_sub(h.slice().len() + v4.extensions().to_header().header_len());
+                    let claimed = if h.total_len() == 0 {
+                        // Zeroed by segmentation offload: Zeek takes the bytes captured
+                        // (TCPAnalyzer::DeliverPacket) and counts 0 IP bytes.
+                        v4.payload().payload.len()
+                    } else {
+                        usize::from(h.total_len()).saturating_sub(
+                            h.slice().len() + v4.extensions().to_header().header_len(),
+                        )
+                    };
                     (
                         (h.source_addr().into(), h.destination_addr().into()),
                         h.ttl(),

@@ -266,8 +266,17 @@ pub fn paragraph(c: &Connection) -> String {
             let then = rst().map_or_else(String::new, |r| {
                 format!("; then it reset the connection ({}, {})", rst_kind(Some(r)), fr(Some(r)))
             });
+            // After close() the socket is an orphan: tcp_write_timeout() counts
+            // tcp_orphan_retries, and no application hears of it.
+            let gives_up = if tcpmortem_analyze::ending::can_report(e.by.and_then(|r| e.state(r))) {
+                "gives up with ETIMEDOUT after tcp_retries2 (~15 min) or TCP_USER_TIMEOUT".to_string()
+            } else {
+                format!(
+                    "gives up after tcp_orphan_retries, the {x}'s application having closed the socket already ({by_state})"
+                )
+            };
             format!(
-                "The {x} retransmitted data the {y} never acknowledged ({}{}){then}: the path or the {y} went silent, and the {x}'s kernel gives up with ETIMEDOUT after tcp_retries2 (~15 min) or TCP_USER_TIMEOUT.",
+                "The {x} retransmitted data the {y} never acknowledged ({}{}){then}: the path or the {y} went silent, and the {x}'s kernel {gives_up}.",
                 fr(st(Fact::Retransmissions)),
                 detail(st(Fact::Retransmissions))
             )

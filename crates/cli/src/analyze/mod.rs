@@ -53,21 +53,24 @@ pub struct Args {
     #[arg(long, value_name = "ADDR:PORT", value_parser = endpoint)]
     conn: Option<Endpoint>,
 
-    /// TCP checksums. auto: verify them, except those a sender left for its NIC to fill in
-    /// (checksum offloading: captures taken on the sending host or on loopback; said on
-    /// stderr). verify: every one, as Zeek does (a segment with a bad checksum is counted in
-    /// the history as `C` and otherwise ignored). ignore: none, as Zeek's -C.
+    /// Checksums, checked as Zeek checks them: a packet with a bad IPv4 header checksum is
+    /// dropped, a tunnel's UDP datagram with a bad one is not decapsulated, and a TCP segment
+    /// with a bad one is counted in the history as `C` and otherwise ignored. auto: verify
+    /// them, except those a sender left for its NIC to fill in (checksum offloading: captures
+    /// taken on the sending host or on loopback; said on stderr). verify: every one, as Zeek
+    /// does. ignore: none, as Zeek's -C.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = ChecksumMode::Auto)]
     checksums: ChecksumMode,
 
-    /// Do not verify TCP checksums: --checksums ignore (Zeek's -C).
+    /// Do not verify checksums: --checksums ignore (Zeek's -C).
     #[arg(long, short = 'C', conflicts_with = "checksums")]
     ignore_checksums: bool,
 
     /// Ports that mark the responder when a connection's first packet is not a SYN (Zeek's
-    /// likely_server_ports). Default: the ports of Zeek's default analyzers.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    likely_server_ports: Option<Vec<u16>>,
+    /// likely_server_ports), comma-separated, or `none`. Default: the TCP ports Zeek's
+    /// default analyzers register.
+    #[arg(long, value_name = "LIST|none", value_parser = port_list)]
+    likely_server_ports: Option<PortList>,
 
     /// At most N connections in memory at once: beyond it, the oldest connections that have
     /// seen only a SYN (a flood, a scan) are finished early, then the least recently active;
@@ -125,6 +128,25 @@ impl Endpoint {
     fn matches(&self, a: SocketAddr) -> bool {
         self.ip.is_none_or(|ip| ip == a.ip()) && self.port.is_none_or(|p| p == a.port())
     }
+}
+
+/// `--likely-server-ports`: a list, possibly `none` (a bare-mode Zeek that loads no
+/// protocol script has no likely server port).
+#[derive(Debug, Clone)]
+pub struct PortList(Vec<u16>);
+
+fn port_list(s: &str) -> Result<PortList, String> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(PortList(Vec::new()));
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim().parse::<u16>().map_err(|_| {
+                format!("{p:?} is not a port (0-65535); give a list like 80,443 or none")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(PortList)
 }
 
 fn endpoint(s: &str) -> Result<Endpoint, String> {
@@ -319,6 +341,9 @@ struct ReadReport {
     views: Vec<ViewNote>,
     /// Senders whose bad checksums were taken as offloaded, and how many.
     offloaded: Vec<(IpAddr, u64)>,
+    /// Packets whose IPv4 header or tunnel UDP checksum (or zero IPv4 length) was taken as
+    /// offloaded.
+    offloaded_below_tcp: u64,
     /// Frames cut short by the snap length, and the longest such cut (the snap length).
     snapped: u64,
     snaplen: usize,
@@ -390,6 +415,7 @@ impl Feeder<'_> {
         self.rep.fragments_dropped = self.decoder.fragments_dropped();
         self.rep.skipped = self.decoder.skipped().clone();
         self.rep.offloaded = self.decoder.offloaded();
+        self.rep.offloaded_below_tcp = self.decoder.offloaded_below_tcp();
         self.rep
     }
 
@@ -437,14 +463,31 @@ impl Feeder<'_> {
                 );
             }
             let frame = self.frame_base + p.frame;
-            let d = self.decoder.decode(frame, p.ts_ns, p.linktype, p.data);
             let on = p.interface;
+            let before = self.batch.len();
+            let batch = &mut self.batch;
+            let seen = &mut views;
+            // Several packets only for an 802.11 A-MSDU; each goes through the views.
+            self.decoder.decode_each(
+                frame,
+                p.ts_ns,
+                p.linktype,
+                u64::from(p.orig_len),
+                p.data,
+                &mut |d| match seen {
+                    Some(v) => v.push(on, d, batch),
+                    None => batch.push(d),
+                },
+            );
+            // The interfaces are known once the first packet is read (its blocks come first);
+            // that packet's results go through the views too.
             if views.is_none() && iface.is_none() && reader.interfaces() > 1 {
-                views = Some(Views::new());
-            }
-            match &mut views {
-                Some(v) => v.push(on, d, &mut self.batch),
-                None => self.batch.push(d),
+                let mut v = Views::new();
+                let fresh: Vec<Decoded> = self.batch.drain(before..).collect();
+                for d in fresh {
+                    v.push(on, d, &mut self.batch);
+                }
+                views = Some(v);
             }
             if self.batch.len() >= BATCH {
                 let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
@@ -495,7 +538,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
         likely_server_ports: args
             .likely_server_ports
             .clone()
-            .unwrap_or_else(|| tcpmortem_analyze::LIKELY_SERVER_PORTS.to_vec()),
+            .map_or_else(|| tcpmortem_analyze::LIKELY_SERVER_PORTS.to_vec(), |l| l.0),
         max_connections: args
             .max_connections
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
@@ -647,8 +690,13 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             errors.push(InputError {
                 code: exit::BAD_INPUT,
                 message: format!(
-                    "no TCP connection found, but {hidden} of {} frames were not decoded and may hold TCP (skipped: {skipped})",
-                    totals.frames
+                    "no TCP connection found, but {hidden} of {} frames were not decoded and may hold TCP (skipped: {skipped}){}",
+                    totals.frames,
+                    if skipped.for_checksums() > 0 {
+                        "; --checksums ignore (-C) reads the frames dropped for their checksums"
+                    } else {
+                        ""
+                    }
                 ),
             });
         } else if args.format != Format::Human {
@@ -686,6 +734,13 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             "tcpmortem: note: ignored the bad TCP checksums of {n} packet{} from {}: left for the NIC to fill in (checksum offloading, as in captures taken on the sending host or on loopback); --checksums verify counts them as bad, as Zeek does",
             if n == 1 { "" } else { "s" },
             from.join(", ")
+        );
+    }
+    if rep.offloaded_below_tcp > 0 && fatal.is_none() {
+        let n = rep.offloaded_below_tcp;
+        eprintln!(
+            "tcpmortem: note: read {n} packet{} whose IPv4 header or tunnel UDP checksum, or IPv4 length, was left for the NIC to fill in (checksum or segmentation offloading, as in captures taken on the sending host); --checksums verify drops them, as Zeek does",
+            if n == 1 { "" } else { "s" },
         );
     }
     if evicted.embryonic + evicted.established > 0 && fatal.is_none() {
