@@ -152,12 +152,23 @@ pub fn can_report(s: Option<TcpState>) -> bool {
     )
 }
 
+/// States after the side's own FIN, where whether an application still holds the socket
+/// depends on shutdown() versus close(), which the packets do not show.
+pub fn fin_sent(s: Option<TcpState>) -> bool {
+    matches!(
+        s,
+        Some(TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing)
+    )
+}
+
 /// What the side whose retransmissions ran out saw in `state`: ETIMEDOUT where an application
 /// still holds the socket; after close() (LAST_ACK, TIME_WAIT...) the kernel retries up to
 /// tcp_orphan_retries and gives up with no one to tell (`tcp_write_timeout()` on a
 /// SOCK_DEAD socket).
 fn rto_saw(state: Option<TcpState>) -> Saw {
-    if can_report(state) {
+    if fin_sent(state) {
+        Saw::RTO_AFTER_FIN
+    } else if can_report(state) {
         Saw::RTO
     } else {
         Saw::nothing(
@@ -219,10 +230,26 @@ fn state_before(me: &Side, peer: &Side, t: Mark, seen_by_peer: bool) -> Option<T
         // completed a handshake: whatever it sent, no socket state fits.
         return None;
     }
-    Some(match (before(me.fin, t), before(peer.fin, t)) {
-        (true, true) if key(me.fin.unwrap()) < key(peer.fin.unwrap()) => TcpState::TimeWait,
-        (true, true) if before(me.fin_acked, t) => TcpState::Close,
-        (true, true) => TcpState::LastAck,
+    // A FIN counts as received only once its receiver acknowledged it: a FIN in the capture
+    // may have been lost after the capture point (pppoe-over-qinq.pcap: the server's later
+    // segments still acknowledge only up to the client's FIN). tcp_fin() moves the receiver to
+    // CLOSE_WAIT, or from FIN_WAIT_1 to CLOSING and from FIN_WAIT_2 to TIME_WAIT.
+    let got_peer_fin = before(peer.fin_acked, t);
+    Some(match (before(me.fin, t), got_peer_fin) {
+        (true, true) => {
+            // Its FIN went out after it had taken the peer's (the FIN's own ACK covers it, or
+            // an earlier segment's did): a passive close through CLOSE_WAIT and LAST_ACK.
+            let passive = peer
+                .fin_acked
+                .zip(me.fin)
+                .is_some_and(|(got, sent)| key(got) <= key(sent));
+            match (passive, before(me.fin_acked, t)) {
+                (true, true) => TcpState::Close,
+                (true, false) => TcpState::LastAck,
+                (false, true) => TcpState::TimeWait,
+                (false, false) => TcpState::Closing,
+            }
+        }
         (true, false) if before(me.fin_acked, t) => TcpState::FinWait2,
         (true, false) => TcpState::FinWait1,
         (false, true) => TcpState::CloseWait,

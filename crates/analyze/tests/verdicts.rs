@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use tcpmortem_analyze::ending::{Fact, Kind, Role, can_report};
 use tcpmortem_analyze::{Checksums, Connection, Decoded, Decoder, Options, Tracker};
+use tcpmortem_core::TcpState;
 use tcpmortem_wire::Flags;
 use tcpmortem_wire::capture::Reader;
 
@@ -72,6 +73,8 @@ enum Seen {
         dst: SocketAddr,
         flags: Flags,
         len: u32,
+        seq: u32,
+        ack: u32,
     },
     Icmp {
         src: SocketAddr,
@@ -90,6 +93,8 @@ fn table(frames: &[Decoded]) -> HashMap<u64, Seen> {
                     dst: p.seg.dst,
                     flags: p.seg.flags,
                     len: p.seg.payload_len,
+                    seq: p.seg.seq,
+                    ack: p.seg.ack,
                 },
             )),
             Decoded::Icmp { at, quoted } => Some((
@@ -124,6 +129,7 @@ fn check(c: &Connection, t: &HashMap<u64, Seen>, exact: bool) -> Result<(), Stri
                     dst,
                     flags,
                     len,
+                    ..
                 }) if *src == addr(r) && *dst == addr(r.peer()) => Some((f, *flags, *len)),
                 _ => None,
             })
@@ -164,6 +170,7 @@ fn check(c: &Connection, t: &HashMap<u64, Seen>, exact: bool) -> Result<(), Stri
                         dst,
                         flags,
                         len,
+                        ..
                     }),
                 ) if *src == addr(r) && *dst == addr(r.peer()) => {
                     let (syn, ack, fin, rst) = (
@@ -241,6 +248,75 @@ fn check(c: &Connection, t: &HashMap<u64, Seen>, exact: bool) -> Result<(), Stri
                 "the {} has state {state:?}, but no frame of it and no acknowledgment of it was captured",
                 r.name()
             ));
+        }
+    }
+    // A FIN is known to have arrived only when its receiver acknowledged it: states that need
+    // the peer's FIN received, or this side's FIN acknowledged, need those ACKs in the frames.
+    if exact {
+        // The sequence number just after a side's FIN, and whether a side's ACK reached it.
+        let after_fin = |r: Role| {
+            (c.first_frame..=c.last_frame).find_map(|f| match t.get(&f) {
+                Some(Seen::Tcp {
+                    src,
+                    dst,
+                    flags,
+                    len,
+                    seq,
+                    ..
+                }) if *src == addr(r) && *dst == addr(r.peer()) && flags.has(Flags::FIN) => {
+                    Some(seq.wrapping_add(*len).wrapping_add(1))
+                }
+                _ => None,
+            })
+        };
+        let acked_by = |r: Role, upto: u32| {
+            (c.first_frame..=c.last_frame).any(|f| match t.get(&f) {
+                Some(Seen::Tcp {
+                    src,
+                    dst,
+                    flags,
+                    ack,
+                    ..
+                }) => {
+                    *src == addr(r)
+                        && *dst == addr(r.peer())
+                        && flags.has(Flags::ACK)
+                        && !flags.has(Flags::RST)
+                        && *ack == upto
+                }
+                _ => false,
+            })
+        };
+        for r in [Role::Client, Role::Server] {
+            if sent_by(r).is_empty() {
+                continue;
+            }
+            let state = e.state(r);
+            let got_peer_fin = after_fin(r.peer()).is_some_and(|n| acked_by(r, n));
+            let fin_acked = after_fin(r).is_some_and(|n| acked_by(r.peer(), n));
+            let needs_peer_fin = matches!(
+                state,
+                Some(
+                    TcpState::CloseWait
+                        | TcpState::LastAck
+                        | TcpState::Closing
+                        | TcpState::TimeWait
+                )
+            );
+            if needs_peer_fin && !got_peer_fin {
+                return fail(format!(
+                    "the {} is in {state:?}, but no ACK of the {}'s FIN from it was captured",
+                    r.name(),
+                    r.peer().name()
+                ));
+            }
+            let needs_fin_acked = matches!(state, Some(TcpState::FinWait2 | TcpState::TimeWait));
+            if needs_fin_acked && !fin_acked {
+                return fail(format!(
+                    "the {} is in {state:?}, but no ACK of its FIN was captured",
+                    r.name()
+                ));
+            }
         }
     }
     if e.kind == Kind::HalfOpen

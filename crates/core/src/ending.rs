@@ -203,6 +203,13 @@ impl Saw {
         "etimedout",
         "the next call fails when the retransmissions give up (tcp_retries2 or TCP_USER_TIMEOUT)",
     );
+    /// The side whose retransmissions gave up after it had sent its FIN: shutdown(SHUT_WR)
+    /// leaves the socket with the application, close() makes it an orphan that gives up after
+    /// tcp_orphan_retries with no one to tell; the packets cannot tell the two apart.
+    pub const RTO_AFTER_FIN: Saw = Saw::same(
+        "etimedout",
+        "only if the application had shut down writing rather than closed: its next call fails when the retransmissions give up; after close() no application is told (tcp_orphan_retries)",
+    );
     /// The side whose keepalive probes went unanswered (`tcp_keepalive_timer()`).
     pub const KEEPALIVE: Saw = Saw::same("etimedout", "the next call fails after the last probe");
     /// A side that read the peer's FIN.

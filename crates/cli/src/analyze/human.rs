@@ -268,7 +268,12 @@ pub fn paragraph(c: &Connection) -> String {
             });
             // After close() the socket is an orphan: tcp_write_timeout() counts
             // tcp_orphan_retries, and no application hears of it.
-            let gives_up = if tcpmortem_analyze::ending::can_report(e.by.and_then(|r| e.state(r))) {
+            let by_st = e.by.and_then(|r| e.state(r));
+            let gives_up = if tcpmortem_analyze::ending::fin_sent(by_st) {
+                format!(
+                    "gives up: with ETIMEDOUT to the {x}'s application if it had only shut down writing, or after tcp_orphan_retries with no one to tell if it had closed the socket ({by_state}: its FIN was sent; the packets do not show which)"
+                )
+            } else if tcpmortem_analyze::ending::can_report(by_st) {
                 "gives up with ETIMEDOUT after tcp_retries2 (~15 min) or TCP_USER_TIMEOUT".to_string()
             } else {
                 format!(
