@@ -78,6 +78,35 @@ pub fn realtime_ns() -> u64 {
     clock(libc::CLOCK_REALTIME)
 }
 
+/// Capability numbers (`include/uapi/linux/capability.h`).
+pub mod cap {
+    pub const DAC_OVERRIDE: u32 = 1;
+    pub const DAC_READ_SEARCH: u32 = 2;
+    pub const NET_ADMIN: u32 = 12;
+    pub const NET_RAW: u32 = 13;
+    pub const SYS_PTRACE: u32 = 19;
+    pub const SYS_ADMIN: u32 = 21;
+    pub const PERFMON: u32 = 38;
+    pub const BPF: u32 = 39;
+}
+
+/// The effective capability set (`CapEff` in /proc/self/status).
+pub fn effective_capabilities() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Whether capability `bit` ([`cap`]) is effective.
+pub fn has_capability(bit: u32) -> bool {
+    effective_capabilities() & (1 << bit) != 0
+}
+
 /// Capabilities the lab needs, by name, that the process does not have in its effective set.
 pub fn missing_capabilities() -> Vec<&'static str> {
     const NEEDED: [(u32, &str); 3] = [
@@ -173,6 +202,21 @@ pub fn catch_interrupts() -> Result<()> {
                 "sigaction(SIGINT/SIGTERM)".into()
             })?;
         }
+    }
+    Ok(())
+}
+
+/// SIGHUP too (the terminal went away): long runs clean up as for SIGTERM.
+pub fn catch_hangup() -> Result<()> {
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_interrupt as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        cvt(
+            libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut()),
+            || "sigaction(SIGHUP)".into(),
+        )?;
     }
     Ok(())
 }

@@ -15,11 +15,44 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const PREFIX: &str = "tcpmortem-";
 
-/// Where tracefs is, mounting it on `/sys/kernel/tracing` when that is empty.
+/// Whether tracefs is mounted at `target` (/proc/self/mountinfo: field 5 is the mount point,
+/// the field after " - " the filesystem type).
+fn mounted(target: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let (left, right) = l.split_once(" - ").unwrap_or((l, ""));
+            left.split(' ').nth(4) == Some(target) && right.split(' ').next() == Some("tracefs")
+        })
+}
+
+/// Where tracefs is, mounting it on `/sys/kernel/tracing` when nothing is mounted there.
+///
+/// tracefs is root's (mode 0700): a process with CAP_SYS_ADMIN but neither root's uid nor
+/// CAP_DAC_OVERRIDE cannot look inside, and mounting again would only fail with EBUSY, so a
+/// mounted but unreadable tracefs is reported as the permission problem it is.
 pub fn root() -> Result<PathBuf> {
-    let root = PathBuf::from("/sys/kernel/tracing");
-    if root.join("instances").is_dir() {
-        return Ok(root);
+    let path = "/sys/kernel/tracing";
+    let root = PathBuf::from(path);
+    match fs::metadata(root.join("instances")) {
+        Ok(m) if m.is_dir() => return Ok(root),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(Error::new(
+                format!("{path} (tracefs is root's, mode 0700: needs root or CAP_DAC_OVERRIDE)"),
+                e,
+            ));
+        }
+        _ => {}
+    }
+    if mounted(path) {
+        return Err(Error::new(
+            path.to_string(),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "tracefs has no instances directory",
+            ),
+        ));
     }
     let src = c"nodev";
     let target = c"/sys/kernel/tracing";
@@ -35,7 +68,9 @@ pub fn root() -> Result<PathBuf> {
         )
     };
     if ret != 0 {
-        return Err(Error::last("mount tracefs on /sys/kernel/tracing"));
+        return Err(Error::last(
+            "mount tracefs on /sys/kernel/tracing (needs CAP_SYS_ADMIN)",
+        ));
     }
     if root.join("instances").is_dir() {
         Ok(root)

@@ -1,17 +1,22 @@
-//! Best-effort owner of a socket: its network namespace and process.
+//! The owner of a socket that watch did not see open: its network namespace and process.
 //!
-//! Tracepoints carry neither. A background thread keeps a snapshot, refreshed every
-//! [`REFRESH`]: the network namespaces of all processes (/proc/*/ns/net), each namespace's TCP
-//! sockets (sock_diag, opened once per namespace), and which process holds each socket inode
-//! (/proc/*/fd). A death is matched by its 4-tuple against the last snapshot; connections that
-//! lived and died between two snapshots stay unknown. Nothing is ever guessed.
+//! With BPF, sockets opened while watch runs carry their owner (connect/accept) and netns; the
+//! ones that already existed are looked up by cookie in one snapshot taken at start
+//! ([`owners_by_cookie`]). The tracefs fallback's tracepoints carry neither: a background
+//! thread ([`Resolver`]) keeps a snapshot refreshed every [`REFRESH`], matched by 4-tuple, and
+//! connections that lived and died between two snapshots stay unknown.
+//!
+//! A snapshot is: the network namespaces of all processes (/proc/*/ns/net), each namespace's
+//! TCP sockets (sock_diag, opened inside the namespace: needs CAP_SYS_ADMIN for other
+//! namespaces), and which process holds each socket inode (/proc/*/fd: other users'
+//! processes need CAP_SYS_PTRACE). Nothing is ever guessed.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tcpmortem_kernel::diag::Diag;
+use tcpmortem_kernel::diag::{Diag, DiagSocket};
 use tcpmortem_kernel::netns::NetNs;
 
 pub const REFRESH: Duration = Duration::from_millis(250);
@@ -133,31 +138,63 @@ fn holders() -> HashMap<u32, (i32, String)> {
     out
 }
 
+/// Every TCP socket of every namespace: (netns inode, socket), keeping one sock_diag socket
+/// per namespace in `diags` between calls.
+fn all_sockets(diags: &mut HashMap<u64, Diag>) -> Vec<(u64, DiagSocket)> {
+    let nss = namespaces();
+    diags.retain(|ino, _| nss.contains_key(ino));
+    for (ino, path) in &nss {
+        if diags.contains_key(ino) {
+            continue;
+        }
+        // A sock_diag socket made inside the namespace answers for that namespace.
+        if let Ok(Ok(d)) = NetNs::open(path).and_then(|ns| ns.run(Diag::open)) {
+            diags.insert(*ino, d);
+        }
+    }
+    let mut out = Vec::new();
+    for (ino, d) in diags.iter_mut() {
+        out.extend(
+            d.tcp_sockets()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| (*ino, s)),
+        );
+    }
+    out
+}
+
+/// The sockets that exist now, by cookie (the one BPF reads): (netns, pid, comm) of their
+/// holder, where a process holds them.
+pub fn owners_by_cookie() -> HashMap<u64, (u64, Option<(i32, String)>)> {
+    let sockets = all_sockets(&mut HashMap::new());
+    let holders = holders();
+    sockets
+        .into_iter()
+        .map(|(ns, s)| (s.cookie, (ns, holders.get(&s.inode).cloned())))
+        .collect()
+}
+
+/// A process's name from /proc, while it lives (`-` in the output otherwise).
+pub fn comm_of(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim_end().to_string())
+        .filter(|c| !c.is_empty())
+}
+
 fn refresh_loop(snap: &Mutex<Snapshot>, stop: &AtomicBool) {
     let mut diags: HashMap<u64, Diag> = HashMap::new();
     while !stop.load(Ordering::SeqCst) {
-        let nss = namespaces();
-        diags.retain(|ino, _| nss.contains_key(ino));
-        for (ino, path) in &nss {
-            if diags.contains_key(ino) {
-                continue;
-            }
-            // A sock_diag socket made inside the namespace answers for that namespace.
-            if let Ok(Ok(d)) = NetNs::open(path).and_then(|ns| ns.run(Diag::open)) {
-                diags.insert(*ino, d);
-            }
-        }
         let mut sockets = HashMap::new();
-        for (ino, d) in &mut diags {
-            for s in d.tcp_sockets().unwrap_or_default() {
-                sockets.insert(
-                    (s.local, s.remote),
-                    Owner {
-                        netns: *ino,
-                        inode: s.inode,
-                    },
-                );
-            }
+        for (ino, s) in all_sockets(&mut diags) {
+            sockets.insert(
+                (s.local, s.remote),
+                Owner {
+                    netns: ino,
+                    inode: s.inode,
+                },
+            );
         }
         let processes = holders();
         if let Ok(mut s) = snap.lock() {
