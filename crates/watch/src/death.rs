@@ -80,6 +80,8 @@ pub struct DropCount {
     /// Sent by the peer (dropped on the way in), or by this host (on the way out).
     pub from_peer: bool,
     pub count: u32,
+    /// The network namespace it was dropped in (a router's or the host's, for a container).
+    pub netns: u64,
     /// The last one, trace clock.
     #[serde(skip)]
     pub last_ns: u64,

@@ -35,18 +35,21 @@ impl Pending {
     }
 }
 
-/// Drop counts per connection (netns, both addresses), bounded: the oldest connection's
-/// counts go first when [`DropTable::CAPACITY`] connections have drops and none ended.
+/// Drop counts per connection (both addresses, in any namespace), bounded: the oldest
+/// connection's counts go first when [`DropTable::CAPACITY`] connections have drops and none
+/// ended. A drop counts for a socket of the same namespace; for one of another namespace only
+/// if the addresses are not loopback (a namespace's loopback traffic never leaves it, while a
+/// container's segments cross the host's or a router's namespace).
 #[derive(Debug, Default)]
 pub struct DropTable {
-    map: HashMap<(u32, SocketAddr, SocketAddr), Vec<DropCount>>,
-    order: VecDeque<(u32, SocketAddr, SocketAddr)>,
+    map: HashMap<(SocketAddr, SocketAddr), Vec<DropCount>>,
+    order: VecDeque<(SocketAddr, SocketAddr)>,
     /// Connections whose counts were forgotten to stay within capacity.
     pub evicted: u64,
 }
 
-fn key(netns: u32, a: SocketAddr, b: SocketAddr) -> (u32, SocketAddr, SocketAddr) {
-    if a <= b { (netns, a, b) } else { (netns, b, a) }
+fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
+    if a <= b { (a, b) } else { (b, a) }
 }
 
 impl DropTable {
@@ -56,7 +59,7 @@ impl DropTable {
         if NOT_ON_THE_WIRE.contains(&reason) {
             return;
         }
-        let k = key(d.netns, d.src, d.dst);
+        let k = key(d.src, d.dst);
         if !self.map.contains_key(&k) {
             if self.map.len() >= Self::CAPACITY {
                 // The queue may hold keys already taken; skip those.
@@ -70,12 +73,11 @@ impl DropTable {
             self.order.push_back(k);
         }
         let counts = self.map.entry(k).or_default();
-        // `from_peer` is relative to the socket that takes the counts: store the source.
-        let from_lower = d.src == k.1;
-        match counts
-            .iter_mut()
-            .find(|c| c.reason == reason && c.from_peer == from_lower)
-        {
+        // Stored: "sent by the lower address"; `take` turns it into "from the peer".
+        let from_lower = d.src == k.0;
+        match counts.iter_mut().find(|c| {
+            c.reason == reason && c.from_peer == from_lower && c.netns == u64::from(d.netns)
+        }) {
             Some(c) => {
                 c.count += 1;
                 c.last_ns = d.ts_ns;
@@ -84,6 +86,7 @@ impl DropTable {
                 reason: reason.to_string(),
                 from_peer: from_lower,
                 count: 1,
+                netns: u64::from(d.netns),
                 last_ns: d.ts_ns,
             }),
         }
@@ -93,17 +96,28 @@ impl DropTable {
         }
     }
 
-    /// The drops of the connection `local → remote` in `netns`, removed from the table.
+    /// The drops of the connection `local → remote` of a socket in `netns`, removed.
     pub fn take(&mut self, netns: u32, local: SocketAddr, remote: SocketAddr) -> Vec<DropCount> {
-        let k = key(netns, local, remote);
-        let mut v = self.map.remove(&k).unwrap_or_default();
-        let local_is_lower = local == k.1;
-        for c in &mut v {
-            // Stored: "sent by the lower address". From the peer = sent by the other one.
+        let k = key(local, remote);
+        let Some(all) = self.map.get_mut(&k) else {
+            return Vec::new();
+        };
+        let crosses = !(local.ip().is_loopback() || remote.ip().is_loopback());
+        let (mut mine, rest): (Vec<_>, Vec<_>) = std::mem::take(all)
+            .into_iter()
+            .partition(|c| c.netns == u64::from(netns) || crosses);
+        if rest.is_empty() {
+            self.map.remove(&k);
+        } else {
+            *all = rest;
+        }
+        let local_is_lower = local == k.0;
+        for c in &mut mine {
+            // From the peer = sent by the other address.
             c.from_peer = c.from_peer != local_is_lower;
         }
-        v.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
-        v
+        mine.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+        mine
     }
 
     pub fn len(&self) -> usize {
@@ -443,10 +457,32 @@ mod tests {
         j.feed(Record::End(end(100, 5, TcpState::Established)));
         j.finish(&mut out);
         let d = &out[0].drops;
-        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d.len(), 3, "{d:?}");
         assert_eq!((d[0].count, d[0].from_peer), (4, true));
         assert_eq!((d[1].count, d[1].from_peer), (1, false));
-        assert_eq!(j.drops.len(), 1, "the other namespace's drop stays");
+        assert_eq!(
+            d.iter().map(|c| c.netns).collect::<Vec<_>>(),
+            [7, 7, 8],
+            "{d:?}"
+        );
+        // Loopback never leaves its namespace: another namespace's drop is another connection.
+        let lo = |src: &str, dst: &str, ns: u32| {
+            Record::Drop(Dropped {
+                ts_ns: 50,
+                src: sa(src),
+                dst: sa(dst),
+                netns: ns,
+                reason: 12,
+                tcp_flags: 0x18,
+            })
+        };
+        j.feed(lo("127.0.0.1:1", "127.0.0.1:2", 1));
+        j.feed(lo("127.0.0.1:1", "127.0.0.1:2", 2));
+        assert_eq!(
+            j.drops.take(1, sa("127.0.0.1:2"), sa("127.0.0.1:1")).len(),
+            1
+        );
+        assert_eq!(j.drops.len(), 1, "namespace 2's stays");
     }
 
     #[test]

@@ -149,8 +149,13 @@ fn drops(d: &Death) -> Option<String> {
                 format!("{} of {whose} segments were", c.count)
             };
             let ago = d.ts_ns.saturating_sub(c.last_ns) as f64 / 1e6;
+            let place = if d.netns.is_none_or(|ns| ns == c.netns) {
+                "here".to_string()
+            } else {
+                format!("in network namespace {}", c.netns)
+            };
             format!(
-                "{n} dropped here {}({}), the last {ago:.1} ms before the end",
+                "{n} dropped {place} {}({}), the last {ago:.1} ms before the end",
                 dropped_by(&c.reason),
                 c.reason
             )

@@ -262,10 +262,10 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
                 None => "--tracefs".to_string(),
                 Some(e) => format!("eBPF refused: {e}"),
             };
-            eprintln!(
+            let mode = format!(
                 "tcpmortem watch: tracefs fallback ({why}): pid best-effort, netns from snapshots, no bytes, RTT, queues or drops{serving}"
             );
-            run_tracefs(args, &root, metrics.as_deref(), &mut out)
+            run_tracefs(args, &root, &mode, metrics.as_deref(), &mut out)
         }
     }
 }
@@ -376,6 +376,7 @@ fn run_bpf(
 fn run_tracefs(
     args: &Args,
     root: &std::path::Path,
+    mode: &str,
     metrics: Option<&Metrics>,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
@@ -389,6 +390,8 @@ fn run_tracefs(
         }
     };
     let mut pipe = inst.pipe()?;
+    // Said once the events are on: a reader of stderr may start its traffic.
+    eprintln!("{mode}");
     let resolver = Resolver::start();
     let mut render = Render::new(args.json);
     let mut stop = Stop {
