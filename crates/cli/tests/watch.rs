@@ -547,11 +547,27 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
     }
     let ns = namespace();
     let netns = ns.inode().unwrap();
-    let watch = Watch::start(&["--all", "--port", "7001"]);
-    assert!(watch.mode.contains("eBPF"), "{}", watch.mode);
-    let (graceful, abort, orphan) = ns
+    // A connection opened before watch starts: its owner comes from the start snapshot, its
+    // bytes from the counters without knowing which side opened it.
+    let (l, old_c, old_s) = ns
         .run(|| {
             let l = listen(7001);
+            let (c, sv) = pair(&l, 7001);
+            send_all(&c, &[9u8; 500]);
+            recv_exact(&sv, 500);
+            (l, c, sv)
+        })
+        .unwrap();
+    let watch = Watch::start(&["--all", "--port", "7001"]);
+    assert!(watch.mode.contains("eBPF"), "{}", watch.mode);
+    let old = old_c.local_addr();
+    old_c.shutdown(libc::SHUT_WR).unwrap();
+    assert_eq!(recv_result(&old_s), 0);
+    drop(old_s);
+    assert_eq!(recv_result(&old_c), 0);
+    drop(old_c);
+    let (graceful, abort, orphan) = ns
+        .run(|| {
             // 1. 1,000 bytes one way, 2,345 the other, then FIN both ways.
             let (c, sv) = pair(&l, 7001);
             send_all(&c, &[1u8; 1000]);
@@ -647,6 +663,23 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
     assert_eq!(s(client, "errno"), "ECONNRESET");
     assert_eq!(client["app_closed"], false);
 
+    let client = one(port_of(&old), 7001);
+    assert_eq!(client["pid"], me, "from the snapshot at start: {client}");
+    assert_eq!(client["netns"], netns, "{client}");
+    assert_eq!(
+        (
+            client["bytes_sent"].as_u64(),
+            client["bytes_received"].as_u64()
+        ),
+        (Some(500), Some(0)),
+        "{client}"
+    );
+    assert!(
+        client["duration_ms"].is_null(),
+        "opened before watch: {client}"
+    );
+    assert_eq!(s(one(7001, port_of(&old)), "ending"), "graceful-close");
+
     let oc = port_of(&orphan);
     let client = one(oc, 7001);
     assert_eq!(
@@ -726,6 +759,41 @@ fn tracefs_fallback_reports_no_phantom_rows() {
     if root() {
         no_phantoms(&["--tracefs"]);
     }
+}
+
+#[test]
+fn ebpf_matches_dual_stack_sockets_by_their_ipv4_address() {
+    if !root() {
+        return;
+    }
+    let ns = namespace();
+    let watch = Watch::start(&["--addr", "127.0.0.1", "--port", "7012"]);
+    let client = ns
+        .run(|| {
+            let any6: IpAddr = "::".parse().unwrap();
+            let l = Sock::tcp(any6).unwrap();
+            l.bind(&SocketAddr::new(any6, 7012)).unwrap();
+            l.listen(4).unwrap();
+            let (c, sv) = pair(&l, 7012);
+            send_all(&c, b"unread");
+            std::thread::sleep(Duration::from_millis(20));
+            drop(sv);
+            assert_eq!(recv_result(&c), -(libc::ECONNRESET as isize));
+            c.local_addr().unwrap()
+        })
+        .unwrap();
+    let (lines, err, status) = watch.stop("INT");
+    assert!(status.success(), "{err}");
+    let server = by_port(&lines, 7012, client.port());
+    assert_eq!(server.len(), 1, "{lines:?}");
+    assert_eq!(
+        s(server[0], "local"),
+        "[::ffff:127.0.0.1]:7012",
+        "{}",
+        server[0]
+    );
+    assert_eq!(s(server[0], "reason"), "TCP_ABORT_ON_CLOSE");
+    assert_eq!(by_port(&lines, client.port(), 7012).len(), 1, "{lines:?}");
 }
 
 #[test]

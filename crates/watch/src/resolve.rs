@@ -79,37 +79,31 @@ impl Drop for Resolver {
     }
 }
 
-/// The network namespaces in use: inode → a /proc path to one process's namespace.
-fn namespaces() -> HashMap<u64, String> {
-    let mut out = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for ent in dir.flatten() {
-        let name = ent.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let path = format!("/proc/{pid}/ns/net");
-        if let Some(ino) = std::fs::read_link(&path).ok().and_then(|l| {
-            l.to_str()?
-                .strip_prefix("net:[")?
-                .strip_suffix(']')?
-                .parse()
-                .ok()
-        }) {
-            out.entry(ino).or_insert(path);
-        }
-    }
-    out
+/// What one pass over /proc finds.
+#[derive(Default)]
+struct Procs {
+    /// The network namespaces in use: inode → a /proc path that opens it. A namespace is in
+    /// use when a process lives in it or holds it open by a descriptor (as `ip netns` tools
+    /// and the lab do: a socket made there may belong to a process living elsewhere).
+    namespaces: HashMap<u64, String>,
+    /// Socket inode → (pid, comm) of a process holding it.
+    holders: HashMap<u32, (i32, String)>,
 }
 
-/// Socket inode → (pid, comm), from every process's descriptors.
-fn holders() -> HashMap<u32, (i32, String)> {
-    let mut out = HashMap::new();
+/// `net:[INODE]` or `socket:[INODE]`, the target of a /proc link.
+fn link_inode<T: std::str::FromStr>(link: &std::path::Path, kind: &str) -> Option<T> {
+    std::fs::read_link(link).ok().and_then(|l| {
+        l.to_str()?
+            .strip_prefix(kind)?
+            .strip_prefix(":[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    })
+}
+
+fn scan_proc() -> Procs {
+    let mut out = Procs::default();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
     };
@@ -117,21 +111,27 @@ fn holders() -> HashMap<u32, (i32, String)> {
         let Some(pid) = ent.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
+        let path = format!("/proc/{pid}/ns/net");
+        if let Some(ino) = link_inode(std::path::Path::new(&path), "net") {
+            out.namespaces.entry(ino).or_insert(path);
+        }
         let Ok(fds) = std::fs::read_dir(ent.path().join("fd")) else {
             continue;
         };
-        let comm = std::fs::read_to_string(ent.path().join("comm"))
-            .map(|c| c.trim().to_string())
-            .unwrap_or_default();
+        let mut comm = None;
         for fd in fds.flatten() {
-            if let Some(ino) = std::fs::read_link(fd.path()).ok().and_then(|l| {
-                l.to_str()?
-                    .strip_prefix("socket:[")?
-                    .strip_suffix(']')?
-                    .parse()
-                    .ok()
-            }) {
-                out.insert(ino, (pid, comm.clone()));
+            let p = fd.path();
+            if let Some(ino) = link_inode::<u32>(&p, "socket") {
+                let comm = comm.get_or_insert_with(|| {
+                    std::fs::read_to_string(ent.path().join("comm"))
+                        .map(|c| c.trim().to_string())
+                        .unwrap_or_default()
+                });
+                out.holders.insert(ino, (pid, comm.clone()));
+            } else if let Some(ino) = link_inode(&p, "net") {
+                out.namespaces
+                    .entry(ino)
+                    .or_insert_with(|| p.to_string_lossy().into_owned());
             }
         }
     }
@@ -140,10 +140,12 @@ fn holders() -> HashMap<u32, (i32, String)> {
 
 /// Every TCP socket of every namespace: (netns inode, socket), keeping one sock_diag socket
 /// per namespace in `diags` between calls.
-fn all_sockets(diags: &mut HashMap<u64, Diag>) -> Vec<(u64, DiagSocket)> {
-    let nss = namespaces();
+fn all_sockets(
+    diags: &mut HashMap<u64, Diag>,
+    nss: &HashMap<u64, String>,
+) -> Vec<(u64, DiagSocket)> {
     diags.retain(|ino, _| nss.contains_key(ino));
-    for (ino, path) in &nss {
+    for (ino, path) in nss {
         if diags.contains_key(ino) {
             continue;
         }
@@ -167,8 +169,9 @@ fn all_sockets(diags: &mut HashMap<u64, Diag>) -> Vec<(u64, DiagSocket)> {
 /// The sockets that exist now, by cookie (the one BPF reads): (netns, pid, comm) of their
 /// holder, where a process holds them.
 pub fn owners_by_cookie() -> HashMap<u64, (u64, Option<(i32, String)>)> {
-    let sockets = all_sockets(&mut HashMap::new());
-    let holders = holders();
+    let procs = scan_proc();
+    let sockets = all_sockets(&mut HashMap::new(), &procs.namespaces);
+    let holders = procs.holders;
     sockets
         .into_iter()
         .map(|(ns, s)| (s.cookie, (ns, holders.get(&s.inode).cloned())))
@@ -186,8 +189,9 @@ pub fn comm_of(pid: i32) -> Option<String> {
 fn refresh_loop(snap: &Mutex<Snapshot>, stop: &AtomicBool) {
     let mut diags: HashMap<u64, Diag> = HashMap::new();
     while !stop.load(Ordering::SeqCst) {
+        let procs = scan_proc();
         let mut sockets = HashMap::new();
-        for (ino, s) in all_sockets(&mut diags) {
+        for (ino, s) in all_sockets(&mut diags, &procs.namespaces) {
             sockets.insert(
                 (s.local, s.remote),
                 Owner {
@@ -196,7 +200,7 @@ fn refresh_loop(snap: &Mutex<Snapshot>, stop: &AtomicBool) {
                 },
             );
         }
-        let processes = holders();
+        let processes = procs.holders;
         if let Ok(mut s) = snap.lock() {
             *s = Snapshot { sockets, processes };
         }

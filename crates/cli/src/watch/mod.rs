@@ -10,6 +10,7 @@ mod serve;
 
 use crate::exit;
 use render::Render;
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -242,6 +243,9 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     };
     match bpf {
         Ok(probe) => {
+            // Sockets that already exist carry no owner in the programs' records: their
+            // owners now, taken before saying we are ready.
+            let before = owners_by_cookie();
             let accept = match &probe.accept_error {
                 None => String::new(),
                 Some(e) => format!(
@@ -251,7 +255,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             eprintln!(
                 "tcpmortem watch: eBPF: exact pid/comm (connect, accept), netns, bytes, retransmits, RTT, queues and drop reasons; sockets opened before watch from a snapshot{accept}{serving}"
             );
-            run_bpf(args, probe, metrics.as_deref(), &mut out)
+            run_bpf(args, probe, &before, metrics.as_deref(), &mut out)
         }
         Err(why) => {
             let root = match tracefs::root() {
@@ -289,12 +293,11 @@ fn no_source(bpf: Option<&BpfError>, tracefs: &tcpmortem_kernel::Error) -> u8 {
 fn run_bpf(
     args: &Args,
     mut probe: WatchProbe,
+    before: &HashMap<u64, (u64, Option<(i32, String)>)>,
     metrics: Option<&Metrics>,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
     let names = Names::from_btf(&std::fs::read("/sys/kernel/btf/vmlinux").unwrap_or_default());
-    // Sockets that already exist carry no owner in the programs' records.
-    let before = owners_by_cookie();
     let mut render = Render::new(args.json);
     let mut joiner = Joiner::new(names);
     let mut stop = Stop {
