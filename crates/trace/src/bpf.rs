@@ -6,6 +6,7 @@
 //! FIN, `rcv_nxt - copied_seq` an unread FIN, `write_seq - snd_una` an unacknowledged SYN or
 //! FIN. [`SockEnd`] takes them out, so that a client that sent 1,000 bytes reads 1,000.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tcpmortem_core::ending::Role;
@@ -332,18 +333,17 @@ impl SockEnd {
     }
 
     /// `sk_err` by its Linux name.
-    pub fn errno(&self) -> Option<String> {
+    pub fn errno(&self) -> Option<Cow<'static, str>> {
         errno_name(self.sk_err)
     }
 }
 
 /// A Linux errno number by name ("ECONNRESET"); None for 0.
-pub fn errno_name(n: i32) -> Option<String> {
+pub fn errno_name(n: i32) -> Option<Cow<'static, str>> {
     let n = n.unsigned_abs();
-    (n != 0).then(|| {
-        name_in(Numbering::LinuxErrno, n.into())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("E{n}"))
+    (n != 0).then(|| match name_in(Numbering::LinuxErrno, n.into()) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(format!("E{n}")),
     })
 }
 

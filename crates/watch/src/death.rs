@@ -3,6 +3,7 @@
 //! ending vocabulary of `tcpmortem_core::ending` (what happened to the connection).
 
 use serde::Serialize;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use tcpmortem_core::ending::{self, Role};
 use tcpmortem_core::{RstReason, TcpState};
@@ -100,7 +101,7 @@ pub struct Death {
     pub kind: Kind,
     pub reason: Option<RstReason>,
     /// The error the kernel stored on the socket, by its Linux name.
-    pub errno: Option<String>,
+    pub errno: Option<Cow<'static, str>>,
     pub state_before: Option<TcpState>,
     /// A RST was received on this socket.
     pub reset_received: bool,
@@ -161,9 +162,17 @@ impl Death {
         }
     }
 
+    /// The RST reason's name, without allocating for the ones this build knows.
+    pub fn reason_name(&self) -> Option<Cow<'static, str>> {
+        self.reason.map(|r| match r.info() {
+            Some(i) => Cow::Borrowed(i.name),
+            None => Cow::Owned(r.name()),
+        })
+    }
+
     /// Decides [`Death::kind`] from the evidence; the sources call it once everything is in.
     pub fn classify(&mut self) {
-        let reason = self.reason.map(|r| r.name());
+        let reason = self.reason_name();
         // `tcp_rcv_state_process()` answers data after close() (TCP_ABORT_ON_DATA) by calling
         // `tcp_reset()` itself, which fires tcp_receive_reset with no RST received.
         if reason.as_deref() == Some("TCP_ABORT_ON_DATA") {
@@ -191,10 +200,10 @@ impl Death {
     /// where the evidence does not tell (an orderly close read from tracefs).
     pub fn ending(&self) -> Option<(ending::Kind, By)> {
         use ending::Kind as E;
-        let reason = self.reason.map(|r| r.name()).unwrap_or_default();
+        let reason = self.reason_name().unwrap_or_default();
         let errno = self.errno.as_deref().unwrap_or("");
         Some(match self.kind {
-            Kind::RstSent => match reason.as_str() {
+            Kind::RstSent => match reason.as_ref() {
                 "TCP_ABORT_ON_CLOSE"
                 | "TCP_ABORT_ON_LINGER"
                 | "TCP_STATE"
@@ -211,7 +220,7 @@ impl Death {
             },
             Kind::RstReceived => (E::Reset, By::Peer),
             Kind::Refused => (E::Refused, By::Peer),
-            Kind::Timeout => match (self.state_before, reason.as_str()) {
+            Kind::Timeout => match (self.state_before, reason.as_ref()) {
                 (_, "TCP_KEEPALIVE_TIMEOUT") => (E::KeepaliveTimeout, By::Local),
                 (Some(TcpState::SynSent), _) => (E::SynUnanswered, By::Local),
                 _ => (E::RetransmissionTimeout, By::Local),

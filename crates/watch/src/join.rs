@@ -133,8 +133,10 @@ impl DropTable {
 pub struct Joiner {
     names: Names,
     pending: HashMap<u64, Pending>,
-    /// Complete ends, held until their window closed so that output stays in time order.
-    ready: Vec<Death>,
+    /// Complete ends, held until their window closed so that output stays in time order
+    /// (boxed: sorting moves pointers, not ends of a few hundred bytes).
+    #[allow(clippy::vec_box)]
+    ready: Vec<Box<Death>>,
     pub drops: DropTable,
 }
 
@@ -178,11 +180,11 @@ impl Joiner {
                     }
                     Some(Pending::End(old)) => {
                         // The cookie's socket ended again (connect() after a failure).
-                        self.ready.push(finish(*old));
-                        self.pending.insert(e.cookie, Pending::End(Box::new(d)));
+                        self.ready.push(finish(old));
+                        self.pending.insert(e.cookie, Pending::End(d));
                     }
                     None => {
-                        self.pending.insert(e.cookie, Pending::End(Box::new(d)));
+                        self.pending.insert(e.cookie, Pending::End(d));
                     }
                 }
             }
@@ -197,7 +199,7 @@ impl Joiner {
                 match self.pending.remove(&cookie) {
                     Some(Pending::End(mut d)) => {
                         self.add_reset(&mut d, &r);
-                        self.ready.push(finish(*d));
+                        self.ready.push(finish(d));
                     }
                     Some(Pending::Reset(first)) => {
                         if let Some(d) = self.standalone(&first) {
@@ -228,7 +230,7 @@ impl Joiner {
             .collect();
         for k in done {
             match self.pending.remove(&k) {
-                Some(Pending::End(d)) => self.ready.push(finish(*d)),
+                Some(Pending::End(d)) => self.ready.push(finish(d)),
                 Some(Pending::Reset(r)) => {
                     if let Some(d) = self.standalone(&r) {
                         self.ready.push(d);
@@ -239,7 +241,7 @@ impl Joiner {
         }
         self.ready.sort_by_key(|d| d.ts_ns);
         let n = self.ready.partition_point(|d| closed(d.ts_ns));
-        out.extend(self.ready.drain(..n));
+        out.extend(self.ready.drain(..n).map(|d| *d));
     }
 
     /// Everything still pending (at exit).
@@ -247,8 +249,8 @@ impl Joiner {
         self.flush(u64::MAX, out);
     }
 
-    fn end(&mut self, e: &SockEnd) -> Death {
-        let mut d = Death::new(e.ts_ns, e.local, Some(e.remote));
+    fn end(&mut self, e: &SockEnd) -> Box<Death> {
+        let mut d = Box::new(Death::new(e.ts_ns, e.local, Some(e.remote)));
         d.cookie = Some(e.cookie);
         d.state_before = e.state_before;
         d.reset_received = e.rst_received;
@@ -280,8 +282,8 @@ impl Joiner {
 
     /// A reset that is an end of its own: no socket, a TIME_WAIT or request socket, a
     /// listener, or a full socket whose end never came.
-    fn standalone(&mut self, r: &ResetSent) -> Option<Death> {
-        let mut d = Death::new(r.ts_ns, r.local?, r.remote);
+    fn standalone(&mut self, r: &ResetSent) -> Option<Box<Death>> {
+        let mut d = Box::new(Death::new(r.ts_ns, r.local?, r.remote));
         d.cookie = r.cookie;
         d.state_before = r.state;
         d.answered_flags = r.answered_flags;
@@ -296,7 +298,7 @@ impl Joiner {
     }
 }
 
-fn finish(mut d: Death) -> Death {
+fn finish(mut d: Box<Death>) -> Box<Death> {
     d.classify();
     d
 }

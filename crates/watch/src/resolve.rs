@@ -166,9 +166,12 @@ fn all_sockets(
     out
 }
 
+/// Socket cookie → (netns, the (pid, comm) of a process holding it).
+pub type OwnersByCookie = HashMap<u64, (u64, Option<(i32, String)>)>;
+
 /// The sockets that exist now, by cookie (the one BPF reads): (netns, pid, comm) of their
 /// holder, where a process holds them.
-pub fn owners_by_cookie() -> HashMap<u64, (u64, Option<(i32, String)>)> {
+pub fn owners_by_cookie() -> OwnersByCookie {
     let procs = scan_proc();
     let sockets = all_sockets(&mut HashMap::new(), &procs.namespaces);
     let holders = procs.holders;

@@ -8,6 +8,7 @@
 //! (NO_SOCKET, a TIME_WAIT mini-socket, a listener) are ends of their own.
 
 use crate::death::Death;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use tcpmortem_core::{RstReason, TcpState};
@@ -170,7 +171,7 @@ fn death((local, remote): (SocketAddr, SocketAddr), p: Pending) -> Death {
     if p.reset_received && p.closed_from.is_some() {
         d.app_closed = Some(p.errno.is_none());
     }
-    d.errno = p.errno;
+    d.errno = p.errno.map(Cow::Owned);
     (d.pid, d.comm) = match p.conn.pid {
         Some((pid, comm)) => (Some(pid), Some(comm).filter(|c| !c.is_empty())),
         None => (None, None),

@@ -1,11 +1,12 @@
 //! Ends and drops as terminal lines or JSON lines.
 
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use tcpmortem_trace::bpf::Dropped;
 use tcpmortem_watch::time::{realtime_offset_ns, rfc3339};
-use tcpmortem_watch::verdict::verdict;
+use tcpmortem_watch::verdict::Verdict;
 use tcpmortem_watch::{Death, DropCount, Kind};
 
 /// The width of `255.255.255.255:65535`.
@@ -13,10 +14,23 @@ const IPV4_WIDTH: usize = 21;
 
 pub struct Render {
     json: bool,
+    color: bool,
     offset: i128,
     /// The address columns' width: wide enough for IPv4, widened for good by the first
     /// longer (IPv6) address, so the columns after it stay aligned.
     width: usize,
+    /// The last time formatted, and its second.
+    stamp: String,
+    second: Option<i128>,
+}
+
+/// A value serialized through its Display, without an intermediate String.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
 }
 
 #[derive(Serialize)]
@@ -24,12 +38,12 @@ struct EndJson<'a> {
     time: &'a str,
     #[serde(rename = "type")]
     ty: &'static str,
-    local: String,
-    remote: Option<String>,
+    local: Shown<SocketAddr>,
+    remote: Option<Shown<SocketAddr>>,
     kind: &'static str,
     ending: Option<&'static str>,
     ended_by: Option<&'static str>,
-    reason: Option<String>,
+    reason: Option<std::borrow::Cow<'static, str>>,
     errno: Option<&'a str>,
     state_before: Option<&'static str>,
     app_closed: Option<bool>,
@@ -45,7 +59,7 @@ struct EndJson<'a> {
     recv_q: Option<u32>,
     send_q: Option<u32>,
     drops: &'a [DropCount],
-    verdict: String,
+    verdict: Shown<Verdict<'a>>,
 }
 
 #[derive(Serialize)]
@@ -53,8 +67,8 @@ struct DropJson<'a> {
     time: &'a str,
     #[serde(rename = "type")]
     ty: &'static str,
-    src: String,
-    dst: String,
+    src: Shown<SocketAddr>,
+    dst: Shown<SocketAddr>,
     reason: &'a str,
     netns: u32,
     tcp_flags: String,
@@ -85,16 +99,32 @@ fn addr(a: SocketAddr) -> String {
 }
 
 impl Render {
-    pub fn new(json: bool) -> Render {
+    pub fn new(json: bool, color: bool) -> Render {
         Render {
             json,
+            color,
             offset: realtime_offset_ns(),
             width: IPV4_WIDTH,
+            stamp: String::new(),
+            second: None,
         }
     }
 
-    fn time(&self, ts_ns: u64) -> String {
-        rfc3339(ts_ns as i128 + self.offset)
+    /// The wall-clock time of a trace-clock time, RFC 3339 in microseconds; the date and
+    /// second are formatted once per second, not once per end.
+    fn time(&mut self, ts_ns: u64) -> String {
+        let mut stamp = std::mem::take(&mut self.stamp);
+        let ns = ts_ns as i128 + self.offset;
+        let sec = ns.div_euclid(1_000_000_000);
+        if self.second != Some(sec) {
+            self.second = Some(sec);
+            stamp = rfc3339(sec * 1_000_000_000);
+        }
+        // "YYYY-MM-DDTHH:MM:SS.000000Z": keep up to the dot.
+        stamp.truncate(20);
+        let micros = ns.rem_euclid(1_000_000_000) / 1000;
+        let _ = write!(stamp, "{micros:06}Z");
+        stamp
     }
 
     fn widen(&mut self, addrs: &[&str]) -> usize {
@@ -104,17 +134,23 @@ impl Render {
 
     pub fn end(&mut self, out: &mut impl Write, d: &Death) -> io::Result<()> {
         let time = self.time(d.ts_ns);
+        let r = self.write_end(out, d, &time);
+        self.stamp = time;
+        r
+    }
+
+    fn write_end(&mut self, out: &mut impl Write, d: &Death, time: &str) -> io::Result<()> {
         let ending = d.ending();
         if self.json {
             let j = EndJson {
-                time: &time,
+                time,
                 ty: "end",
-                local: addr(d.local),
-                remote: d.remote.map(addr),
+                local: Shown(d.local),
+                remote: d.remote.map(Shown),
                 kind: d.kind.name(),
                 ending: ending.map(|e| e.0.name()),
                 ended_by: ending.map(|e| e.1.name()),
-                reason: d.reason.map(|r| r.name()),
+                reason: d.reason_name(),
                 errno: d.errno.as_deref(),
                 state_before: d.state_before.map(|s| s.name()),
                 app_closed: d.app_closed,
@@ -130,12 +166,13 @@ impl Render {
                 recv_q: d.recv_q,
                 send_q: d.send_q,
                 drops: &d.drops,
-                verdict: verdict(d),
+                verdict: Shown(Verdict(d)),
             };
             serde_json::to_writer(&mut *out, &j)?;
             return writeln!(out);
         }
         let style = match d.kind {
+            _ if !self.color => anstyle::Style::new(),
             Kind::Closed => anstyle::Style::new().dimmed(),
             Kind::Timeout => anstyle::AnsiColor::Yellow.on_default(),
             _ => anstyle::AnsiColor::Red.on_default(),
@@ -145,8 +182,8 @@ impl Render {
             (Some(p), None) => format!("{p}/-"),
             _ => "-".into(),
         };
-        let why = match (&d.reason, &d.errno) {
-            (Some(r), _) => r.name(),
+        let why = match (d.reason_name(), &d.errno) {
+            (Some(r), _) => r,
             (None, Some(e)) => e.clone(),
             _ => "-".into(),
         };
@@ -168,18 +205,30 @@ impl Render {
                 .map(|m| format!("{m:.1}ms"))
                 .unwrap_or_else(|| "-".into()),
             bytes,
-            verdict(d)
+            Verdict(d)
         )
     }
 
     pub fn drop(&mut self, out: &mut impl Write, d: &Dropped, reason: &str) -> io::Result<()> {
         let time = self.time(d.ts_ns);
+        let r = self.write_drop(out, d, reason, &time);
+        self.stamp = time;
+        r
+    }
+
+    fn write_drop(
+        &mut self,
+        out: &mut impl Write,
+        d: &Dropped,
+        reason: &str,
+        time: &str,
+    ) -> io::Result<()> {
         if self.json {
             let j = DropJson {
-                time: &time,
+                time,
                 ty: "drop",
-                src: addr(d.src),
-                dst: addr(d.dst),
+                src: Shown(d.src),
+                dst: Shown(d.dst),
                 reason,
                 netns: d.netns,
                 tcp_flags: tcp_flags(d.tcp_flags),
@@ -189,7 +238,11 @@ impl Render {
         }
         let (src, dst) = (addr(d.src), addr(d.dst));
         let w = self.widen(&[&src, &dst]);
-        let style = anstyle::AnsiColor::Magenta.on_default();
+        let style = if self.color {
+            anstyle::AnsiColor::Magenta.on_default()
+        } else {
+            anstyle::Style::new()
+        };
         writeln!(
             out,
             "{} {src:<w$} → {dst:<w$} {style}{:<12}{style:#} [{}] {reason} (netns {})",
@@ -221,7 +274,7 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_widen_the_columns_and_keep_them_aligned() {
-        let mut r = Render::new(false);
+        let mut r = Render::new(false, false);
         let mut out = Vec::new();
         r.end(&mut out, &end("10.0.0.1:80", "10.0.0.2:40000"))
             .unwrap();
