@@ -127,8 +127,8 @@ fn zeek_output_is_read_by_a_zeek_log_parser() {
         check.is_ok_and(|s| s.success()),
         "PyPI's parsezeeklogs is needed ({python}); scripts/test installs it in a venv"
     );
-    let dir = std::env::temp_dir().join(format!("tcpm-zeek-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::tempdir();
+    let dir = tmp.path();
     let log = dir.join("conn.log");
     let names = ["server-closes-early", "middlebox-reset", "connect-refused"];
     let (code, out, err) = client_side(&names, &["--format", "zeek"]);
@@ -169,7 +169,6 @@ for r in rows:
     }
     let refused = rows.iter().find(|r| r["tcpmortem_ending"] == "refused");
     assert_eq!(refused.unwrap()["conn_state"], "REJ");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -229,21 +228,20 @@ fn conn_shows_the_packet_ladder() {
 #[test]
 fn a_truncated_capture_gives_the_results_so_far_a_warning_and_exit_3() {
     let bytes = std::fs::read(data("server-closes-early.pcapng")).unwrap();
-    let dir = std::env::temp_dir().join(format!("tcpm-trunc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::tempdir();
+    let dir = tmp.path();
     let cut = dir.join("cut.pcapng");
     std::fs::write(&cut, &bytes[..bytes.len() - 50]).unwrap();
     let (code, out, err) = run(&["analyze", cut.to_str().unwrap(), "--format", "json"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("truncated at byte offset"), "{err}");
     assert_eq!(lines(&out).len(), 1, "the connection so far is reported");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn bad_input_has_clear_errors_and_distinct_exit_codes() {
-    let dir = std::env::temp_dir().join(format!("tcpm-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::tempdir();
+    let dir = tmp.path();
     let text = dir.join("notes.txt");
     std::fs::write(&text, "this is not a capture\n").unwrap();
     let (code, _, err) = run(&["analyze", text.to_str().unwrap()]);
@@ -274,7 +272,6 @@ fn bad_input_has_clear_errors_and_distinct_exit_codes() {
     let (code, out, _) = run(&["analyze", empty.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(out.contains("no TCP connections"), "{out}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -313,8 +310,8 @@ fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
         // has timed out by then.
         ip[5] = 10;
     }
-    let dir = std::env::temp_dir().join(format!("tcpm-frag-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::tempdir();
+    let dir = tmp.path();
     let f = dir.join("frag.pcap");
     std::fs::write(&f, &pcap).unwrap();
     let (code, out, err) = run(&["analyze", f.to_str().unwrap()]);
@@ -324,5 +321,4 @@ fn an_incomplete_fragmented_datagram_is_reported_not_hidden() {
         err.contains("fragmented datagrams were never completed"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -173,21 +173,20 @@ fn every_builtin_scenarios_capture_is_told_the_ending_the_lab_produced() {
     sorted.sort_unstable();
     assert_eq!(sorted, table, "every built-in scenario needs its row here");
 
-    let dir = std::env::temp_dir().join(format!("tcpm-analyze-lab-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::tempdir();
+    let dir = tmp.path();
     // Four at a time: the lab isolates concurrent runs, and the sleeps dominate.
     let mut results = Vec::new();
     for chunk in EXPECTED.chunks(4) {
         let got: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|(name, _)| s.spawn(|| endings(name, &dir)))
+                .map(|(name, _)| s.spawn(|| endings(name, dir)))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         results.extend(chunk.iter().zip(got));
     }
-    std::fs::remove_dir_all(&dir).unwrap();
     let mut wrong = Vec::new();
     for ((name, want), got) in results {
         let want: Vec<(String, String, String, String)> = want

@@ -90,8 +90,8 @@ fn seed_10053_server_closes_early() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let pcap = dir.join("seed.pcapng");
+    let dir = common::tempdir();
+    let pcap = dir.path().join("seed.pcapng");
     let v = lab_json("server-closes-early", &["--pcap", pcap.to_str().unwrap()]);
     assert_eq!(all_passed(&v), 12);
     assert_eq!(
@@ -259,16 +259,6 @@ fn server_crashes_with_unread_data_resets_at_once() {
     );
 }
 
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "tcpmortem-test-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos() ^ rand_u64()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn rand_u64() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -335,8 +325,8 @@ fn start_marked(args: &[&str], marker: &str) -> std::process::Child {
 /// Starts a run that sleeps in its third step, marked so that its actors can be found, and
 /// waits until tcpmortem and both actors are up.
 fn start_slow_run(tag: &str) -> (std::process::Child, String) {
-    let dir = tempdir();
-    let sc = slow_scenario(&dir);
+    let dir = common::tempdir();
+    let sc = slow_scenario(dir.path());
     let marker = format!("TCPMORTEM_TEST_MARK={tag}{}", rand_u64());
     let child = start_marked(&["lab", "run", sc.to_str().unwrap()], &marker);
     wait_until("the actors to start", Duration::from_secs(10), || {
@@ -431,8 +421,8 @@ fn two_runs_at_once_do_not_see_each_other() {
 
 #[test]
 fn syntax_errors_point_at_line_and_column() {
-    let dir = tempdir();
-    let p = dir.join("bad.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("bad.tcpm");
     std::fs::write(&p, "client connect\nserver acept\n").unwrap();
     let out = tcpmortem()
         .args(["lab", "run", p.to_str().unwrap()])
@@ -500,8 +490,8 @@ fn a_blocked_call_completes_later() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let p = dir.join("blocked.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("blocked.tcpm");
     std::fs::write(
         &p,
         "name blocked\nclient connect\nserver accept\nserver recv   # nothing to read yet\nclient send 3\n",
@@ -540,8 +530,8 @@ fn a_failed_step_leaves_nothing_behind() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let p = dir.join("fails.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("fails.tcpm");
     std::fs::write(&p, "name fails\nclient send 5   # no connection yet\n").unwrap();
     let marker = format!("TCPMORTEM_TEST_MARK=fail{}", rand_u64());
     let child = start_marked(&["lab", "run", p.to_str().unwrap()], &marker);
@@ -559,8 +549,8 @@ fn a_failed_expectation_exits_1_with_a_diff_and_scopes_are_never_passed() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let p = dir.join("wrong.tcpm");
+    let dir = common::tempdir();
+    let p = dir.path().join("wrong.tcpm");
     std::fs::write(
         &p,
         "name wrong\nclient connect\nserver accept\nclient send 5\nserver kill\nclient recv\nexpect client recv = EOF\nexpect kernel reset reason = TCP_ABORT_ON_CLOSE on kernel < 6.1\n",
@@ -695,8 +685,8 @@ fn the_ladder_diagram_draws_in_a_browser() {
     if !lab_available() {
         return;
     }
-    let dir = tempdir();
-    let svg = dir.join("seed.svg");
+    let dir = common::tempdir();
+    let svg = dir.path().join("seed.svg");
     tcpmortem()
         .args([
             "lab",
@@ -721,11 +711,11 @@ fn the_ladder_diagram_draws_in_a_browser() {
         assert!(text.contains(label), "missing {label:?}");
     }
     // It draws: the screenshot holds far more than a blank page of the same size.
-    let blank = dir.join("blank.svg");
+    let blank = dir.path().join("blank.svg");
     std::fs::write(&blank, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1120\" height=\"700\"><rect width=\"100%\" height=\"100%\" fill=\"white\"/></svg>").unwrap();
     let (drawn, empty) = (
-        chromium_png(&svg, &dir, "seed"),
-        chromium_png(&blank, &dir, "blank"),
+        chromium_png(&svg, dir.path(), "seed"),
+        chromium_png(&blank, dir.path(), "blank"),
     );
     assert!(
         drawn > 10 * empty,

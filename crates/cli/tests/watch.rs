@@ -97,19 +97,17 @@ impl Watch {
 
 /// Runs a scenario (a built-in name, or a file made from `src`) and returns its addresses.
 fn lab(name: &str, src: Option<&str>) -> (String, String) {
-    let path = std::env::temp_dir().join(format!(
-        "tcpmortem-watch-{}-{name}.tcpm",
-        std::process::id()
-    ));
+    // Removed when the function returns, also when the run fails.
+    let dir = common::tempdir();
     let spec = match src {
         Some(s) => {
+            let path = dir.path().join(format!("{name}.tcpm"));
             std::fs::write(&path, s).unwrap();
             path.to_str().unwrap().to_string()
         }
         None => name.to_string(),
     };
     let v = common::lab_json(&spec, &["--no-tracefs"]);
-    let _ = std::fs::remove_file(&path);
     (
         v["addresses"]["client"].as_str().unwrap().to_string(),
         v["addresses"]["server"].as_str().unwrap().to_string(),
@@ -1104,7 +1102,9 @@ fn as_nobody_with(caps: &str) -> Command {
         &format!("--ambient-caps=-all,{caps}"),
         &format!("--bounding-set=-all,{caps}"),
     ])
-    .arg(bin());
+    .arg(bin())
+    // nobody may not enter the test's working directory.
+    .current_dir("/");
     cmd
 }
 

@@ -192,7 +192,7 @@ const LINUX: &[(&str, &str)] = &[
     ("ENOPROTOOPT", "Protocol not available"),
     ("EPROTONOSUPPORT", "Protocol not supported"),
     ("ESOCKTNOSUPPORT", "Socket type not supported"),
-    ("ENOTSUP", "Operation not supported"),
+    ("EOPNOTSUPP", "Operation not supported"),
     ("EPFNOSUPPORT", "Protocol family not supported"),
     ("EAFNOSUPPORT", "Address family not supported by protocol"),
     ("EADDRINUSE", "Address already in use"),
@@ -345,8 +345,22 @@ const BSD: &[&str] = &[
     "EQFULL",
 ];
 
-/// The MSVC C runtime's POSIX supplement, 100–140 (`errno.h`). Index = number − 100. Its
-/// numbers below 100 follow the classic Unix ones (EPIPE is 32 there too).
+/// The MSVC C runtime's classic numbers that socket code meets (`errno.h`): they are the old
+/// Unix ones, so they agree with Linux and macOS.
+const MSVC_CLASSIC: &[(i32, &str)] = &[
+    (1, "EPERM"),
+    (4, "EINTR"),
+    (9, "EBADF"),
+    (11, "EAGAIN"),
+    (13, "EACCES"),
+    (14, "EFAULT"),
+    (22, "EINVAL"),
+    (23, "ENFILE"),
+    (24, "EMFILE"),
+    (32, "EPIPE"),
+];
+
+/// The MSVC C runtime's POSIX supplement, 100–140 (`errno.h`). Index = number − 100.
 const MSVC_SUPPLEMENT: &[&str] = &[
     "EADDRINUSE",
     "EADDRNOTAVAIL",
@@ -393,18 +407,41 @@ const MSVC_SUPPLEMENT: &[&str] = &[
 
 /// libuv's Windows codes for the errors the catalog knows (`include/uv/win.h`).
 const LIBUV_WINDOWS: &[(i32, &str)] = &[
+    (-4092, "EACCES"),
+    (-4091, "EADDRINUSE"),
+    (-4090, "EADDRNOTAVAIL"),
+    (-4089, "EAFNOSUPPORT"),
     (-4088, "EAGAIN"),
+    (-4084, "EALREADY"),
+    (-4083, "EBADF"),
     (-4079, "ECONNABORTED"),
     (-4078, "ECONNREFUSED"),
     (-4077, "ECONNRESET"),
+    (-4076, "EDESTADDRREQ"),
+    (-4074, "EFAULT"),
     (-4073, "EHOSTUNREACH"),
+    (-4072, "EINTR"),
+    (-4071, "EINVAL"),
+    (-4069, "EISCONN"),
+    (-4066, "EMFILE"),
+    (-4065, "EMSGSIZE"),
     (-4063, "ENETDOWN"),
     (-4062, "ENETUNREACH"),
+    (-4061, "ENFILE"),
+    (-4060, "ENOBUFS"),
     (-4053, "ENOTCONN"),
+    (-4050, "ENOTSOCK"),
+    (-4049, "ENOTSUP"),
+    (-4048, "EPERM"),
     (-4047, "EPIPE"),
+    (-4046, "EPROTO"),
+    (-4045, "EPROTONOSUPPORT"),
+    (-4044, "EPROTOTYPE"),
     (-4042, "ESHUTDOWN"),
     (-4039, "ETIMEDOUT"),
+    (-4035, "ENOPROTOOPT"),
     (-4031, "EHOSTDOWN"),
+    (-4025, "ESOCKTNOSUPPORT"),
     (-4095, "EOF"),
 ];
 
@@ -469,11 +506,11 @@ pub fn name_in(numbering: Numbering, n: i64) -> Option<&'static str> {
     match numbering {
         Numbering::LinuxErrno => idx(LINUX.len(), 0).and_then(|i| nonempty(LINUX[i].0)),
         Numbering::BsdErrno => idx(BSD.len(), 0).and_then(|i| nonempty(BSD[i])),
-        Numbering::MsvcErrno => match n {
-            32 => Some("EPIPE"),
-            11 => Some("EAGAIN"),
-            _ => idx(MSVC_SUPPLEMENT.len(), 100).map(|i| MSVC_SUPPLEMENT[i]),
-        },
+        Numbering::MsvcErrno => MSVC_CLASSIC
+            .iter()
+            .find(|(c, _)| i64::from(*c) == n)
+            .map(|(_, s)| *s)
+            .or_else(|| idx(MSVC_SUPPLEMENT.len(), 100).map(|i| MSVC_SUPPLEMENT[i])),
         Numbering::Winsock => WINSOCK
             .iter()
             .find(|(c, _)| i64::from(*c) == n)
@@ -501,15 +538,16 @@ pub fn number_in(numbering: Numbering, name: &str) -> Option<i64> {
             .iter()
             .position(|e| e.0 == name)
             .map(|i| i as i64)
-            .or((name == "EWOULDBLOCK").then_some(11)),
+            .or((name == "EWOULDBLOCK").then_some(11))
+            .or((name == "ENOTSUP").then_some(95)),
         Numbering::BsdErrno => find(BSD)
             .map(|i| i as i64)
             .or((name == "EWOULDBLOCK").then_some(35)),
-        Numbering::MsvcErrno => match name {
-            "EPIPE" => Some(32),
-            "EAGAIN" => Some(11),
-            _ => find(MSVC_SUPPLEMENT).map(|i| i as i64 + 100),
-        },
+        Numbering::MsvcErrno => MSVC_CLASSIC
+            .iter()
+            .find(|(_, s)| *s == name)
+            .map(|(c, _)| i64::from(*c))
+            .or_else(|| find(MSVC_SUPPLEMENT).map(|i| i as i64 + 100)),
         Numbering::Winsock => WINSOCK
             .iter()
             .find(|(_, s)| s.strip_prefix("WSA") == Some(name) || *s == name)

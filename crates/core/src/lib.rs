@@ -5,7 +5,9 @@
 //! - [`errno`]: error numbers in every numbering (Linux, macOS, MSVC, Winsock, Win32, libuv).
 //! - [`catalog`]: what each error means on each system, with the basis of every claim.
 //! - [`ending`]: how a connection ended and what each application saw, whatever the evidence.
-//! - [`query`]: finding the error in a pasted message.
+//! - [`localized`]: Windows' socket error texts in ten languages.
+//! - [`messages`]: the words libraries print for a connection's end, and what each reflects.
+//! - [`query`]: finding the error in a pasted message or a whole log.
 //! - [`time`]: epoch times as UTC dates.
 //!
 //! Nothing here does I/O or reads a clock.
@@ -13,10 +15,13 @@
 pub mod catalog;
 pub mod ending;
 pub mod errno;
+pub mod localized;
+pub mod messages;
 pub mod query;
 pub mod rst;
 pub mod state;
 pub mod time;
+mod tsv;
 
 pub use catalog::{Basis, Entry, Kind};
 pub use errno::Os;

@@ -150,13 +150,11 @@ mod tests {
 
     #[test]
     fn windows_cover_every_byte_across_their_boundaries() {
-        let path = std::env::temp_dir().join(format!("tcpm-mmap-{}", std::process::id()));
         let data: Vec<u8> = (0..(WINDOW + 12_345)).map(|i| (i % 251) as u8).collect();
-        std::fs::File::create(&path)
-            .unwrap()
-            .write_all(&data)
-            .unwrap();
-        let mut s = MmapSource::new(File::open(&path).unwrap()).unwrap();
+        // Anonymous: gone when closed, whatever happens to the test.
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&data).unwrap();
+        let mut s = MmapSource::new(file).unwrap();
         let mut pos = 0;
         // Records of awkward sizes, so some straddle the window's end.
         let mut k = 0;
@@ -173,6 +171,5 @@ mod tests {
         }
         s.need(10).unwrap();
         assert!(s.buf().is_empty());
-        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -78,19 +78,22 @@ pub fn realtime_ns() -> u64 {
     clock(libc::CLOCK_REALTIME)
 }
 
-/// Capability numbers (`include/uapi/linux/capability.h`).
-pub mod cap {
-    pub const DAC_OVERRIDE: u32 = 1;
-    pub const DAC_READ_SEARCH: u32 = 2;
-    pub const NET_ADMIN: u32 = 12;
-    pub const NET_RAW: u32 = 13;
-    pub const SYS_PTRACE: u32 = 19;
-    pub const SYS_ADMIN: u32 = 21;
-    pub const PERFMON: u32 = 38;
-    pub const BPF: u32 = 39;
+/// Capabilities the lab needs, by name, that the process does not have in its effective set.
+pub fn missing_capabilities() -> Vec<&'static str> {
+    const NEEDED: [(u32, &str); 3] = [
+        (21, "CAP_SYS_ADMIN"),
+        (12, "CAP_NET_ADMIN"),
+        (13, "CAP_NET_RAW"),
+    ];
+    let eff = effective_capabilities();
+    NEEDED
+        .iter()
+        .filter(|(bit, _)| eff & (1 << bit) == 0)
+        .map(|(_, n)| *n)
+        .collect()
 }
 
-/// The effective capability set (`CapEff` in /proc/self/status).
+/// The effective capability set (`CapEff` of /proc/self/status), one bit per capability.
 pub fn effective_capabilities() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -102,31 +105,22 @@ pub fn effective_capabilities() -> u64 {
         .unwrap_or(0)
 }
 
-/// Whether capability `bit` ([`cap`]) is effective.
-pub fn has_capability(bit: u32) -> bool {
-    effective_capabilities() & (1 << bit) != 0
+/// CAP_DAC_OVERRIDE's bit: reading and writing files whatever their mode, such as tracefs,
+/// which belongs to root with mode 0700.
+pub const CAP_DAC_OVERRIDE: u32 = 1;
+
+/// The effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
-/// Capabilities the lab needs, by name, that the process does not have in its effective set.
-pub fn missing_capabilities() -> Vec<&'static str> {
-    const NEEDED: [(u32, &str); 3] = [
-        (21, "CAP_SYS_ADMIN"),
-        (12, "CAP_NET_ADMIN"),
-        (13, "CAP_NET_RAW"),
-    ];
-    let eff = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(0);
-    NEEDED
-        .iter()
-        .filter(|(bit, _)| eff & (1 << bit) == 0)
-        .map(|(_, n)| *n)
-        .collect()
+/// Whether this process runs in a user namespace other than the initial one (`unshare -U`,
+/// rootless containers): its capabilities then count only for namespaces that user namespace
+/// owns, never for tracefs. The initial namespace maps every id onto itself.
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 /// Kernel release (`uname -r`).

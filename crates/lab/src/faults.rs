@@ -78,9 +78,28 @@ pub fn script(sb: &Sandbox, op: &NetOp) -> String {
     }
 }
 
+/// Why a fault could not be applied.
+#[derive(Debug)]
+pub enum FaultError {
+    /// The `nft` program is not installed.
+    NoNft(String),
+    /// nft ran and refused, or could not be talked to.
+    Failed(String),
+}
+
+impl FaultError {
+    /// The run's error for the scenario line that asked for the fault.
+    pub fn at(self, line: usize) -> crate::LabError {
+        match self {
+            FaultError::NoNft(message) => crate::LabError::Unavailable { line, message },
+            FaultError::Failed(message) => crate::LabError::Scenario { line, message },
+        }
+    }
+}
+
 /// While a host "reboots", the router drops everything it sends, so that the RSTs its
 /// destroyed sockets emit never reach the peer.
-pub fn silence(sb: &Sandbox, host_ip: std::net::IpAddr, on: bool) -> Result<(), String> {
+pub fn silence(sb: &Sandbox, host_ip: std::net::IpAddr, on: bool) -> Result<(), FaultError> {
     let fam = if host_ip.is_ipv4() { "ip" } else { "ip6" };
     let script = if on {
         format!(
@@ -92,31 +111,63 @@ pub fn silence(sb: &Sandbox, host_ip: std::net::IpAddr, on: bool) -> Result<(), 
     run_nft(sb, &script)
 }
 
-/// Applies a fault; the error is a message for the scenario's line.
-pub fn apply(sb: &Sandbox, op: &NetOp) -> Result<(), String> {
+/// Fails at once, before any sandbox is built, when the scenario has network faults (or a
+/// host reboot, which silences the host through the router) and `nft` is not in PATH.
+pub fn preflight(sc: &crate::scenario::Scenario) -> Result<(), crate::LabError> {
+    use crate::scenario::StepKind;
+    let Some(step) = sc
+        .steps
+        .iter()
+        .find(|s| matches!(s.kind, StepKind::Net { .. } | StepKind::Reboot { .. }))
+    else {
+        return Ok(());
+    };
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join("nft")).is_ok_and(|m| {
+                m.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
+        })
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(FaultError::NoNft(NO_NFT.into()).at(step.line))
+    }
+}
+
+const NO_NFT: &str = "network faults need the nft program, which is not in PATH: install nftables (apt-get install nftables)";
+
+/// Applies a fault.
+pub fn apply(sb: &Sandbox, op: &NetOp) -> Result<(), FaultError> {
     run_nft(sb, &script(sb, op))
 }
 
-fn run_nft(sb: &Sandbox, script: &str) -> Result<(), String> {
+fn run_nft(sb: &Sandbox, script: &str) -> Result<(), FaultError> {
     let mut cmd = Command::new("nft");
     cmd.args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = spawn_in_netns(&mut cmd, sb.router.raw_fd())
-        .map_err(|e| format!("net faults need the nft binary (apt-get install nftables): {e}"))?;
+    let mut child = spawn_in_netns(&mut cmd, sb.router.raw_fd()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            FaultError::NoNft(NO_NFT.into())
+        } else {
+            FaultError::Failed(format!("starting nft: {e}"))
+        }
+    })?;
+    let failed = |e: std::io::Error| FaultError::Failed(format!("nft: {e}"));
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(|e| format!("nft: {e}"))?;
+        stdin.write_all(script.as_bytes()).map_err(failed)?;
     }
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+    let out = child.wait_with_output().map_err(failed)?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
+        Err(FaultError::Failed(format!(
             "nft failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        )))
     }
 }

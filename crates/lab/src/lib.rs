@@ -34,6 +34,9 @@ pub enum LabError {
     Privilege(String),
     #[error("setting up the sandbox: {0}")]
     Setup(String),
+    /// A program the scenario needs is not installed (`nft` for network faults).
+    #[error("line {line}: {message}")]
+    Unavailable { line: usize, message: String },
     #[error("actor: {0}")]
     Actor(String),
     #[error("line {line}: {message}")]

@@ -91,7 +91,10 @@ impl Observers {
                 }
             }
             Err(e) => {
-                notes.push(format!("kernel view missing (no tracefs events): {e}"));
+                notes.push(format!(
+                    "kernel view missing (no tracefs events): {e}{}",
+                    tracefs_hint()
+                ));
                 None
             }
         };
@@ -142,6 +145,20 @@ impl Observers {
 impl Drop for Observers {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Why tracefs is out of reach when the process's privileges say so: the sandbox needs only
+/// namespace-scoped capabilities, tracefs needs root's files.
+fn tracefs_hint() -> &'static str {
+    if proc::in_user_namespace() {
+        "; this process runs in a user namespace, and tracefs belongs to the host's root: run as root for RST reasons and stored errors"
+    } else if proc::euid() != 0
+        && proc::effective_capabilities() & (1 << proc::CAP_DAC_OVERRIDE) == 0
+    {
+        "; tracefs (/sys/kernel/tracing) belongs to root, mode 0700: run as root, or add CAP_DAC_OVERRIDE"
+    } else {
+        ""
     }
 }
 

@@ -96,6 +96,7 @@ impl Outcome {
     pub fn text(&self) -> String {
         match self {
             Outcome::Ok => "ok".into(),
+            Outcome::Bytes { bytes: 1 } => "1 byte".into(),
             Outcome::Bytes { bytes } => format!("{bytes} bytes"),
             Outcome::Eof => "0 (EOF)".into(),
             Outcome::Blocked => "blocked".into(),

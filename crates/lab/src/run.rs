@@ -55,6 +55,12 @@ pub fn check_privileges() -> Result<(), LabError> {
     let missing = proc::missing_capabilities();
     if missing.is_empty() {
         Ok(())
+    } else if proc::in_user_namespace() {
+        // `unshare -U` without a root mapping: execve drops the namespace's capabilities.
+        Err(LabError::Privilege(format!(
+            "{} (it runs in a user namespace without them; `unshare -Ur` maps you to root there, which is enough for everything but the kernel's events)",
+            missing.join(" + ")
+        )))
     } else {
         Err(LabError::Privilege(missing.join(" + ")))
     }
@@ -307,12 +313,11 @@ impl Runner<'_> {
     /// The host forgets every connection: its sockets are destroyed while the router drops
     /// what they send (the RSTs tcp_abort() emits), then the path is open again.
     fn reboot(&mut self, host: Actor, line: usize) -> Result<(), LabError> {
-        let scenario = |message: String| LabError::Scenario { line, message };
         let ip = match host {
             Actor::Client => self.sandbox.addresses.client,
             Actor::Server => self.sandbox.addresses.server,
         };
-        crate::faults::silence(&self.sandbox, ip, true).map_err(scenario)?;
+        crate::faults::silence(&self.sandbox, ip, true).map_err(|e| e.at(line))?;
         let diag = match host {
             Actor::Client => &mut self.hosts.client,
             Actor::Server => &mut self.hosts.server,
@@ -324,7 +329,7 @@ impl Runner<'_> {
         }
         // Let the dropped RSTs leave before the path opens again.
         std::thread::sleep(Duration::from_millis(5));
-        crate::faults::silence(&self.sandbox, ip, false).map_err(scenario)
+        crate::faults::silence(&self.sandbox, ip, false).map_err(|e| e.at(line))
     }
 
     fn simple_indexed(
@@ -364,6 +369,7 @@ impl Runner<'_> {
 pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     let wall = Instant::now();
     check_privileges()?;
+    crate::faults::preflight(sc)?;
     let sandbox = Sandbox::new(sc.ipv6)?;
     let kerr = |e: tcpmortem_kernel::Error| LabError::Setup(e.to_string());
     let hosts = Hosts {
@@ -440,10 +446,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
                 (None, None, false)
             }
             StepKind::Net { op } => {
-                crate::faults::apply(&r.sandbox, op).map_err(|message| LabError::Scenario {
-                    line: step.line,
-                    message,
-                })?;
+                crate::faults::apply(&r.sandbox, op).map_err(|e| e.at(step.line))?;
                 (None, None, false)
             }
         };

@@ -2,8 +2,8 @@
 //! pairs, built with rtnetlink. The host namespace is never touched.
 //!
 //! Addresses come from 198.18.0.0/15 (RFC 2544's benchmarking range), or 2001:2::/48 (RFC
-//! 5180) for IPv6 scenarios. Each run reserves one block with a lock file, so parallel runs
-//! never share addresses:
+//! 5180) for IPv6 scenarios. Each run reserves one block by binding an abstract Unix socket
+//! named after it, so parallel runs never share addresses:
 //!
 //! ```text
 //! client 198.18.B.1/30 ── eth0 │ to-client 198.18.B.2/30  router  to-server 198.18.B.5/30 │ eth0 ── server 198.18.B.6/30
@@ -12,11 +12,12 @@
 use crate::LabError;
 use crate::record::Addresses;
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
+use tcpmortem_kernel::ethtool;
 use tcpmortem_kernel::netlink::{Rtnl, if_index};
 use tcpmortem_kernel::netns::{NetNs, read_sysctl, write_sysctl};
-use tcpmortem_kernel::{ethtool, proc};
 
 /// The router's interface toward the client.
 pub const ROUTER_CLIENT_IF: &str = "to-client";
@@ -28,7 +29,8 @@ pub const SERVER_PORT: u16 = 8080;
 /// Per socket because a namespace may only default to the host's
 /// `tcp_allowed_congestion_control` (tcp_set_default_congestion_control() returns EPERM).
 pub const CONGESTION_CONTROL: &str = "cubic";
-const LOCK_DIR: &str = "/run/tcpmortem/blocks";
+/// The abstract socket names that reserve address blocks: `@tcpmortem/block/N`.
+const BLOCK_NAME: &str = "tcpmortem/block/";
 const BLOCKS: u32 = 512;
 
 /// Namespaced sysctls recorded with each run: the ones that change how connections die.
@@ -56,26 +58,40 @@ pub struct Sandbox {
     pub host_congestion_control: String,
     pub sysctls: BTreeMap<String, String>,
     /// Held for the run: the address block's reservation.
-    _block: File,
+    _block: Reservation,
 }
 
-/// Reserves a free /24 of 198.18.0.0/15; the lock dies with the process.
-fn reserve_block() -> Result<(u32, File), LabError> {
-    std::fs::create_dir_all(LOCK_DIR)
-        .map_err(|e| LabError::Setup(format!("create {LOCK_DIR}: {e}")))?;
-    // Start at a pid-dependent block so parallel runs rarely contend for the same lock.
+/// An address block held by this process: an abstract Unix socket bound to the block's name.
+///
+/// Abstract names need no file, no directory and no privilege (a lock file under /run needed
+/// write access there, which CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW do not give), and the
+/// kernel releases them when the socket closes, even after SIGKILL (unix_release_sock()), so
+/// nothing is left behind. They are scoped to the network namespace tcpmortem starts in, as
+/// the lock files were scoped to the mount namespace that held /run.
+#[derive(Debug)]
+pub struct Reservation {
+    pub block: u32,
+    _socket: UnixDatagram,
+}
+
+/// Reserves a free /24 of 198.18.0.0/15 (a /64 of 2001:2::/48).
+pub fn reserve_block() -> Result<Reservation, LabError> {
+    // Start at a pid-dependent block so parallel runs rarely contend for the same name.
     let start = std::process::id() % BLOCKS;
     for i in 0..BLOCKS {
         let b = (start + i) % BLOCKS;
-        let path = format!("{LOCK_DIR}/{b}.lock");
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| LabError::Setup(format!("open {path}: {e}")))?;
-        if proc::try_lock(&f).map_err(|e| LabError::Setup(e.to_string()))? {
-            return Ok((b, f));
+        let name = format!("{BLOCK_NAME}{b}");
+        let addr = UnixAddr::from_abstract_name(name.as_bytes())
+            .map_err(|e| LabError::Setup(format!("abstract socket name {name}: {e}")))?;
+        match UnixDatagram::bind_addr(&addr) {
+            Ok(socket) => {
+                return Ok(Reservation {
+                    block: b,
+                    _socket: socket,
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(LabError::Setup(format!("bind @{name}: {e}"))),
         }
     }
     Err(LabError::Setup(
@@ -152,7 +168,8 @@ fn configure_host(
 impl Sandbox {
     /// Builds the sandbox, over IPv6 instead of IPv4 when `ipv6` is set.
     pub fn new(ipv6: bool) -> Result<Sandbox, LabError> {
-        let (block, lock) = reserve_block()?;
+        let lock = reserve_block()?;
+        let block = lock.block;
         let addresses = Addresses {
             client: ip(block, 1, ipv6),
             router_client_side: ip(block, 2, ipv6),
@@ -212,5 +229,24 @@ impl Sandbox {
             sysctls,
             _block: lock,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reserved_block_is_not_given_twice_and_is_free_again_once_dropped() {
+        let a = reserve_block().unwrap();
+        let b = reserve_block().unwrap();
+        assert_ne!(a.block, b.block);
+        let block = a.block;
+        drop(a);
+        // Nothing on disk: the name disappears with the socket.
+        let again = UnixDatagram::bind_addr(
+            &UnixAddr::from_abstract_name(format!("{BLOCK_NAME}{block}").as_bytes()).unwrap(),
+        );
+        assert!(again.is_ok(), "block {block} still held: {again:?}");
     }
 }

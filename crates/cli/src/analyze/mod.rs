@@ -38,6 +38,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
 
+    /// The same as --format json: JSON lines, one object per connection.
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+
     /// Only the connections whose ending is abnormal (anything but a graceful close or still
     /// open).
     #[arg(long, value_enum, value_name = "WHICH")]
@@ -299,6 +303,11 @@ impl Feeder<'_> {
 }
 
 pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        eprintln!("tcpmortem: analyze: `-` (stdin) can be given only once: stdin is read once");
+        return Ok(exit::USAGE);
+    }
+    let format = if args.json { Format::Json } else { args.format };
     let opts = Options {
         ignore_checksums: args.ignore_checksums,
         likely_server_ports: args
@@ -309,7 +318,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     let only_abnormal = args.only == Some(Only::Abnormal);
     // Machine formats skip the colour-stripping writer: they never carry colour.
     let raw = io::stdout();
-    let mut sink: Box<dyn Sink + '_> = match args.format {
+    let mut sink: Box<dyn Sink + '_> = match format {
         Format::Human => Box::new(human::Human::new(out, only_abnormal, args.conn.is_some())),
         Format::Json => Box::new(json::Json::new(io::BufWriter::with_capacity(
             1 << 16,

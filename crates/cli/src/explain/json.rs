@@ -2,13 +2,23 @@
 //! Linux errno and Winsock names, systems as `linux`/`windows`/`macos`.
 
 use serde::Serialize;
-use tcpmortem_core::catalog::{Cause, Claim, Entry, Kind, Win32Error};
+use tcpmortem_core::catalog::{Area, Cause, Claim, Entry, Kind, Win32Error};
 use tcpmortem_core::errno::{self, Numbering, Os};
+use tcpmortem_core::localized::LocalizedText;
+use tcpmortem_core::messages::Message;
 use tcpmortem_core::query::{Explanation, Match, Target};
 
 #[derive(Serialize)]
 pub struct Answer<'a> {
-    query: &'a str,
+    /// The query; a long one (a log) cut to its first 200 characters and "…".
+    query: String,
+    /// The query's length in bytes and lines.
+    query_bytes: usize,
+    lines: usize,
+    /// When the query has several lines: the line (1-based) the answer rests on, and its text
+    /// (at most 200 characters).
+    line: Option<usize>,
+    excerpt: Option<String>,
     os: Option<Os>,
     matches: Vec<MatchJson<'a>>,
     suggestions: &'a [&'static str],
@@ -16,8 +26,10 @@ pub struct Answer<'a> {
 
 #[derive(Serialize)]
 struct MatchJson<'a> {
-    /// `errno`, `peer-eof` or `app-timeout`.
+    /// `errno`, `peer-eof`, `app-timeout` or `local-close`.
     kind: Kind,
+    /// `connection` (how a connection died) or `socket` (a socket call's own error).
+    area: Option<Area>,
     /// Catalog id, or null for a foreign reading.
     id: Option<&'static str>,
     title: String,
@@ -45,6 +57,41 @@ struct MatchJson<'a> {
     /// `analyze` endings that show it in a capture.
     analyze_endings: Vec<&'static str>,
     related: &'static [&'static str],
+    /// The Windows text in another language that matched, with the English text.
+    localized: Option<LocalizedJson>,
+    /// The library message this reading comes from, with every reading of it.
+    library: Option<LibraryJson>,
+}
+
+#[derive(Serialize)]
+struct LocalizedJson {
+    /// BCP 47 tag (`zh-CN`) and name in English.
+    language: &'static str,
+    language_name: &'static str,
+    code: u32,
+    text: String,
+    english: Option<&'static str>,
+    source: &'static str,
+}
+
+#[derive(Serialize)]
+struct LibraryJson {
+    id: &'static str,
+    ecosystem: &'static str,
+    library: &'static str,
+    message: String,
+    /// 1-based: which of the message's readings this match is.
+    reading: usize,
+    claim: Claim,
+    /// Every reading, most likely first.
+    readings: Vec<ReadingJson>,
+}
+
+#[derive(Serialize)]
+struct ReadingJson {
+    id: &'static str,
+    #[serde(flatten)]
+    claim: Claim,
 }
 
 #[derive(Serialize)]
@@ -72,9 +119,23 @@ struct NeverJson {
     why: &'static str,
 }
 
+/// At most `max` characters of `s`, with "…" when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
 pub fn answer<'a>(e: &'a Explanation, os: Option<Os>) -> Answer<'a> {
     Answer {
-        query: &e.query,
+        query: clip(&e.query, 200),
+        query_bytes: e.query.len(),
+        lines: e.lines,
+        line: e.line,
+        excerpt: e.excerpt.as_deref().map(|x| clip(x, 200)),
         os,
         matches: e.matches.iter().map(one).collect(),
         suggestions: &e.suggestions,
@@ -92,9 +153,45 @@ fn one(m: &Match) -> MatchJson<'_> {
     }
 }
 
+fn localized(e: &'static Entry, t: &'static LocalizedText) -> LocalizedJson {
+    let english = e
+        .windows
+        .filter(|w| w.code == t.code)
+        .map(|w| w.message)
+        .or_else(|| e.win32.iter().find(|w| w.code == t.code).map(|w| w.message));
+    LocalizedJson {
+        language: t.language.tag,
+        language_name: t.language.name,
+        code: t.code,
+        text: t.text.clone(),
+        english,
+        source: t.source,
+    }
+}
+
+fn library(message: &'static Message, reading: usize) -> LibraryJson {
+    LibraryJson {
+        id: message.id,
+        ecosystem: message.ecosystem,
+        library: message.library,
+        message: message.label(),
+        reading: reading + 1,
+        claim: message.readings[reading].claim,
+        readings: message
+            .readings
+            .iter()
+            .map(|r| ReadingJson {
+                id: r.entry.id,
+                claim: r.claim,
+            })
+            .collect(),
+    }
+}
+
 fn entry<'a>(e: &'static Entry, m: &'a Match) -> MatchJson<'a> {
     MatchJson {
         kind: e.kind,
+        area: Some(e.area),
         id: Some(e.id),
         title: e.title.to_string(),
         score: m.score,
@@ -135,6 +232,8 @@ fn entry<'a>(e: &'static Entry, m: &'a Match) -> MatchJson<'a> {
         scenarios: e.scenarios,
         analyze_endings: super::analyze_endings(e.id),
         related: e.related,
+        localized: m.localized.map(|t| localized(e, t)),
+        library: m.library.map(|(msg, r)| library(msg, r)),
     }
 }
 
@@ -148,6 +247,7 @@ fn foreign<'a>(
     let num = |n: Numbering| (numbering == n).then_some(number);
     MatchJson {
         kind: Kind::Errno,
+        area: None,
         id: None,
         title: name.to_string(),
         score: m.score,
@@ -171,6 +271,8 @@ fn foreign<'a>(
         scenarios: &[],
         analyze_endings: Vec::new(),
         related: &[],
+        localized: None,
+        library: None,
     }
 }
 

@@ -1,14 +1,21 @@
 //! `tcpmortem explain QUERY`: the command. Matching is `tcpmortem_core::query`; rendering is
-//! `human` and `json`.
+//! `human` and `json`; this module reads the query (arguments or a whole log on stdin) and
+//! owns the exit codes.
 
 mod human;
 mod json;
 
 use crate::exit;
 use clap::ValueEnum;
-use std::io::Write;
+use std::io::{Read, Write};
 use tcpmortem_core::Os;
 use tcpmortem_core::query;
+
+/// stdin larger than this is refused: a log's error is found in far less.
+const STDIN_LIMIT: u64 = 64 << 20;
+
+/// Width when stdout is not a terminal and COLUMNS is not set.
+const DEFAULT_WIDTH: usize = 100;
 
 /// The `analyze` endings that show this catalog entry in a capture.
 fn analyze_endings(id: &str) -> Vec<&'static str> {
@@ -23,17 +30,26 @@ fn analyze_endings(id: &str) -> Vec<&'static str> {
 /// macOS, which TCP events cause it, and what to do.
 ///
 /// QUERY can be a Winsock code or name (10053, WSAECONNABORTED), a POSIX name or number
-/// (ECONNRESET, 104), a Win32 error (ERROR_NETNAME_DELETED, 1236), an HRESULT (0x80072746), a
-/// libuv/Node code (-4077), a .NET SocketError or Rust ErrorKind name, or a whole error message
-/// as some software printed it ("curl: (56) Recv failure: Connection reset by peer"). Numbers
-/// that mean different things on different systems list every reading, most likely first.
+/// (ECONNRESET, 104, EADDRINUSE), a Win32 error (ERROR_NETNAME_DELETED, 1236), an HRESULT
+/// (0x80072746), a libuv/Node code (-4077), a .NET SocketError or Rust ErrorKind name, Windows'
+/// own text in one of ten languages, a library's message ("socket hang up", "transport is
+/// closing"), or a whole error message as some software printed it ("curl: (56) Recv failure:
+/// Connection reset by peer"). `-` reads a whole log from stdin and explains its error line. Numbers that mean different things on different
+/// systems, and messages that several TCP events produce, list every reading, most likely
+/// first.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  tcpmortem explain 10053\n  tcpmortem explain 'java.net.SocketException: Connection reset'\n  tcpmortem explain 54 --os linux\n  tcpmortem explain --json 'Error: read ECONNRESET'"
+    after_help = "Examples:\n  tcpmortem explain 10053\n  tcpmortem explain 'java.net.SocketException: Connection reset'\n  tcpmortem explain -4077\n  tcpmortem explain 54 --os linux\n  tcpmortem explain --json 'Error: read ECONNRESET'\n  journalctl -u app -n 500 | tcpmortem explain -"
 )]
 pub struct Args {
-    /// The error code, name or message (several words are joined with spaces).
-    #[arg(required = true, num_args = 1.., value_name = "QUERY")]
+    /// The error code, name or message (several words are joined with spaces), or `-` to read
+    /// a log from stdin.
+    #[arg(
+        required = true,
+        num_args = 1..,
+        value_name = "QUERY",
+        allow_negative_numbers = true
+    )]
     query: Vec<String>,
 
     /// The system the error came from, to rank ambiguous numbers.
@@ -63,22 +79,143 @@ impl From<OsArg> for Os {
 }
 
 pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
-    let text = args.query.join(" ");
+    let from_stdin = args.query == ["-"];
+    let text = if from_stdin {
+        match read_stdin(std::io::stdin().lock()) {
+            Ok(Some(text)) => text,
+            Ok(None) => {
+                eprintln!(
+                    "tcpmortem: explain: stdin holds more than {} MiB; pass the part around the error, e.g. `tail -n 2000 LOG | tcpmortem explain -`",
+                    STDIN_LIMIT >> 20
+                );
+                return Ok(exit::USAGE);
+            }
+            Err(e) => {
+                eprintln!("tcpmortem: explain: reading stdin: {e}");
+                return Ok(exit::IO_ERROR);
+            }
+        }
+    } else {
+        args.query.join(" ")
+    };
+    if text.trim().is_empty() {
+        let what = if from_stdin {
+            "stdin held nothing but white space"
+        } else {
+            "the query is empty"
+        };
+        eprintln!("tcpmortem: explain: {what}; give an error code, name or message (see --help)");
+        return Ok(exit::USAGE);
+    }
     let os = args.os.map(Os::from);
     let answer = query::explain(&text, os);
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &json::answer(&answer, os))?;
         writeln!(out)?;
     } else if !answer.matches.is_empty() {
-        human::render(&answer, out)?;
+        human::render(&answer, out, width())?;
     }
     if answer.matches.is_empty() {
+        let shown = if from_stdin {
+            format!("stdin ({} lines, {} bytes)", answer.lines, text.len())
+        } else {
+            echo(&text)
+        };
         eprintln!(
-            "tcpmortem: no known error in {:?}; closest: {}",
-            text,
+            "tcpmortem: no known error in {shown}; closest: {}",
             answer.suggestions.join(", ")
         );
         return Ok(exit::UNKNOWN_QUERY);
     }
     Ok(exit::OK)
+}
+
+/// The query as the error message shows it: at most 80 characters of it.
+fn echo(text: &str) -> String {
+    const MAX: usize = 80;
+    let n = text.chars().count();
+    if n <= MAX {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(MAX).collect();
+    format!("{head:?}… ({} bytes)", text.len())
+}
+
+/// Reads all of stdin as text: UTF-8 (invalid bytes replaced), or UTF-16 when it starts with
+/// a byte-order mark, as PowerShell writes redirected output. `None` when it is larger than
+/// [`STDIN_LIMIT`].
+fn read_stdin(input: impl Read) -> std::io::Result<Option<String>> {
+    let mut bytes = Vec::new();
+    input.take(STDIN_LIMIT + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > STDIN_LIMIT {
+        return Ok(None);
+    }
+    Ok(Some(decode(&bytes)))
+}
+
+fn decode(bytes: &[u8]) -> String {
+    let utf16 = |le: bool| {
+        let units: Vec<u16> = bytes[2..]
+            .chunks_exact(2)
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        String::from_utf16_lossy(&units)
+    };
+    match bytes {
+        [0xFF, 0xFE, ..] => utf16(true),
+        [0xFE, 0xFF, ..] => utf16(false),
+        [0xEF, 0xBB, 0xBF, rest @ ..] => String::from_utf8_lossy(rest).into_owned(),
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// The width to wrap at: COLUMNS when set, else the terminal's width when stdout is one, else
+/// [`DEFAULT_WIDTH`].
+fn width() -> usize {
+    crate::layout::terminal_width()
+        .unwrap_or(DEFAULT_WIDTH)
+        .clamp(30, 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdin_decodes_utf16_with_a_bom_and_drops_a_utf8_bom() {
+        let mut le = vec![0xFF, 0xFE];
+        for u in "远程 reset".encode_utf16() {
+            le.extend(u.to_le_bytes());
+        }
+        assert_eq!(decode(&le), "远程 reset");
+        let mut be = vec![0xFE, 0xFF];
+        for u in "x".encode_utf16() {
+            be.extend(u.to_be_bytes());
+        }
+        assert_eq!(decode(&be), "x");
+        assert_eq!(decode(b"\xEF\xBB\xBFabc"), "abc");
+        assert_eq!(decode(b"a\xFFb"), "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn stdin_over_the_limit_is_refused() {
+        let big = std::io::repeat(b'a').take(STDIN_LIMIT + 10);
+        assert!(read_stdin(big).unwrap().is_none());
+        assert_eq!(read_stdin(&b"ok"[..]).unwrap().as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn the_error_echoes_at_most_80_characters() {
+        let long = "x".repeat(120_000);
+        let e = echo(&long);
+        assert!(e.chars().count() < 110, "{e}");
+        assert!(e.ends_with("(120000 bytes)"));
+        assert_eq!(echo("ECONNRESTE"), "\"ECONNRESTE\"");
+    }
 }

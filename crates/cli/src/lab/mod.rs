@@ -44,6 +44,7 @@ enum LabCommand {
     after_help = "Examples:\n  tcpmortem lab repro 10053\n  tcpmortem lab repro 'connection reset by peer'"
 )]
 struct ReproArgs {
+    /// The error: a code, a name or a whole message (several words are joined with spaces).
     #[arg(required = true, num_args = 1.., value_name = "ERROR")]
     error: Vec<String>,
 
@@ -60,17 +61,22 @@ struct ListArgs {
     json: bool,
 }
 
-/// Run a scenario: a built-in name (see `lab list`) or a scenario file.
+/// Run a scenario: a built-in name (see `lab list`), a scenario file, or `-` for stdin.
 ///
-/// Needs root (or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW). Nothing outside the run's own
-/// namespaces is touched, and nothing is left behind, however the run ends.
+/// Needs root (or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW, and CAP_DAC_OVERRIDE for the
+/// kernel's events). Nothing outside the run's own namespaces is touched, and nothing is left
+/// behind, however the run ends.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  tcpmortem lab run server-closes-early\n  tcpmortem lab run server-closes-early --pcap seed.pcapng\n  tcpmortem lab run ./my-scenario.tcpm --json"
+    after_help = "Examples:\n  tcpmortem lab run server-closes-early\n  tcpmortem lab run server-closes-early --pcap seed.pcapng\n  tcpmortem lab run ./my-scenario.tcpm --json\n  tcpmortem lab show half-close | sed 's/shutdown wr/shutdown rdwr/' | tcpmortem lab run -\n\nSCENARIO: `-` is stdin; anything with a slash (./x, dir/x) is a file; a built-in name is the\nbuilt-in, with a note when a file of that name is in this directory too (run it as ./NAME);\nany other name is a file."
 )]
 struct RunArgs {
-    /// A built-in scenario's name, or the path of a scenario file.
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    /// A built-in scenario's name, the path of a scenario file, or `-` to read it from stdin.
+    #[arg(
+        required_unless_present = "all",
+        conflicts_with = "all",
+        value_name = "SCENARIO"
+    )]
     scenario: Option<String>,
 
     /// Run every built-in scenario, in parallel, and print a matrix of the results.
@@ -106,7 +112,10 @@ struct RunArgs {
 
 /// Print a built-in scenario's source, to copy and change.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  tcpmortem lab show server-closes-early > mine.tcpm")]
 struct ShowArgs {
+    /// A built-in scenario's name, as `tcpmortem lab list` shows them.
+    #[arg(value_name = "NAME")]
     name: String,
 }
 
@@ -200,16 +209,28 @@ fn list(json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
         writeln!(out)?;
         return Ok(exit::OK);
     }
+    // Names in a column as wide as the longest; on a terminal the text beside them wraps.
+    let name_width = items.iter().map(|i| i.name.len()).max().unwrap_or(0);
+    let text_width = crate::layout::terminal_width()
+        .map_or(usize::MAX, |w| w.saturating_sub(name_width + 2).max(30));
+    let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
     for (item, (name, _)) in items.iter().zip(BUILTIN) {
-        writeln!(out, "{:<30} {}", item.name, item.description)?;
         let errs: Vec<String> = errors_of(name).into_iter().map(identity).collect();
+        let mut lines = crate::layout::wrap(&words(&item.description), " ", text_width);
         if !errs.is_empty() {
-            writeln!(
-                out,
-                "{:<30} errors (Linux / Windows / macOS): {}",
-                "",
-                errs.join("; ")
-            )?;
+            let label = "errors (Linux / Windows / macOS):";
+            let line = format!("{label} {}", errs.join("; "));
+            if line.chars().count() <= text_width {
+                lines.push(line);
+            } else {
+                // Wrapped between errors, never inside one.
+                lines.push(label.to_string());
+                lines.extend(crate::layout::wrap(&errs, "; ", text_width));
+            }
+        }
+        for (k, line) in lines.iter().enumerate() {
+            let label = if k == 0 { item.name } else { "" };
+            writeln!(out, "{label:<name_width$}  {line}")?;
         }
     }
     Ok(exit::OK)
@@ -219,15 +240,23 @@ fn exit_code(e: &LabError) -> u8 {
     match e {
         LabError::Privilege(_) => exit::NO_PERMISSION,
         LabError::Setup(_) => exit::OS_ERROR,
+        LabError::Unavailable { .. } => exit::UNAVAILABLE,
         LabError::Scenario { .. } => exit::BAD_SCENARIO,
         LabError::Interrupted => exit::INTERRUPTED,
         LabError::Actor(_) => exit::INTERNAL,
     }
 }
 
-fn options(settle: Option<std::time::Duration>, tracefs: bool) -> anyhow::Result<RunOptions> {
-    tcpmortem_kernel::proc::catch_interrupts()?;
-    let exe = std::env::current_exe().context("locating the tcpmortem executable")?;
+/// Prints a run's error and gives its exit code.
+fn fail(e: &LabError) -> u8 {
+    eprintln!("tcpmortem: {e}");
+    exit_code(e)
+}
+
+fn options(settle: Option<std::time::Duration>, tracefs: bool) -> Result<RunOptions, LabError> {
+    tcpmortem_kernel::proc::catch_interrupts().map_err(|e| LabError::Setup(e.to_string()))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| LabError::Setup(format!("locating the tcpmortem executable: {e}")))?;
     let mut opts = RunOptions::new(exe);
     opts.settle = settle;
     opts.tracefs = tracefs;
@@ -245,10 +274,10 @@ fn report_failures(record: &Record) -> bool {
         return false;
     }
     eprintln!(
-        "tcpmortem: {}: {} of {} expectations failed:",
+        "tcpmortem: {}: {} of {} failed:",
         record.scenario.name,
         failed.len(),
-        record.expectations.len()
+        crate::layout::count(record.expectations.len(), "expectation", "expectations")
     );
     for v in failed {
         let step = &record.steps[v.step];
@@ -278,51 +307,108 @@ fn run_json(record: &Record) -> RunJson<'_> {
     }
 }
 
-/// Loads a built-in by name, or a file by path, with syntax errors as `FILE:LINE:COL: msg`.
-fn load(spec: &str) -> Result<Scenario, (u8, String)> {
-    let (origin, src) = match source(spec) {
-        Some(src) => (format!("<built-in {spec}>"), src.to_string()),
-        None => {
-            let path = Path::new(spec);
-            let src = std::fs::read_to_string(path).map_err(|e| {
-                let hint = if spec.contains('/') || spec.contains('.') {
-                    String::new()
-                } else {
-                    "; built-in scenarios are listed by `tcpmortem lab list`".into()
-                };
-                (
-                    exit::NO_INPUT,
-                    format!("cannot read scenario {spec:?}: {e}{hint}"),
-                )
-            })?;
-            (spec.to_string(), src)
+/// A scenario and where it came from, as error messages name it.
+struct Loaded {
+    origin: String,
+    scenario: Scenario,
+}
+
+/// Loads the scenario `lab run` was given, with syntax errors as `ORIGIN:LINE:COL: msg`.
+///
+/// The rule: `-` is stdin; anything with a slash is a file; a built-in name is the built-in
+/// (with a note when a file of that name is in the current directory, which `./NAME` runs);
+/// any other name is a file.
+fn load(spec: &str) -> Result<Loaded, (u8, String)> {
+    let builtin = (!spec.contains('/')).then(|| source(spec)).flatten();
+    let (origin, src) = if spec == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map_err(|e| {
+            (
+                exit::IO_ERROR,
+                format!("reading the scenario from stdin: {e}"),
+            )
+        })?;
+        ("stdin".to_string(), text(bytes, "stdin")?)
+    } else if let Some(src) = builtin {
+        if Path::new(spec).exists() {
+            eprintln!(
+                "tcpmortem: note: {spec} is a built-in scenario, and it is what runs; to run the file {spec} of this directory, write ./{spec}"
+            );
         }
+        (spec.to_string(), src.to_string())
+    } else {
+        let bytes = std::fs::read(spec).map_err(|e| {
+            let hint = if spec.contains('/') || spec.contains('.') {
+                String::new()
+            } else {
+                "; built-in scenarios are listed by `tcpmortem lab list`".into()
+            };
+            (
+                exit::NO_INPUT,
+                format!("cannot read scenario {spec:?}: {e}{hint}"),
+            )
+        })?;
+        (spec.to_string(), text(bytes, spec)?)
     };
     let mut sc =
         scenario::parse(&src).map_err(|e| (exit::BAD_SCENARIO, format!("{origin}:{e}")))?;
     if sc.name.is_empty() {
-        sc.name = Path::new(spec)
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_else(|| spec.to_string());
+        sc.name = match spec {
+            "-" => "stdin".to_string(),
+            _ => Path::new(spec)
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| spec.to_string()),
+        };
     }
-    Ok(sc)
+    Ok(Loaded {
+        origin,
+        scenario: sc,
+    })
+}
+
+/// A scenario's bytes as text; anything else (a binary file, another encoding) is bad input.
+fn text(bytes: Vec<u8>, origin: &str) -> Result<String, (u8, String)> {
+    String::from_utf8(bytes).map_err(|e| {
+        (
+            exit::BAD_SCENARIO,
+            format!(
+                "{origin}: not a scenario file: byte {} is not UTF-8 text",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+/// A run's error as the user reads it: errors of a scenario line name the file first
+/// (`wrong.tcpm: line 2: ...`).
+fn located(origin: &str, e: &LabError) -> String {
+    match e {
+        LabError::Scenario { .. } | LabError::Unavailable { .. } => format!("{origin}: {e}"),
+        _ => e.to_string(),
+    }
 }
 
 fn run_scenario(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
     let spec = a.scenario.as_deref().unwrap_or_default();
-    let sc = match load(spec) {
-        Ok(sc) => sc,
+    let Loaded {
+        origin,
+        scenario: sc,
+    } = match load(spec) {
+        Ok(l) => l,
         Err((code, msg)) => {
             eprintln!("tcpmortem: {msg}");
             return Ok(code);
         }
     };
-    let opts = options(a.settle, !a.no_tracefs)?;
+    let opts = match options(a.settle, !a.no_tracefs) {
+        Ok(o) => o,
+        Err(e) => return Ok(fail(&e)),
+    };
     let result = match run(&sc, &opts) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("tcpmortem: {e}");
+            eprintln!("tcpmortem: {}", located(&origin, &e));
             return Ok(exit_code(&e));
         }
     };
@@ -432,7 +518,10 @@ fn row(name: &'static str, r: Result<tcpmortem_lab::run::Run, LabError>) -> (Row
 /// Runs the whole catalog, `jobs` scenarios at a time. Each worker thread spawns its own
 /// actors, and lives as long as their run (PR_SET_PDEATHSIG is tied to the thread).
 fn run_all(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
-    let opts = options(a.settle, !a.no_tracefs)?;
+    let opts = match options(a.settle, !a.no_tracefs) {
+        Ok(o) => o,
+        Err(e) => return Ok(fail(&e)),
+    };
     let start = std::time::Instant::now();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
@@ -512,7 +601,10 @@ fn repro(a: &ReproArgs, out: &mut impl Write) -> anyhow::Result<u8> {
         );
         return Ok(exit::NO_INPUT);
     }
-    let opts = options(None, true)?;
+    let opts = match options(None, true) {
+        Ok(o) => o,
+        Err(e) => return Ok(fail(&e)),
+    };
     let mut records = Vec::new();
     let mut failed = false;
     for name in entry.scenarios {

@@ -2,6 +2,7 @@
 //! ladder between client and server, kernel events, what Windows and macOS would do, and the
 //! plain-language ending.
 
+use crate::layout::{Cell, Column, Table, count};
 use anstyle::{AnsiColor, Style};
 use std::io::{self, Write};
 use tcpmortem_core::TcpState;
@@ -155,10 +156,10 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
     }
     writeln!(
         out,
-        "{DIM}{} steps, {} packets, {} kernel events in {:.0} ms · states by sock_diag after each step settled; R = RST, F = FIN, S = SYN, P = PSH, . = ACK{DIM:#}",
-        r.steps.len(),
-        r.packets.len(),
-        r.events.len(),
+        "{DIM}{}, {}, {} in {:.0} ms · states by sock_diag after each step settled; R = RST, F = FIN, S = SYN, P = PSH, . = ACK{DIM:#}",
+        count(r.steps.len(), "step", "steps"),
+        count(r.packets.len(), "packet", "packets"),
+        count(r.events.len(), "kernel event", "kernel events"),
         r.wall_ms
     )
 }
@@ -258,43 +259,121 @@ fn states(out: &mut impl Write, before: &[EndState], after: &[EndState]) -> io::
     writeln!(out, "{:>9}  {DIM}states: {}{DIM:#}", "", parts.join(" │ "))
 }
 
-/// The `lab run --all` matrix: one row per scenario.
+/// The `lab run --all` matrix: one row per scenario, columns as wide as their content; on a
+/// terminal the results and RST reasons wrap to fit its width.
 pub fn matrix<'a>(
     out: &mut impl Write,
     rows: impl Iterator<Item = &'a super::Row>,
 ) -> io::Result<()> {
-    writeln!(
-        out,
-        "{BOLD}{:<32} {:<10} {:>7}  {:<36} RST reasons{BOLD:#}",
-        "scenario", "expect", "time", "results"
-    )?;
-    for r in rows {
-        let (mark, style) = if r.error.is_some() || r.failed > 0 {
-            ("✗", RED)
+    let column = |header, right, wraps| Column {
+        header,
+        right,
+        wraps,
+    };
+    let or_dash = |v: &[String]| {
+        if v.is_empty() {
+            vec!["-".to_string()]
         } else {
-            ("✓", GREEN)
-        };
-        let expect = match &r.error {
-            Some(_) => "error".to_string(),
-            None => format!("{}/{}", r.passed, r.passed + r.failed + r.not_checked),
-        };
-        writeln!(
-            out,
-            "{:<32} {style}{mark} {:<8}{style:#} {:>6.0}ms  {:<36} {}",
-            r.name,
-            expect,
-            r.ms,
-            if r.results.is_empty() {
-                "-".into()
+            v.to_vec()
+        }
+    };
+    let rows = rows
+        .map(|r| {
+            let (mark, style) = if r.error.is_some() || r.failed > 0 {
+                ("✗", RED)
             } else {
-                r.results.join(", ")
-            },
-            if r.reset_reasons.is_empty() {
-                "-".into()
-            } else {
-                r.reset_reasons.join(", ")
-            }
-        )?;
+                ("✓", GREEN)
+            };
+            let expect = match &r.error {
+                Some(_) => "error".to_string(),
+                None => format!("{}/{}", r.passed, r.passed + r.failed + r.not_checked),
+            };
+            vec![
+                Cell::new(r.name),
+                Cell::new(format!("{mark} {expect}")).styled(style),
+                Cell::new(format!("{:.0}ms", r.ms)),
+                Cell::list(or_dash(&r.results)),
+                Cell::list(or_dash(&r.reset_reasons)),
+            ]
+        })
+        .collect();
+    Table {
+        columns: vec![
+            column("scenario", false, false),
+            column("expect", false, false),
+            column("time", true, false),
+            column("results", false, true),
+            column("RST reasons", false, true),
+        ],
+        rows,
+        sep: ", ",
     }
-    Ok(())
+    .render(out, crate::layout::terminal_width())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Row;
+
+    fn row(name: &'static str, results: &[&str], reasons: &[&str]) -> Row {
+        Row {
+            name,
+            passed: 12,
+            failed: 0,
+            not_checked: 0,
+            results: results.iter().map(|s| s.to_string()).collect(),
+            reset_reasons: reasons.iter().map(|s| s.to_string()).collect(),
+            ms: 1176.0,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_matrix_keeps_its_columns_whatever_the_results() {
+        let rows = [
+            row("graceful-close", &["server recv EOF"], &[]),
+            row(
+                "server-crashes-with-unread-data",
+                &[
+                    "client recv ECONNRESET",
+                    "client recv EOF",
+                    "client send EPIPE",
+                ],
+                &["TCP_ABORT_ON_CLOSE"],
+            ),
+            row(
+                "local-abort",
+                &["client recv ECONNABORTED", "server recv ECONNRESET"],
+                &["TCP_STATE", "NO_SOCKET"],
+            ),
+        ];
+        let mut out = Vec::new();
+        super::matrix(&mut out, rows.iter()).unwrap();
+        let text = anstream::adapter::strip_str(std::str::from_utf8(&out).unwrap()).to_string();
+        let lines: Vec<Vec<char>> = text.lines().map(|l| l.chars().collect()).collect();
+        let col = |name: &str| text.lines().next().unwrap().find(name).unwrap();
+        let (results, reasons) = (col("results"), col("RST reasons"));
+        let from = |line: &[char], at: usize, to: usize| -> String {
+            line[at.min(line.len())..to.min(line.len())]
+                .iter()
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        };
+        let want = [
+            ("server recv EOF", "-"),
+            (
+                "client recv ECONNRESET, client recv EOF, client send EPIPE",
+                "TCP_ABORT_ON_CLOSE",
+            ),
+            (
+                "client recv ECONNABORTED, server recv ECONNRESET",
+                "TCP_STATE, NO_SOCKET",
+            ),
+        ];
+        for (line, (res, rst)) in lines[1..].iter().zip(want) {
+            assert_eq!(from(line, results, reasons), res, "\n{text}");
+            assert_eq!(from(line, reasons, usize::MAX), rst, "\n{text}");
+        }
+    }
 }

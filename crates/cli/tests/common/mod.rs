@@ -22,6 +22,14 @@ pub fn privileged(tests: &str) -> bool {
     missing.is_empty()
 }
 
+/// A directory for a test's files, removed when dropped (also when the test fails).
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("tcpmortem-test-")
+        .tempdir()
+        .unwrap()
+}
+
 pub fn tcpmortem() -> Command {
     let mut cmd = Command::cargo_bin("tcpmortem").unwrap();
     cmd.env("NO_COLOR", "1").timeout(Duration::from_secs(60));
@@ -44,6 +52,34 @@ pub fn unprivileged(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `tcpmortem ARGS...` run as nobody holding only the capabilities `caps` (ambient, so they
+/// survive execve into tcpmortem and its actors: `setpriv --ambient-caps`), inside `wrap`
+/// (e.g. `unshare -Ur`) when given.
+pub fn nobody_with(caps: &[&str], wrap: &[&str], args: &[&str]) -> std::process::Output {
+    let set = if caps.is_empty() {
+        "-all".to_string()
+    } else {
+        caps.iter()
+            .map(|c| format!("+{c}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(format!("--inh-caps={set}"));
+    if !caps.is_empty() {
+        cmd.arg(format!("--ambient-caps={set}"));
+    }
+    cmd.args(wrap)
+        .arg(assert_cmd::cargo::cargo_bin("tcpmortem"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        // nobody may not enter the test's working directory.
+        .current_dir("/")
+        .output()
+        .unwrap()
+}
+
 /// `tcpmortem ARGS...`, which must succeed, with its output read as JSON.
 pub fn json(args: &[&str]) -> Value {
     let out = tcpmortem().args(args).output().unwrap();
@@ -59,4 +95,18 @@ pub fn json(args: &[&str]) -> Value {
 /// `tcpmortem lab run SPEC --json ARGS...`.
 pub fn lab_json(spec: &str, args: &[&str]) -> Value {
     json(&[&["lab", "run", spec, "--json"], args].concat())
+}
+
+/// How `tcpmortem --version` must start: the version and the commit of this checkout
+/// (`commit 0123456789ab`), or `unknown commit` outside a git checkout.
+pub fn version_prefix() -> String {
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let commit = head.map_or("unknown commit".into(), |h| format!("commit {h}"));
+    format!("tcpmortem {} ({commit}", env!("CARGO_PKG_VERSION"))
 }

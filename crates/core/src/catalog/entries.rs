@@ -3,70 +3,17 @@
 //! - `MS Winsock errors`: Microsoft Learn, "Windows Sockets Error Codes";
 //! - `LAB`: measured with real sockets on this project's Linux 6.18 machines (`docs/reference`).
 
-use super::{
-    Basis::{self, *},
-    Cause, Claim, Entry, Kind, Phrase, PosixIdentity, SystemNote, Win32Error, WinsockIdentity,
-};
-use crate::errno::Os::{self, *};
-
-const fn c(text: &'static str, basis: Basis, source: &'static str) -> Claim {
-    Claim {
-        text,
-        basis,
-        source,
-    }
-}
-const fn on(os: Os, text: &'static str, basis: Basis, source: &'static str) -> SystemNote {
-    SystemNote {
-        os,
-        produced: true,
-        claim: c(text, basis, source),
-    }
-}
-const fn never(os: Os, text: &'static str, basis: Basis, source: &'static str) -> SystemNote {
-    SystemNote {
-        os,
-        produced: false,
-        claim: c(text, basis, source),
-    }
-}
-const fn px(name: &'static str, number: i32, message: &'static str) -> Option<PosixIdentity> {
-    Some(PosixIdentity {
-        name,
-        number,
-        message,
-    })
-}
-const fn wsa(name: &'static str, code: u32, message: &'static str) -> Option<WinsockIdentity> {
-    Some(WinsockIdentity {
-        name,
-        code,
-        message,
-    })
-}
-const fn w32(name: &'static str, code: u32, message: &'static str) -> Win32Error {
-    Win32Error {
-        name,
-        code,
-        message,
-    }
-}
-const fn p(text: &'static str, weight: u8) -> Phrase {
-    Phrase { text, weight }
-}
-const fn cause(cause: &'static str, fix: &'static str) -> Cause {
-    Cause { cause, fix }
-}
-
-const MS_ERRORS: &str = "MS Winsock errors (learn.microsoft.com, windows-sockets-error-codes-2)";
-const TCP_RESET: &str = "net/ipv4/tcp_input.c tcp_reset()";
-const LAB: &str = "measured on Linux 6.18, docs/reference/tcp-termination.md";
+use super::build::*;
+use super::socket;
+use super::{Area, Basis::*, Entry, Kind};
+use crate::errno::Os::*;
 
 /// The catalog, most commonly met first.
 pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "econnreset",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Connection reset by peer",
         linux: px("ECONNRESET", 104, "Connection reset by peer"),
         bsd: px("ECONNRESET", 54, "Connection reset by peer"),
@@ -187,6 +134,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "econnaborted",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Software caused connection abort",
         linux: px("ECONNABORTED", 103, "Software caused connection abort"),
         bsd: px("ECONNABORTED", 53, "Software caused connection abort"),
@@ -289,6 +237,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "epipe",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Broken pipe",
         linux: px("EPIPE", 32, "Broken pipe"),
         bsd: px("EPIPE", 32, "Broken pipe"),
@@ -377,6 +326,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "etimedout",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Connection timed out (by the kernel)",
         linux: px("ETIMEDOUT", 110, "Connection timed out"),
         bsd: px("ETIMEDOUT", 60, "Operation timed out"),
@@ -476,6 +426,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "econnrefused",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Connection refused",
         linux: px("ECONNREFUSED", 111, "Connection refused"),
         bsd: px("ECONNREFUSED", 61, "Connection refused"),
@@ -574,6 +525,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "peer-eof",
         kind: Kind::PeerEof,
+        area: Area::Connection,
         title: "The peer closed the connection while a reply was expected (EOF)",
         linux: None,
         bsd: None,
@@ -654,23 +606,13 @@ pub static ENTRIES: &[Entry] = &[
             "When the EOF arrives before a complete response, retry idempotent requests on a new connection.",
         ],
         phrases: &[
-            p("server closed the connection unexpectedly", 98),
             p("connection closed by foreign host", 98),
-            p("upstream prematurely closed connection", 98),
-            p("client prematurely closed connection", 96),
             p("prematurely closed", 90),
-            p("unexpected eof while reading", 98),
-            p("ssl_error_syscall", 85),
-            p("eof detected", 88),
             p("unexpected eof", 90),
-            p("remote end closed connection without response", 98),
-            p("socket hang up", 96),
             p("empty reply from server", 96),
             p("connection closed by remote host", 95),
             p("connection closed by peer", 90),
             p("response ended prematurely", 95),
-            p("mysql server has gone away", 85),
-            p("lost connection to mysql server", 80),
             p("server closed idle connection", 95),
             p("closed the connection", 60),
             p("connection closed", 50),
@@ -687,6 +629,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "app-timeout",
         kind: Kind::AppTimeout,
+        area: Area::Connection,
         title: "Application timeout (not TCP's ETIMEDOUT)",
         linux: None,
         bsd: None,
@@ -783,8 +726,93 @@ pub static ENTRIES: &[Entry] = &[
         related: &["etimedout", "eagain"],
     },
     Entry {
+        id: "local-close",
+        kind: Kind::LocalClose,
+        area: Area::Connection,
+        title: "Your own side closed the connection, then used it (local close)",
+        linux: None,
+        bsd: None,
+        windows: None,
+        win32: &[w32(
+            "ERROR_OPERATION_ABORTED",
+            995,
+            "The I/O operation has been aborted because of either a thread exit or an application request.",
+        )],
+        dotnet: &["OperationAborted"],
+        rust: None,
+        python: None,
+        tokens: &["ErrClosed", "ObjectDisposedException"],
+        summary: "Your program, or the library it uses, closed the socket (on shutdown, on a timeout, when a pool evicted it) while another part of it was still reading or writing. Libraries report this in their own words (Go's \"use of closed network connection\", Java's \"Socket closed\"). The peer did nothing; the close itself sent a FIN, or a RST if unread data was left.",
+        tcp: &[
+            c(
+                "close() on a TCP socket sends a FIN, or a RST (TCP_ABORT_ON_CLOSE) when received data was left unread; a read blocked in another thread does not report the close to the application as a network error.",
+                Src,
+                "net/ipv4/tcp.c __tcp_close()",
+            ),
+            c(
+                "Go returns net.ErrClosed (\"use of closed network connection\") for operations on a net.Conn or Listener after Close(); the string is kept stable because programs match it.",
+                Src,
+                "golang/go src/internal/poll/fd.go ErrNetClosing",
+            ),
+            c(
+                "On Windows, closesocket() cancels the socket's outstanding overlapped I/O, which completes with ERROR_OPERATION_ABORTED (995), WSA_OPERATION_ABORTED.",
+                Doc,
+                "Microsoft closesocket() remarks",
+            ),
+        ],
+        systems: &[
+            on(
+                Linux,
+                "At the system-call level a descriptor used after close() fails with EBADF (or reaches whatever file got the number next); runtimes catch that first and report their own error.",
+                Doc,
+                "close(2)",
+            ),
+            on(
+                Windows,
+                "Pending overlapped I/O completes with ERROR_OPERATION_ABORTED (995); a closed SOCKET handle used again gives WSAENOTSOCK (10038); a blocking call interrupted by the close may give WSAEINTR (10004).",
+                Doc,
+                "MS Winsock errors; Microsoft closesocket() remarks",
+            ),
+            on(
+                Macos,
+                "As on Linux: EBADF at the system-call level, the runtime's own error above it.",
+                Doc,
+                "close(2)",
+            ),
+        ],
+        causes: &[
+            cause(
+                "A shutdown or timeout path closes the connection while a reader goroutine or thread is still blocked on it.",
+                "Expected during shutdown: stop the reader first, or treat this error as the normal end of its loop.",
+            ),
+            cause(
+                "A timeout or cancellation (context, request timeout) is implemented by closing the connection.",
+                "Check which timeout fired: the close is its consequence, not the cause.",
+            ),
+            cause(
+                "A connection pool closed an idle or broken connection that a caller still held.",
+                "Return connections to the pool only when done, and do not keep references after that.",
+            ),
+        ],
+        advice: &[
+            "Give each connection one owner that closes it; signal other users to stop before closing.",
+            "In Go, test errors.Is(err, net.ErrClosed) rather than matching the string.",
+        ],
+        phrases: &[
+            p(
+                "i/o operation has been aborted because of either a thread exit or an application request",
+                97,
+            ),
+            p("cannot access a disposed object", 90),
+        ],
+        commonness: 70,
+        scenarios: &[],
+        related: &["ebadf", "enotsock", "peer-eof"],
+    },
+    Entry {
         id: "ehostunreach",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "No route to host",
         linux: px("EHOSTUNREACH", 113, "No route to host"),
         bsd: px("EHOSTUNREACH", 65, "No route to host"),
@@ -863,6 +891,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "enetunreach",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Network is unreachable",
         linux: px("ENETUNREACH", 101, "Network is unreachable"),
         bsd: px("ENETUNREACH", 51, "Network is unreachable"),
@@ -926,6 +955,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "enotconn",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Socket is not connected",
         linux: px("ENOTCONN", 107, "Transport endpoint is not connected"),
         bsd: px("ENOTCONN", 57, "Socket is not connected"),
@@ -991,6 +1021,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "enetreset",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Network dropped connection on reset (keepalive failure)",
         linux: px("ENETRESET", 102, "Network dropped connection on reset"),
         bsd: px("ENETRESET", 52, "Network dropped connection on reset"),
@@ -1053,6 +1084,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "eshutdown",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Cannot send after socket shutdown",
         linux: px(
             "ESHUTDOWN",
@@ -1121,6 +1153,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "enetdown",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Network is down",
         linux: px("ENETDOWN", 100, "Network is down"),
         bsd: px("ENETDOWN", 50, "Network is down"),
@@ -1171,6 +1204,7 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         id: "eagain",
         kind: Kind::Errno,
+        area: Area::Connection,
         title: "Resource temporarily unavailable (would block)",
         linux: px("EAGAIN", 11, "Resource temporarily unavailable"),
         bsd: px("EAGAIN", 35, "Resource temporarily unavailable"),
@@ -1227,4 +1261,39 @@ pub static ENTRIES: &[Entry] = &[
         scenarios: &[],
         related: &["app-timeout"],
     },
+    socket::EADDRINUSE,
+    socket::EACCES,
+    socket::EADDRNOTAVAIL,
+    socket::EMFILE,
+    socket::WSAHOST_NOT_FOUND,
+    socket::EPERM,
+    socket::WSANOTINITIALISED,
+    socket::ENOBUFS,
+    socket::EBADF,
+    socket::EINVAL,
+    socket::EINPROGRESS,
+    socket::EINTR,
+    socket::EAFNOSUPPORT,
+    socket::ENOTSOCK,
+    socket::EMSGSIZE,
+    socket::WSATRY_AGAIN,
+    socket::WSANO_DATA,
+    socket::ENOPROTOOPT,
+    socket::EHOSTDOWN,
+    socket::EPROTO,
+    socket::EOPNOTSUPP,
+    socket::EALREADY,
+    socket::EISCONN,
+    socket::ENFILE,
+    socket::EPROTONOSUPPORT,
+    socket::WSASYSNOTREADY,
+    socket::WSANO_RECOVERY,
+    socket::EDESTADDRREQ,
+    socket::EFAULT,
+    socket::EPROTOTYPE,
+    socket::WSAEDISCON,
+    socket::WSAVERNOTSUPPORTED,
+    socket::ESOCKTNOSUPPORT,
+    socket::EPFNOSUPPORT,
+    socket::WSAEPROCLIM,
 ];

@@ -5,7 +5,9 @@
 //! are checked by the compiler and by the tests in this module, and other parts of tcpmortem
 //! (the lab, `analyze`, `watch`) point at them by id instead of repeating their text.
 
+mod build;
 mod entries;
+mod socket;
 
 use crate::errno::{self, Numbering, Os};
 use serde::Serialize;
@@ -23,6 +25,20 @@ pub enum Kind {
     PeerEof,
     /// The application, or its library, stopped waiting; the kernel reported nothing.
     AppTimeout,
+    /// Your own side closed the connection (or its library did) and then used it; the peer did
+    /// nothing.
+    LocalClose,
+}
+
+/// Which part of networking an entry is about: how the answer heads its claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Area {
+    /// A connection's life and death: packets, states, timers ("What happens in TCP").
+    Connection,
+    /// A socket call's arguments, permissions or resources: nothing was sent ("Where it comes
+    /// from").
+    Socket,
 }
 
 /// How a claim is known. Mirrors the tags of `docs/reference/tcp-termination.md`.
@@ -127,6 +143,7 @@ pub struct Entry {
     /// Stable id, used by other commands and in JSON (`econnreset`, `peer-eof`).
     pub id: &'static str,
     pub kind: Kind,
+    pub area: Area,
     pub title: &'static str,
     pub linux: Option<PosixIdentity>,
     pub bsd: Option<PosixIdentity>,
@@ -169,6 +186,20 @@ impl Entry {
         })
     }
 
+    /// The entry whose Winsock code is `code`.
+    pub fn by_winsock(code: u32) -> Option<&'static Entry> {
+        ENTRIES
+            .iter()
+            .find(|e| e.windows.is_some_and(|w| w.code == code))
+    }
+
+    /// The entry one of whose Win32 codes is `code`.
+    pub fn by_win32(code: u32) -> Option<&'static Entry> {
+        ENTRIES
+            .iter()
+            .find(|e| e.win32.iter().any(|w| w.code == code))
+    }
+
     /// The POSIX name that other numberings (MSVC, libuv) use for this entry.
     pub fn posix_name(&self) -> Option<&'static str> {
         self.linux.or(self.bsd).map(|p| p.name)
@@ -196,7 +227,11 @@ impl Entry {
 
     /// Every claim, tagged with its topic: the `evidence` of the JSON answer.
     pub fn evidence(&self) -> impl Iterator<Item = (&'static str, &Claim)> {
-        let tcp = self.tcp.iter().map(|c| ("tcp", c));
+        let topic = match self.area {
+            Area::Connection => "tcp",
+            Area::Socket => "socket",
+        };
+        let tcp = self.tcp.iter().map(move |c| (topic, c));
         let sys = self.systems.iter().map(|s| {
             let topic = match s.os {
                 Os::Linux => "linux",
