@@ -48,9 +48,10 @@ Exit codes:
   66  lab: no such scenario or file; analyze: no such file
   69  lab: a program it needs is missing (nft, for network faults: install nftables)
   70  internal error: a bug in tcpmortem
-  71  lab: the sandbox could not be built; watch: no tracefs
+  71  lab: the sandbox could not be built; watch: no event source (no eBPF, no tracefs)
   74  reading or writing failed (analyze: a capture; any command: its output)
-  77  lab, watch: missing privilege (root, or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW)
+  77  lab, watch: missing privilege (lab: root, or CAP_SYS_ADMIN + CAP_NET_ADMIN +
+      CAP_NET_RAW; watch: CAP_BPF + CAP_PERFMON, or root for tracefs)
   130 lab: interrupted (SIGINT/SIGTERM); everything was cleaned up";
 
 /// The exit code and message for an error that reached `main` unclassified. The commands

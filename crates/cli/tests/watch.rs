@@ -743,6 +743,19 @@ fn no_phantoms(mode: &[&str]) {
     for l in &lines {
         assert!(!s(l, "remote").ends_with(":0"), "phantom row: {l}");
     }
+    if mode.is_empty() {
+        let closer = lines.iter().find(|l| s(l, "kind") == "rst-sent").unwrap();
+        assert_eq!(s(closer, "reason"), "TCP_STATE", "{closer}");
+        assert_eq!(
+            closer["app_closed"], true,
+            "an SO_LINGER 0 close(): {closer}"
+        );
+        let peer = lines
+            .iter()
+            .find(|l| s(l, "kind") == "rst-received")
+            .unwrap();
+        assert_eq!(peer["app_closed"], false, "{peer}");
+    }
 }
 
 #[test]
@@ -1167,4 +1180,15 @@ fn the_documented_capabilities_are_enough() {
     assert!(watch.mode.contains("tracefs fallback"), "{}", watch.mode);
     let (_, err, status) = watch.finish();
     assert!(status.success(), "{err}");
+}
+
+#[test]
+fn help_explains_both_sources_and_every_option() {
+    let out = common::tcpmortem()
+        .args(["watch", "--help"])
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!("watch_help", String::from_utf8_lossy(&out.stdout));
 }

@@ -61,6 +61,7 @@ struct sock_common {
 };
 struct sock {
 	struct sock_common __sk_common;
+	__u8 sk_shutdown;
 	__u16 sk_protocol;
 	int sk_err;
 	int sk_err_soft;
@@ -308,6 +309,9 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 		e->flags |= TM_F_ORPHAN;
 	if (skflags & (1UL << SOCK_DONE))
 		e->flags |= TM_F_FIN_RECEIVED;
+	/* __tcp_close() sets it first, before tcp_disconnect() or the RST of unread data. */
+	if (sk->sk_shutdown == 3)
+		e->flags |= TM_F_SHUT_BOTH;
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (tp) {
 		e->bytes_acked = tp->bytes_acked;

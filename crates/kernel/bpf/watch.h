@@ -20,6 +20,7 @@
 #define TM_F_OWNER 0x10        /* pid/comm are the owner's (connect or accept) */
 #define TM_F_FROM_SKB 0x20     /* addresses read from the segment, not a socket */
 #define TM_F_FIN_RECEIVED 0x40 /* SOCK_DONE: the peer's FIN arrived (tcp_fin()) */
+#define TM_F_SHUT_BOTH 0x80    /* sk_shutdown == SHUTDOWN_MASK: close() or shutdown(RDWR) */
 
 /* tm_event.lost index (the per-CPU counters map) */
 #define TM_LOST_RINGBUF 0 /* the ring buffer was full */

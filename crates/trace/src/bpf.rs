@@ -58,6 +58,7 @@ const F_CLIENT: u8 = 0x04;
 const F_SERVER: u8 = 0x08;
 const F_OWNER: u8 = 0x10;
 const F_FIN_RECEIVED: u8 = 0x40;
+const F_SHUT_BOTH: u8 = 0x80;
 
 /// TCP header flag bits.
 pub const TCP_SYN: u8 = 0x02;
@@ -105,6 +106,9 @@ pub struct SockEnd {
     pub orphan: bool,
     /// SOCK_DONE: the peer's FIN had arrived.
     pub fin_received: bool,
+    /// Both directions shut (`sk_shutdown == SHUTDOWN_MASK`): `__tcp_close()` sets it first
+    /// thing, so an end inside close() has it (as has one after shutdown(SHUT_RDWR)).
+    pub shut_both: bool,
     /// `sk_err` (what the next call returns unless the application had closed the socket).
     pub sk_err: i32,
     pub sk_err_soft: i32,
@@ -211,6 +215,7 @@ pub fn decode(b: &[u8]) -> Option<Record> {
                 rst_received: flags & F_RST_RECEIVED != 0,
                 orphan: flags & F_ORPHAN != 0,
                 fin_received: flags & F_FIN_RECEIVED != 0,
+                shut_both: flags & F_SHUT_BOTH != 0,
                 sk_err: u32_at(b, off::SK_ERR) as i32,
                 sk_err_soft: u32_at(b, off::SK_ERR_SOFT) as i32,
                 counters: Counters {

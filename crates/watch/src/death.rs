@@ -111,6 +111,9 @@ pub struct Death {
     pub app_closed: Option<bool>,
     /// The peer's FIN had arrived (BPF: SOCK_DONE).
     pub fin_received: Option<bool>,
+    /// Both directions were shut when it ended (BPF): inside close(), or after
+    /// shutdown(SHUT_RDWR).
+    pub shut_both: bool,
     /// The flags of the segment a RST without a socket answered (a SYN: refused).
     pub answered_flags: Option<u8>,
     pub pid: Option<i32>,
@@ -146,6 +149,7 @@ impl Death {
             reset_sent: false,
             app_closed: None,
             fin_received: None,
+            shut_both: false,
             answered_flags: None,
             pid: None,
             comm: None,
@@ -177,6 +181,18 @@ impl Death {
         // `tcp_reset()` itself, which fires tcp_receive_reset with no RST received.
         if reason.as_deref() == Some("TCP_ABORT_ON_DATA") {
             self.reset_received = false;
+        }
+        // The RSTs of close() itself: `__tcp_close()` sends TCP_ABORT_ON_CLOSE for unread
+        // data, and `tcp_disconnect()` TCP_STATE for an SO_LINGER 0 close (both directions
+        // already shut, no error stored). Its application was closing it, whatever SOCK_DEAD
+        // says yet (`sock_orphan()` comes after).
+        let own_close = match reason.as_deref() {
+            Some("TCP_ABORT_ON_CLOSE") => true,
+            Some("TCP_STATE") => self.shut_both && self.errno.is_none(),
+            _ => false,
+        };
+        if own_close {
+            self.app_closed = Some(true);
         }
         let errno = self.errno.as_deref();
         self.kind = if errno == Some("ECONNREFUSED")

@@ -256,6 +256,7 @@ impl Joiner {
         d.reset_received = e.rst_received;
         d.errno = e.errno();
         d.app_closed = Some(e.orphan);
+        d.shut_both = e.shut_both;
         d.fin_received = Some(e.fin_received);
         if let Some(o) = &e.owner {
             d.pid = Some(o.pid as i32);
@@ -331,6 +332,7 @@ mod tests {
             rst_received: false,
             orphan: false,
             fin_received: false,
+            shut_both: false,
             sk_err: 0,
             sk_err_soft: 0,
             counters: Counters {
