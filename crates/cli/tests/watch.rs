@@ -95,19 +95,9 @@ impl Watch {
     }
 }
 
-/// Runs a scenario (a built-in name, or a file made from `src`) and returns its addresses.
-fn lab(name: &str, src: Option<&str>) -> (String, String) {
-    // Removed when the function returns, also when the run fails.
-    let dir = common::tempdir();
-    let spec = match src {
-        Some(s) => {
-            let path = dir.path().join(format!("{name}.tcpm"));
-            std::fs::write(&path, s).unwrap();
-            path.to_str().unwrap().to_string()
-        }
-        None => name.to_string(),
-    };
-    let v = common::lab_json(&spec, &["--no-tracefs"]);
+/// Runs a built-in scenario and returns its (client, server) addresses.
+fn lab(name: &str) -> (String, String) {
+    let v = common::lab_json(name, &["--no-tracefs"]);
     (
         v["addresses"]["client"].as_str().unwrap().to_string(),
         v["addresses"]["server"].as_str().unwrap().to_string(),
@@ -208,7 +198,7 @@ fn each_ending(mode: &[&str]) {
         .unwrap();
     nft(&ns, "delete table inet tcpmortem_test\n");
     // A lab run: client and server are other processes, in namespaces of their own.
-    let (lab_client, lab_server) = lab("server-crashes-with-unread-data", None);
+    let (lab_client, lab_server) = lab("close-with-unread-data");
     // Outside the filter: a reset on loopback in the host namespace.
     let outside = {
         use std::io::Write;
