@@ -45,6 +45,14 @@ pub struct Rst {
     /// shows it: before what the receiver had acknowledged, or beyond any window (2^30,
     /// the largest with scaling). The receiver's own stack would discard it (RFC 5961 §3).
     pub window_ignored: bool,
+    /// The sender's last packet before the RST (for the TTL it is compared with).
+    pub before: Option<Mark>,
+    /// The sender's first packet after it, if it went on sending.
+    pub went_on_at: Option<Mark>,
+    /// The peer's last packet before the RST: what a bare RST answers.
+    pub peer_last: Option<Mark>,
+    /// The peer's last data segment before the RST, and the sequence number after it.
+    pub peer_data: Option<(Mark, u32)>,
 }
 
 /// Everything one side sent that matters for the ending.
@@ -52,22 +60,43 @@ pub struct Rst {
 pub struct Side {
     pub addr: SocketAddr,
     pub pkts: u64,
+    /// Packets left out of the evidence for a bad checksum: captured all the same.
+    pub unusable: u64,
     /// Payload bytes, retransmissions included.
     pub payload_bytes: u64,
     /// Its first packet.
     pub first: Option<Mark>,
     pub syn: Option<Mark>,
+    /// Its last SYN (the last retransmission of it).
+    pub syn_last: Option<Mark>,
     pub syn_count: u32,
     pub syn_ack: Option<Mark>,
+    /// The sequence number of its SYN or SYN-ACK.
+    pub isn: Option<u32>,
+    /// Its first and last segments with ACK (RSTs aside): they acknowledge what the peer
+    /// sent, even when none of the peer's packets were captured.
+    pub first_ack: Option<Mark>,
+    pub last_ack: Option<Mark>,
+    /// Its first segment with ACK and without SYN or RST: it sends one only once its side
+    /// of the handshake is done.
+    pub first_plain_ack: Option<Mark>,
+    /// An ACK that does not acknowledge the peer's SYN, sent while the peer waited for a
+    /// SYN-ACK (no SYN-ACK from this side): the peer's kernel answers it with RST (RFC 9293
+    /// §3.10.7.3, `tcp_rcv_synsent_state_process()`).
+    pub unacceptable_ack: Option<Mark>,
     /// When the handshake completed for this side: its ACK of the peer's SYN-ACK, or the
     /// peer's ACK of its own SYN-ACK.
     pub established: Option<Mark>,
     pub fin: Option<Mark>,
+    /// What its FIN acknowledged of the peer's data (its ACK number), if it carried ACK.
+    pub fin_ack: Option<u32>,
     /// The peer's first acknowledgment of this side's FIN.
     pub fin_acked: Option<Mark>,
     pub rst: Option<Rst>,
     /// The first payload sent after the peer's FIN had gone by.
     pub data_after_peer_fin: Option<Mark>,
+    /// Its last data segment, and the sequence number after it.
+    pub last_data: Option<(Mark, u32)>,
     pub last: Option<Mark>,
     /// Segments carrying sequence space already sent (payload, SYN or FIN).
     pub retransmits: u64,
@@ -83,6 +112,7 @@ pub struct Side {
     /// one byte) the peer has not answered.
     pub unanswered_probes: u32,
     pub probe_first: Option<Mark>,
+    pub probe_last: Option<Mark>,
     pub zero_windows: u64,
     /// The window of its last segment was zero: the peer's probes then are the persist
     /// timer's zero-window probes, not keepalives.
@@ -114,16 +144,25 @@ impl Side {
         Side {
             addr,
             pkts: 0,
+            unusable: 0,
             payload_bytes: 0,
             first: None,
             syn: None,
+            syn_last: None,
             syn_count: 0,
             syn_ack: None,
+            isn: None,
+            first_ack: None,
+            last_ack: None,
+            first_plain_ack: None,
+            unacceptable_ack: None,
             established: None,
             fin: None,
+            fin_ack: None,
             fin_acked: None,
             rst: None,
             data_after_peer_fin: None,
+            last_data: None,
             last: None,
             retransmits: 0,
             rexmit_run: 0,
@@ -132,6 +171,7 @@ impl Side {
             rexmit_times: [0; 6],
             unanswered_probes: 0,
             probe_first: None,
+            probe_last: None,
             zero_windows: 0,
             window_closed: false,
             gaps: 0,
@@ -207,6 +247,12 @@ impl Evidence {
         self.last = at;
     }
 
+    /// A packet captured but left out of the evidence (a bad checksum).
+    pub fn unusable(&mut self, p: &Pkt) {
+        let i = self.side_of(p.seg.src);
+        self.sides[i].unusable += 1;
+    }
+
     pub fn observe(&mut self, p: &Pkt) {
         let at = Mark::new(p.frame, p.ts_ns);
         self.last = at;
@@ -225,15 +271,20 @@ impl Evidence {
         };
         me.pkts += 1;
         me.payload_bytes += u64::from(len);
-        me.last = Some(at);
+        let before = me.last.replace(at);
         me.first.get_or_insert(at);
         // Any packet from this side shows it is alive: the peer's keepalive probes were
         // answered. (A retransmission run ends only when its data is acknowledged, below.)
         peer.unanswered_probes = 0;
         peer.probe_first = None;
+        peer.probe_last = None;
         if f.has(Flags::RST) {
             if me.rst.is_none() {
                 me.rst = Some(Rst {
+                    before,
+                    went_on_at: None,
+                    peer_last: peer.last,
+                    peer_data: peer.last_data,
                     at,
                     with_ack: f.has(Flags::ACK),
                     ttl_differs: me.ttl.is_some_and(|t| t != seg.ttl && !me.ttl_varies),
@@ -256,6 +307,7 @@ impl Evidence {
             && !f.has(Flags::SYN)
         {
             r.sender_went_on = true;
+            r.went_on_at.get_or_insert(at);
         }
         match me.ttl {
             None => me.ttl = Some(seg.ttl),
@@ -267,10 +319,27 @@ impl Evidence {
         }
         if f.has(Flags::SYN) {
             me.syn_count += 1;
+            me.isn.get_or_insert(seg.seq);
             if f.has(Flags::ACK) {
                 me.syn_ack.get_or_insert(at);
             } else {
                 me.syn.get_or_insert(at);
+                me.syn_last = Some(at);
+            }
+        }
+        if f.has(Flags::ACK) {
+            me.first_ack.get_or_insert(at);
+            me.last_ack = Some(at);
+            if !f.has(Flags::SYN) {
+                me.first_plain_ack.get_or_insert(at);
+            }
+            if !f.has(Flags::SYN)
+                && me.syn_ack.is_none()
+                && peer.syn.is_some()
+                && peer.established.is_none()
+                && peer.isn.is_some_and(|isn| seg.ack != isn.wrapping_add(1))
+            {
+                me.unacceptable_ack.get_or_insert(at);
             }
         }
         if seg.window == 0 {
@@ -315,6 +384,7 @@ impl Evidence {
                     if !peer.window_closed {
                         me.unanswered_probes += 1;
                         me.probe_first.get_or_insert(at);
+                        me.probe_last = Some(at);
                     }
                 } else if seq_len > 0 && !after(end, nxt) && !f.has(Flags::SYN) {
                     me.retransmits += 1;
@@ -339,8 +409,17 @@ impl Evidence {
         if len > 0 && peer_fin && me.data_after_peer_fin.is_none() {
             me.data_after_peer_fin = Some(at);
         }
+        if len > 0 {
+            let from = if f.has(Flags::SYN) {
+                seg.seq.wrapping_add(1)
+            } else {
+                seg.seq
+            };
+            me.last_data = Some((at, from.wrapping_add(len)));
+        }
         if f.has(Flags::FIN) && me.fin.is_none() {
             me.fin = Some(at);
+            me.fin_ack = f.has(Flags::ACK).then_some(seg.ack);
         }
     }
 }

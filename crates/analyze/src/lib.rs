@@ -4,18 +4,23 @@
 //! - [`zeek`]: one connection's state machine, `conn_state` and `history` as Zeek has them.
 //! - [`evidence`]: what the packets show about a connection's death (frames, RSTs, probes).
 //! - [`ending`]: the verdict drawn from the evidence.
+//! - [`views`]: one packet seen on several interfaces of a capture counts once.
 //! - [`Tracker`]: the connection table, with Zeek's timers, so memory follows the number of
 //!   live connections, not the number of packets.
 
+mod embryo;
 pub mod ending;
 pub mod evidence;
+pub mod views;
 pub mod zeek;
 
+use embryo::{Embryo, Embryos};
 use ending::Ending;
 use evidence::{Evidence, Mark, Unreachable};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use tcpmortem_wire::icmp::{self, UnreachCode};
+pub use tcpmortem_wire::skip::{Encap, Skip};
 use tcpmortem_wire::{TcpSegment, checksum};
 use zeek::{ConnRecord, Pkt, TcpConn};
 
@@ -32,20 +37,73 @@ pub const INACTIVITY_NS: i128 = 300_000_000_000;
 /// How often (in capture time) the table is swept for expired connections.
 const SWEEP_NS: i128 = 1_000_000_000;
 
-/// Options that mirror Zeek's.
+/// What to do with TCP checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Checksums {
+    /// Verify them, except those a sender left to its NIC (checksum offloading, see
+    /// [`Decoder::offloaded`]): a capture taken on the sending host is read as it was sent.
+    #[default]
+    Auto,
+    /// Verify every one, as Zeek does: a segment with a bad checksum is counted in the
+    /// history as `C` and otherwise ignored.
+    Verify,
+    /// Zeek's `-C`: verify none.
+    Ignore,
+}
+
+/// Options that mirror Zeek's, and the table's limits.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Zeek's `-C`: do not verify TCP checksums.
-    pub ignore_checksums: bool,
+    pub checksums: Checksums,
     pub likely_server_ports: Vec<u16>,
+    /// At most this many connections in the table at once: beyond it the oldest that have
+    /// seen only a SYN are finished early (then, if none, the least recently active), and
+    /// counted in [`Tracker::evicted`]. `None`: no limit but memory.
+    pub max_connections: Option<usize>,
+    /// Keep connections that have seen only a SYN in 80 bytes instead of about 2 KB (see
+    /// `embryo`); `false` only to check that nothing changes with it.
+    pub compact_syns: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
         Options {
-            ignore_checksums: false,
+            checksums: Checksums::Auto,
             likely_server_ports: LIKELY_SERVER_PORTS.to_vec(),
+            max_connections: None,
+            compact_syns: true,
         }
+    }
+}
+
+/// Connections finished early to stay within [`Options::max_connections`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evicted {
+    /// Those that had seen only a SYN.
+    pub embryonic: u64,
+    /// The others, least recently active first.
+    pub established: u64,
+}
+
+/// One sender's checksums, for [`Checksums::Auto`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Sender {
+    good: u64,
+    bad: u64,
+    /// Bad checksums taken as offloaded and not held against their packets.
+    offloaded: u64,
+}
+
+impl Sender {
+    /// Whether this bad checksum was left to the NIC: it holds what an offloading sender
+    /// leaves (the pseudo-header sum, or zero), or nearly all of the sender's checksums so far
+    /// are bad (at least 9 in 10, its first packet included), as when a driver leaves garbage.
+    /// A sender whose checksums are mostly right has a corrupt packet, as Zeek counts it.
+    fn offloaded(&mut self, check: checksum::Check) -> bool {
+        self.bad += 1;
+        let yes = check == checksum::Check::Offloaded || self.bad >= 9 * self.good;
+        self.offloaded += u64::from(yes);
+        yes
     }
 }
 
@@ -113,23 +171,115 @@ pub enum Decoded {
         at: Mark,
         quoted: icmp::QuotedTcp,
     },
-    Other,
+    /// An IP fragment, held until its datagram is complete: the datagram comes out with its
+    /// last fragment's frame.
+    Fragment,
+    /// A frame that gave none of the above, and why.
+    Skipped(Skip),
 }
 
-/// Turns frames into what the tracker needs: link, IP and TCP slicing, the TCP checksum
-/// unless told not to (Zeek's -C; only whole packets are checked), and IP fragment
-/// reassembly. Apart from the table so it can run on another thread.
+/// Skipped frames, counted by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Skipped(pub BTreeMap<Skip, u64>);
+
+impl Skipped {
+    pub fn add(&mut self, why: Skip) {
+        *self.0.entry(why).or_default() += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// Frames that may hold TCP the report leaves out (undecoded link types and tunnels).
+    pub fn hiding_tcp(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.may_hide_tcp())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn merge(&mut self, other: &Skipped) {
+        for (k, n) in &other.0 {
+            *self.0.entry(*k).or_default() += n;
+        }
+    }
+}
+
+impl std::fmt::Display for Skipped {
+    /// `12 not TCP, 3 inside GRE (not decoded)`, largest first.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut v: Vec<_> = self.0.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (i, (k, n)) in v.into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{n} {k}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Turns frames into what the tracker needs: link, IP and TCP slicing, the TCP checksum as
+/// [`Checksums`] says (only whole packets are checked), and IP fragment reassembly. Apart
+/// from the table so it can run on another thread.
 pub struct Decoder {
-    ignore_checksums: bool,
+    checksums: Checksums,
+    senders: HashMap<std::net::IpAddr, Sender, Seeded>,
+    /// Good checksums not yet added to `senders`, for the last two senders: most packets
+    /// come from one of the two ends of a conversation, and this spares a lookup each.
+    recent: [(Option<std::net::IpAddr>, u64); 2],
     defrag: tcpmortem_wire::defrag::Defragmenter,
+    skipped: Skipped,
 }
 
 impl Decoder {
     pub fn new(opts: &Options) -> Decoder {
         Decoder {
-            ignore_checksums: opts.ignore_checksums,
+            checksums: opts.checksums,
+            senders: HashMap::with_hasher(Seeded::random()),
+            recent: [(None, 0); 2],
             defrag: tcpmortem_wire::defrag::Defragmenter::new(),
+            skipped: Skipped::default(),
         }
+    }
+
+    /// Counts a good checksum from `ip`, in `recent` when it is one of the last two senders.
+    fn good_from(&mut self, ip: std::net::IpAddr) {
+        if let Some(r) = self.recent.iter_mut().find(|r| r.0 == Some(ip)) {
+            r.1 += 1;
+            return;
+        }
+        // Make room: the older entry goes to the table.
+        let newer = self.recent[0];
+        let (old, n) = std::mem::replace(&mut self.recent[1], newer);
+        if let Some(old) = old {
+            self.senders.entry(old).or_default().good += n;
+        }
+        self.recent[0] = (Some(ip), 1);
+    }
+
+    fn flush_recent(&mut self) {
+        for r in &mut self.recent {
+            if let (Some(ip), n) = std::mem::take(r) {
+                self.senders.entry(ip).or_default().good += n;
+            }
+        }
+    }
+
+    /// With [`Checksums::Auto`]: the senders whose bad checksums were taken as offloaded,
+    /// with how many, most first.
+    pub fn offloaded(&self) -> Vec<(std::net::IpAddr, u64)> {
+        let mut v: Vec<_> = self
+            .senders
+            .iter()
+            .filter(|(_, s)| s.offloaded > 0)
+            .map(|(a, s)| (*a, s.offloaded))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
     }
 
     /// Fragmented datagrams given up (timed out or evicted) or still incomplete.
@@ -137,46 +287,89 @@ impl Decoder {
         self.defrag.dropped + self.defrag.pending() as u64
     }
 
+    /// The frames skipped so far, by reason.
+    pub fn skipped(&self) -> &Skipped {
+        &self.skipped
+    }
+
     pub fn decode(&mut self, frame: u64, ts_ns: i128, linktype: u16, bytes: &[u8]) -> Decoded {
-        let Some(ip) = tcpmortem_wire::link::ip_packet(linktype, bytes) else {
-            return Decoded::Other;
+        let ip = match tcpmortem_wire::link::ip_packet(linktype, bytes) {
+            Ok(ip) => ip,
+            Err(why) => return self.skip(why),
         };
-        if let Some(d) = self.ip(frame, ts_ns, ip) {
-            return d;
+        // The common case first, without a detour.
+        if let Some(seg) = TcpSegment::from_ip(ip) {
+            return self.tcp(frame, ts_ns, seg, ip);
+        }
+        if let Some(quoted) = icmp::unreachable(ip) {
+            return Decoded::Icmp {
+                at: Mark::new(frame, ts_ns),
+                quoted,
+            };
+        }
+        if !tcpmortem_wire::defrag::is_fragment(ip) {
+            return self.skip(tcpmortem_wire::skip::of_ip(ip));
         }
         // A datagram's last fragment: the whole datagram is one packet, as Zeek counts it.
-        match self.defrag.add(ts_ns, ip) {
-            Some(whole) => self.ip(frame, ts_ns, &whole).unwrap_or(Decoded::Other),
-            None => Decoded::Other,
+        let Some(whole) = self.defrag.add(ts_ns, ip) else {
+            return Decoded::Fragment;
+        };
+        if let Some(seg) = TcpSegment::from_ip(&whole) {
+            return self.tcp(frame, ts_ns, seg, &whole);
+        }
+        match icmp::unreachable(&whole) {
+            Some(quoted) => Decoded::Icmp {
+                at: Mark::new(frame, ts_ns),
+                quoted,
+            },
+            None => self.skip(tcpmortem_wire::skip::of_ip(&whole)),
         }
     }
 
-    /// A TCP segment or an ICMP error about one; `None` for anything else.
-    fn ip(&self, frame: u64, ts_ns: i128, ip: &[u8]) -> Option<Decoded> {
-        let Some(seg) = TcpSegment::from_ip(ip) else {
-            return icmp::unreachable(ip).map(|quoted| Decoded::Icmp {
-                at: Mark::new(frame, ts_ns),
-                quoted,
-            });
+    fn skip(&mut self, why: Skip) -> Decoded {
+        self.skipped.add(why);
+        Decoded::Skipped(why)
+    }
+
+    /// A TCP segment, its checksum checked as [`Checksums`] says.
+    fn tcp(&mut self, frame: u64, ts_ns: i128, seg: TcpSegment, ip: &[u8]) -> Decoded {
+        let checksum_ok = match self.checksums {
+            Checksums::Ignore => None,
+            Checksums::Verify => checksum::tcp_ok(ip),
+            Checksums::Auto => match checksum::tcp_check(ip) {
+                None => None,
+                Some(checksum::Check::Good) => {
+                    self.good_from(seg.src.ip());
+                    Some(true)
+                }
+                Some(bad) => {
+                    self.flush_recent();
+                    let s = self.senders.entry(seg.src.ip()).or_default();
+                    if s.offloaded(bad) { None } else { Some(false) }
+                }
+            },
         };
-        let checksum_ok = if self.ignore_checksums {
-            None
-        } else {
-            checksum::tcp_ok(ip)
-        };
-        Some(Decoded::Tcp(Pkt {
+        Decoded::Tcp(Pkt {
             frame,
             ts_ns,
             seg,
             checksum_ok,
-        }))
+        })
     }
 }
 
 /// FxHash's mixing (rustc's hasher) over a per-table random seed: several times faster than
 /// SipHash on 4-tuples, and the seed keeps a crafted capture from forcing collisions.
 #[derive(Clone)]
-struct Seeded(u64);
+pub(crate) struct Seeded(u64);
+
+impl Seeded {
+    /// A seed of its own, from the standard library's random keys.
+    fn random() -> Seeded {
+        use std::hash::{BuildHasher, RandomState};
+        Seeded(RandomState::new().hash_one(0x7463_706du64))
+    }
+}
 
 impl std::hash::BuildHasher for Seeded {
     type Hasher = Fx;
@@ -229,28 +422,43 @@ impl std::hash::Hasher for Fx {
 }
 
 /// A 4-tuple in canonical order, packed so that hashing and comparing it are a few word
-/// operations (IPv4 as IPv4-mapped IPv6).
+/// operations (IPv4 as IPv4-mapped IPv6), in 36 bytes aligned to 4, so that a table of
+/// millions stays small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    lo: u128,
-    hi: u128,
+pub(crate) struct Key {
+    lo: [u32; 4],
+    hi: [u32; 4],
+    /// The lower end's port in the high half.
     ports: u32,
 }
 
 impl std::hash::Hash for Key {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write_u64(self.lo as u64 ^ (self.lo >> 64) as u64);
-        h.write_u64(self.hi as u64 ^ (self.hi >> 64) as u64);
+        let w = |a: [u32; 4]| (u64::from(a[0] ^ a[2]) << 32) | u64::from(a[1] ^ a[3]);
+        h.write_u64(w(self.lo));
+        h.write_u64(w(self.hi));
         h.write_u32(self.ports);
     }
 }
 
+impl Key {
+    /// An address as four big-endian words.
+    pub(crate) fn words(a: SocketAddr) -> [u32; 4] {
+        let x = match a.ip() {
+            std::net::IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+            std::net::IpAddr::V6(v6) => u128::from(v6),
+        };
+        [
+            (x >> 96) as u32,
+            (x >> 64) as u32,
+            (x >> 32) as u32,
+            x as u32,
+        ]
+    }
+}
+
 fn key(a: SocketAddr, b: SocketAddr) -> Key {
-    let bits = |s: SocketAddr| match s.ip() {
-        std::net::IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
-        std::net::IpAddr::V6(v6) => u128::from(v6),
-    };
-    let (x, y) = ((bits(a), a.port()), (bits(b), b.port()));
+    let (x, y) = ((Key::words(a), a.port()), (Key::words(b), b.port()));
     let ((lo, lp), (hi, hp)) = if x <= y { (x, y) } else { (y, x) };
     Key {
         lo,
@@ -265,24 +473,45 @@ pub struct Tracker {
     /// For [`Tracker::frame`]; callers that decode elsewhere use [`Tracker::feed`].
     decoder: Decoder,
     live: HashMap<Key, Box<Conn>, Seeded>,
+    /// Connections that have seen only a SYN.
+    embryos: Embryos,
     done: Vec<Connection>,
     next_sweep: Option<i128>,
     /// Frames that carried a TCP segment.
     pub tcp_frames: u64,
+    /// Connections finished early for [`Options::max_connections`].
+    pub evicted: Evicted,
+}
+
+/// Whether packet `p` still belongs to connection `c`: not a new connection on its 4-tuple,
+/// and no timer of it has run out.
+fn goes_on(c: &mut Conn, p: &Pkt) -> bool {
+    !(c.zeek.is_reuse(p)
+        || c.zeek.expired(p.ts_ns)
+        || p.ts_ns - i128::from(c.ev.last.ts_ns) > INACTIVITY_NS)
+}
+
+fn apply(c: &mut Conn, p: &Pkt) {
+    c.zeek.process(p);
+    if p.checksum_ok == Some(false) {
+        c.ev.unusable(p);
+    } else {
+        c.ev.observe(p);
+    }
 }
 
 impl Tracker {
     pub fn new(opts: Options) -> Tracker {
+        let seed = Seeded::random();
         Tracker {
             decoder: Decoder::new(&opts),
             opts,
-            live: HashMap::with_hasher({
-                use std::hash::{BuildHasher, RandomState};
-                Seeded(RandomState::new().hash_one(0x7463_706du64))
-            }),
+            live: HashMap::with_hasher(seed.clone()),
+            embryos: Embryos::new(seed),
             done: Vec::new(),
             next_sweep: None,
             tcp_frames: 0,
+            evicted: Evicted::default(),
         }
     }
 
@@ -300,12 +529,36 @@ impl Tracker {
                 self.packet(p);
             }
             Decoded::Icmp { at, quoted } => self.icmp(*at, *quoted),
-            Decoded::Other => {}
+            Decoded::Fragment | Decoded::Skipped(_) => {}
         }
     }
 
+    /// A full connection from its first packet.
+    fn open(&self, p: &Pkt) -> Box<Conn> {
+        let ports = &self.opts.likely_server_ports;
+        let likely = |port: u16| ports.contains(&port);
+        let mut c = Box::new(Conn {
+            zeek: TcpConn::new(p, &likely),
+            ev: Evidence::new(p),
+        });
+        apply(&mut c, p);
+        c
+    }
+
+    /// An embryo made a full connection: its SYN replayed.
+    fn revive(&self, e: &Embryo) -> Box<Conn> {
+        self.open(&e.pkt())
+    }
+
     fn icmp(&mut self, at: Mark, q: icmp::QuotedTcp) {
-        if let Some(c) = self.live.get_mut(&key(q.src, q.dst)) {
+        let k = key(q.src, q.dst);
+        if !self.live.contains_key(&k)
+            && let Some(e) = self.embryos.take(&k)
+        {
+            let c = self.revive(&e);
+            self.live.insert(k, c);
+        }
+        if let Some(c) = self.live.get_mut(&k) {
             let kind = match q.code {
                 UnreachCode::Net => Unreachable::Net,
                 UnreachCode::Host => Unreachable::Host,
@@ -321,31 +574,66 @@ impl Tracker {
         let k = key(p.seg.src, p.seg.dst);
         // One lookup for the common case: a packet of a live connection.
         if let Some(c) = self.live.get_mut(&k) {
-            let over = c.zeek.is_reuse(p)
-                || c.zeek.expired(p.ts_ns)
-                || p.ts_ns - i128::from(c.ev.last.ts_ns) > INACTIVITY_NS;
-            if !over {
-                c.zeek.process(p);
-                if p.checksum_ok != Some(false) {
-                    c.ev.observe(p);
-                }
+            if goes_on(c, p) {
+                apply(c, p);
                 return;
             }
             if let Some(old) = self.live.remove(&k) {
                 self.done.push(old.finish());
             }
+        } else if self.embryos.len() > 0
+            && let Some(e) = self.embryos.take(&k)
+        {
+            let mut c = self.revive(&e);
+            if goes_on(&mut c, p) {
+                apply(&mut c, p);
+                self.live.insert(k, c);
+                return;
+            }
+            self.done.push(c.finish());
         }
-        let ports = &self.opts.likely_server_ports;
-        let likely = |port: u16| ports.contains(&port);
-        let conn = self.live.entry(k).or_insert_with(|| {
-            Box::new(Conn {
-                zeek: TcpConn::new(p, &likely),
-                ev: Evidence::new(p),
-            })
-        });
-        conn.zeek.process(p);
-        if p.checksum_ok != Some(false) {
-            conn.ev.observe(p);
+        self.make_room();
+        if self.opts.compact_syns
+            && let Some(e) = Embryo::new(k, p)
+        {
+            self.embryos.push(e);
+            return;
+        }
+        let c = self.open(p);
+        self.live.insert(k, c);
+    }
+
+    /// Keeps the table within [`Options::max_connections`] before a new connection: the
+    /// oldest SYN-only connections go first, then the least recently active (an eighth of
+    /// them at a time, so that each eviction is not a scan of the table).
+    fn make_room(&mut self) {
+        let Some(max) = self.opts.max_connections else {
+            return;
+        };
+        while self.live.len() + self.embryos.len() >= max.max(1) {
+            if let Some(e) = self.embryos.pop_oldest() {
+                self.done.push(self.revive(&e).finish());
+                self.evicted.embryonic += 1;
+                continue;
+            }
+            let mut by_age: Vec<(i64, u64, Key)> = self
+                .live
+                .iter()
+                .map(|(k, c)| (c.ev.last.ts_ns, c.ev.last.frame, *k))
+                .collect();
+            let n = (by_age.len() / 8).max(1).min(by_age.len());
+            if n == 0 {
+                return;
+            }
+            by_age.select_nth_unstable(n - 1);
+            let mut gone: Vec<Box<Conn>> = by_age[..n]
+                .iter()
+                .filter_map(|(_, _, k)| self.live.remove(k))
+                .collect();
+            gone.sort_by_key(|c| (c.ev.first.ts_ns, c.ev.first.frame));
+            self.evicted.established += gone.len() as u64;
+            self.done.extend(gone.into_iter().map(|c| c.finish()));
+            return;
         }
     }
 
@@ -357,7 +645,7 @@ impl Tracker {
             return;
         }
         self.next_sweep = Some(now + SWEEP_NS);
-        let mut gone: Vec<_> = self
+        let gone: Vec<Key> = self
             .live
             .iter_mut()
             .filter_map(|(k, c)| {
@@ -365,17 +653,17 @@ impl Tracker {
                     .then_some(*k)
             })
             .collect();
-        gone.sort_by_key(|k| (self.live[k].ev.first.ts_ns, self.live[k].ev.first.frame));
-        for k in gone {
-            if let Some(c) = self.live.remove(&k) {
-                self.done.push(c.finish());
-            }
-        }
+        let mut embryos = Vec::new();
+        self.embryos.expired(now, &mut embryos);
+        let mut finished: Vec<Box<Conn>> = embryos.iter().map(|e| self.revive(e)).collect();
+        finished.extend(gone.iter().filter_map(|k| self.live.remove(k)));
+        finished.sort_by_key(|c| (c.ev.first.ts_ns, c.ev.first.frame));
+        self.done.extend(finished.into_iter().map(|c| c.finish()));
     }
 
     /// Live connections right now.
     pub fn live(&self) -> usize {
-        self.live.len()
+        self.live.len() + self.embryos.len()
     }
 
     /// Connections finished so far, in the order they finished; takes them out.
@@ -399,11 +687,24 @@ impl Tracker {
             .collect();
         order.sort_unstable();
         let done = std::mem::take(&mut self.done);
-        done.into_iter().chain(
-            order
-                .into_iter()
-                .filter_map(move |(_, _, k)| self.live.remove(&k).map(|c| c.finish())),
-        )
+        let embryos = std::mem::replace(&mut self.embryos, Embryos::new(Seeded(0)));
+        let mut embryos = embryos.into_sorted().peekable();
+        let mut order = order.into_iter().peekable();
+        // Two sorted sequences, merged by (time, frame).
+        let rest = std::iter::from_fn(move || {
+            let take_embryo = match (order.peek(), embryos.peek()) {
+                (Some(l), Some(e)) => (e.ts_ns, e.frame) < (l.0, l.1),
+                (None, Some(_)) => true,
+                (_, None) => false,
+            };
+            if take_embryo {
+                let e = embryos.next()?;
+                return Some(self.revive(&e).finish());
+            }
+            let (_, _, k) = order.next()?;
+            self.live.remove(&k).map(|c| c.finish())
+        });
+        done.into_iter().chain(rest)
     }
 }
 
@@ -504,6 +805,49 @@ mod tests {
         ]
     }
 
+    /// A raw IPv4 SYN from the client's port `port`.
+    fn syn_from(port: u16) -> Vec<u8> {
+        let b = etherparse::PacketBuilder::ipv4(C, S, 64)
+            .tcp(port, 8080, 100, 65535)
+            .syn();
+        let mut out = Vec::new();
+        b.write(&mut out, &[]).unwrap();
+        out
+    }
+
+    #[test]
+    fn beyond_max_connections_the_oldest_syn_only_ones_go_first() {
+        let mut t = Tracker::new(Options {
+            max_connections: Some(5),
+            ..Options::default()
+        });
+        let mut frame = 0;
+        let mut feed = |t: &mut Tracker, ms: i128, p: &[u8]| {
+            frame += 1;
+            t.frame(frame, ms * 1_000_000, linktype::RAW, p);
+        };
+        // An established connection first, then a flood of SYNs.
+        for (ms, p) in handshake() {
+            feed(&mut t, i128::from(ms), &p);
+        }
+        for port in 0..10 {
+            feed(&mut t, 10 + i128::from(port), &syn_from(50_000 + port));
+        }
+        assert_eq!(t.live(), 5);
+        assert_eq!(
+            t.evicted,
+            Evicted {
+                embryonic: 6,
+                established: 0
+            }
+        );
+        // Evicted ones are reported, not lost, oldest first; then the rest.
+        let done: Vec<u16> = t.drain().map(|c| c.zeek.orig.port()).collect();
+        assert_eq!(done, [50_000, 50_001, 50_002, 50_003, 50_004, 50_005]);
+        let rest: Vec<u16> = t.finish().iter().map(|c| c.zeek.orig.port()).collect();
+        assert_eq!(rest, [40_000, 50_006, 50_007, 50_008, 50_009]);
+    }
+
     #[test]
     fn a_rst_outside_the_window_is_a_middleboxs() {
         let mut p = handshake();
@@ -578,7 +922,7 @@ mod tests {
             p.push((ms, seg(true, ".", 105, 501, &[])));
         }
         let mut t = Tracker::new(Options {
-            ignore_checksums: true,
+            checksums: Checksums::Ignore,
             ..Options::default()
         });
         for (i, (ms, pk)) in p.iter().enumerate() {

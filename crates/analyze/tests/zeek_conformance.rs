@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tcpmortem_analyze::zeek::ConnRecord;
-use tcpmortem_analyze::{Options, Tracker};
+use tcpmortem_analyze::{Checksums, Options, Tracker};
 use tcpmortem_wire::capture::Reader;
 
 fn corpus() -> PathBuf {
@@ -131,8 +131,14 @@ fn conn_state_and_history_match_zeeks_baselines() {
         let recs = analyze(
             &trace,
             Options {
-                ignore_checksums: flags.contains(&"-C"),
+                // A baseline made without -C is Zeek verifying every checksum.
+                checksums: if flags.contains(&"-C") {
+                    Checksums::Ignore
+                } else {
+                    Checksums::Verify
+                },
                 likely_server_ports: likely_server_ports(cols[1], flags.contains(&"-b")),
+                ..Options::default()
             },
         );
         let (base_file, line_no) = match cols[1].split_once(" line ") {

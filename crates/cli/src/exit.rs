@@ -8,13 +8,16 @@ use std::io;
 pub const OK: u8 = 0;
 /// `lab run`: the run worked, and an expectation failed.
 pub const EXPECTATION_FAILED: u8 = 1;
+/// `analyze --conn`: no connection has the endpoint asked for.
+pub const NOTHING_MATCHED: u8 = 1;
 /// `explain`: nothing in the query was recognised.
 pub const UNKNOWN_QUERY: u8 = 2;
 /// `analyze`: a capture ended in the middle of a record; the results cover what came before.
 pub const TRUNCATED: u8 = 3;
 /// Bad arguments (sysexits EX_USAGE).
 pub const USAGE: u8 = 64;
-/// `analyze`: not a capture file, a corrupt one, or no supported link type (EX_DATAERR).
+/// `analyze`: not a capture file (an empty one included), a corrupt one, or no TCP found
+/// while frames that may hold it were not decoded (EX_DATAERR).
 pub const BAD_INPUT: u8 = 65;
 /// A scenario that is not text, has a syntax error, or asks for a step that cannot be done
 /// (EX_DATAERR).
@@ -38,13 +41,15 @@ pub const INTERRUPTED: u8 = 130;
 pub const HELP: &str = "\
 Exit codes:
   0   success
-  1   lab run: an expectation failed (the diff is on stderr)
+  1   lab run: an expectation failed (the diff is on stderr);
+      analyze --conn: no connection has that endpoint
   2   explain, lab repro: nothing in the query was recognised (the closest known errors are
       suggested)
   3   analyze: a capture is truncated (the results cover the packets before the cut)
-  64  bad arguments
+  64  bad arguments (analyze: also an --interface the capture has no packet on)
   65  lab: the scenario is not text, has a syntax error or asks for an impossible step;
-      analyze: not a capture file, a corrupt one, or no supported link type
+      analyze: not a capture file (an empty one included), a corrupt one, or no TCP
+      found while some frames were not decoded (a tunnel, a link type)
   66  lab: no such scenario or file; analyze: no such file
   69  lab: a program it needs is missing (nft, for network faults: install nftables)
   70  internal error: a bug in tcpmortem

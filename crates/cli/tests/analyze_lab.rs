@@ -112,7 +112,8 @@ fn text(v: &Value) -> String {
     v.as_str().unwrap_or("-").to_string()
 }
 
-/// Runs one scenario with --pcap and analyzes the client's link.
+/// Runs one scenario with --pcap and analyzes the client's link, and the whole capture (both
+/// router links, each packet counted once): the two must tell the same.
 fn endings(name: &str, dir: &std::path::Path) -> Vec<(String, String, String, String)> {
     let pcap = dir.join(format!("{name}.pcapng"));
     let run = tcpmortem()
@@ -124,18 +125,22 @@ fn endings(name: &str, dir: &std::path::Path) -> Vec<(String, String, String, St
         "lab run {name}: {}",
         String::from_utf8_lossy(&run.stderr)
     );
+    let client_link = told(&pcap, &["--interface", "to-client"]);
+    let both_links = told(&pcap, &[]);
+    assert_eq!(
+        both_links, client_link,
+        "{name}: both links read as one capture differ from the client's link"
+    );
+    client_link
+}
+
+fn told(pcap: &std::path::Path, more: &[&str]) -> Vec<(String, String, String, String)> {
     let out = tcpmortem()
-        .args([
-            "analyze",
-            pcap.to_str().unwrap(),
-            "--interface",
-            "to-client",
-            "--format",
-            "json",
-        ])
+        .args(["analyze", pcap.to_str().unwrap(), "--format", "json"])
+        .args(more)
         .output()
         .unwrap();
-    assert!(out.status.success(), "analyze {name}");
+    assert!(out.status.success(), "analyze {}", pcap.display());
     let mut conns: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

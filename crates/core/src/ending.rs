@@ -35,30 +35,39 @@ impl Role {
 pub enum Kind {
     /// Both sides sent FIN (RFC 9293 §3.6): an orderly close; `by` closed first.
     GracefulClose,
-    /// `by` sent FIN and the peer never did before the capture ended: half-closed and never
-    /// finished (or still draining).
+    /// `by` sent FIN and no FIN of the peer was captured before the capture ended:
+    /// half-closed and never finished (or still draining; in a capture of one direction only,
+    /// whether the peer closed is unknown).
     HalfClosed,
+    /// `by` sent FIN in a capture that holds only `by`'s packets: whether the peer closed
+    /// too is not in the capture, so nothing abnormal is claimed.
+    ClosedPeerUnseen,
     /// `by` reset a connection its socket still held and had not closed: `close()` with
     /// unread data (`tcp_close()`, TCP_ABORT_ON_CLOSE), SO_LINGER 0, SOCK_DESTROY, or a
     /// process that died with unread data.
     AbortiveClose,
-    /// The seed's 10053 pattern: `by` sent FIN, the peer kept sending data, and `by`'s kernel
-    /// answered it with RST because nobody would read it (TCP_ABORT_ON_DATA, or
+    /// The seed's 10053 pattern: `by` sent FIN, the peer's data reached it afterwards (sent
+    /// after the FIN, or crossing it: sent before and not acknowledged by it), and `by`'s
+    /// kernel answered it with RST because nobody would read it (TCP_ABORT_ON_DATA, or
     /// TCP_TIMEWAIT_SOCKET/NO_SOCKET once the socket is gone).
     DataAfterClose,
-    /// A bare RST answered a segment for a connection `by`'s host no longer had
-    /// (`tcp_v4_send_reset()`, NO_SOCKET): it rebooted, crashed, or lost NAT/conntrack state.
+    /// A bare RST answered a segment for a connection `by`'s host had no socket for
+    /// (`tcp_v4_send_reset()`, NO_SOCKET): it rebooted, crashed, or lost NAT/conntrack state,
+    /// or its SYN came from a raw socket (a SYN scan).
     HalfOpen,
     /// A RST that `by` did not send: forged by a firewall or middlebox on the path. Told by a
     /// TTL that differs from `by`'s other packets, `by` carrying on after it, or an IP ID jump.
     MiddleboxReset,
-    /// A RST from `by` that fits none of the patterns above.
+    /// A RST from `by` that fits none of the patterns above: one the capture shows nothing
+    /// for, or a SYN_SENT side rejecting an ACK that does not acknowledge its SYN
+    /// (RFC 9293 §3.10.7.3).
     Reset,
     /// The SYN was answered by RST: nothing listened on the port (or a firewall rejected it).
     Refused,
     /// An ICMP destination-unreachable answered the connection's packets.
     Unreachable,
-    /// The SYN (and its retries) got no answer at all.
+    /// The SYN (and its retries) got no answer at all, or the connecting side gave up with a
+    /// RST of its own before any came.
     SynUnanswered,
     /// `by` retransmitted unacknowledged data with backoff and the peer never acknowledged
     /// it: the retransmission timer gives up with ETIMEDOUT (`tcp_write_timeout()`), with no RST.
@@ -71,9 +80,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::GracefulClose,
         Kind::HalfClosed,
+        Kind::ClosedPeerUnseen,
         Kind::AbortiveClose,
         Kind::DataAfterClose,
         Kind::HalfOpen,
@@ -92,6 +102,7 @@ impl Kind {
         match self {
             Kind::GracefulClose => "graceful-close",
             Kind::HalfClosed => "half-closed",
+            Kind::ClosedPeerUnseen => "closed-peer-unseen",
             Kind::AbortiveClose => "abortive-close",
             Kind::DataAfterClose => "data-after-close",
             Kind::HalfOpen => "half-open",
@@ -108,7 +119,10 @@ impl Kind {
 
     /// Whether the connection died of something other than an orderly close.
     pub fn abnormal(self) -> bool {
-        !matches!(self, Kind::GracefulClose | Kind::StillOpen)
+        !matches!(
+            self,
+            Kind::GracefulClose | Kind::StillOpen | Kind::ClosedPeerUnseen
+        )
     }
 
     /// The error-catalog entries characteristic of this ending, on any system: what
@@ -116,7 +130,7 @@ impl Kind {
     /// unusual state.
     pub fn errors(self) -> &'static [&'static str] {
         match self {
-            Kind::GracefulClose | Kind::HalfClosed => &["peer-eof"],
+            Kind::GracefulClose | Kind::HalfClosed | Kind::ClosedPeerUnseen => &["peer-eof"],
             Kind::AbortiveClose | Kind::HalfOpen | Kind::Reset => &["econnreset"],
             Kind::DataAfterClose => &["econnaborted", "epipe", "econnreset"],
             Kind::MiddleboxReset => &["econnreset"],
@@ -133,7 +147,10 @@ impl Kind {
     /// whatever `tcp_reset()` reports by the receiver's state.
     pub fn may_report(self, id: &str) -> bool {
         const BY_RST: [&str; 4] = ["econnreset", "econnrefused", "epipe", "econnaborted"];
-        let rst_borne = !matches!(self, Kind::StillOpen | Kind::HalfClosed | Kind::Unreachable);
+        let rst_borne = !matches!(
+            self,
+            Kind::StillOpen | Kind::HalfClosed | Kind::ClosedPeerUnseen | Kind::Unreachable
+        );
         self.errors().contains(&id) || (rst_borne && BY_RST.contains(&id))
     }
 
@@ -154,6 +171,7 @@ impl std::fmt::Display for Kind {
         f.write_str(match self {
             Kind::GracefulClose => "closed gracefully",
             Kind::HalfClosed => "half-closed, never finished",
+            Kind::ClosedPeerUnseen => "closed; the peer's side was not captured",
             Kind::AbortiveClose => "reset: abortive close",
             Kind::DataAfterClose => "reset: data sent after the peer closed",
             Kind::HalfOpen => "reset: half-open connection",
@@ -223,6 +241,11 @@ pub fn saw_reset(state: TcpState) -> Saw {
         },
         TcpState::TimeWait | TcpState::Close | TcpState::LastAck => {
             Saw::nothing("its socket was already closed; the RST only removes it")
+        }
+        // A connection still in SYN_RECV has not been accepted: no application holds it
+        // (the RST removes the request sock, tcp_check_req()).
+        TcpState::SynRecv => {
+            Saw::nothing("not accepted yet (SYN_RECV): no application saw the connection")
         }
         _ => Saw::same(
             "econnreset",

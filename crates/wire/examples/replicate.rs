@@ -60,7 +60,7 @@ fn main() {
         linktype = p.linktype;
         let data = p.data.to_vec();
         let mut tcp = None;
-        if let Some(ip) = link::ip_packet(p.linktype, &data)
+        if let Ok(ip) = link::ip_packet(p.linktype, &data)
             && ip.first().is_some_and(|v| v >> 4 == 4)
             && ip.get(9) == Some(&6)
         {

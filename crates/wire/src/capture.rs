@@ -218,6 +218,14 @@ impl<S: Source> Reader<S> {
         self.offset
     }
 
+    /// Interfaces of the current section described so far (1 for pcap).
+    pub fn interfaces(&self) -> usize {
+        match &self.format {
+            Format::Pcap { .. } => 1,
+            Format::Pcapng { interfaces, .. } => interfaces.len(),
+        }
+    }
+
     /// The last record taken.
     fn buf(&self) -> &[u8] {
         &self.src.buf()[..self.pending]

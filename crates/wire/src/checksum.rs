@@ -35,6 +35,25 @@ fn fold(mut acc: u64) -> u16 {
 /// packet was cut short by the snap length (Zeek checks only whole packets), it is not
 /// IPv4/IPv6, or IPv6 extension headers sit before TCP.
 pub fn tcp_ok(ip: &[u8]) -> Option<bool> {
+    tcp_check(ip).map(|c| c == Check::Good)
+}
+
+/// A TCP checksum as found in a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Good,
+    /// Wrong, and holding what a sender that leaves the checksum to its NIC puts there: the
+    /// pseudo-header's sum, not inverted (Linux's CHECKSUM_PARTIAL, `tcp_v4_send_check()`
+    /// and `__tcp_v6_send_check()`), its complement, or zero. A capture taken on the sending
+    /// host (or on loopback) sees the packet before the NIC fills the field in.
+    Offloaded,
+    /// Wrong, with any other value: corrupted, or an offloading sender that leaves garbage.
+    Bad,
+}
+
+/// The TCP checksum of a raw IP packet, told apart as [`Check`]; `None` when it cannot be
+/// checked (as [`tcp_ok`]).
+pub fn tcp_check(ip: &[u8]) -> Option<Check> {
     let (pseudo, tcp) = match ip.first()? >> 4 {
         4 => {
             let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
@@ -50,7 +69,16 @@ pub fn tcp_ok(ip: &[u8]) -> Option<bool> {
         _ => return None,
     };
     let acc = sum16(pseudo, 6 + tcp.len() as u64);
-    Some(fold(sum16(tcp, acc)) == 0xFFFF)
+    if fold(sum16(tcp, acc)) == 0xFFFF {
+        return Some(Check::Good);
+    }
+    let field = u16::from_be_bytes([*tcp.get(16)?, *tcp.get(17)?]);
+    let partial = fold(acc);
+    Some(if field == 0 || field == partial || field == !partial {
+        Check::Offloaded
+    } else {
+        Check::Bad
+    })
 }
 
 #[cfg(test)]
@@ -84,5 +112,24 @@ mod tests {
         assert_eq!(tcp_ok(&v6), Some(true));
         v6[59] = 1;
         assert_eq!(tcp_ok(&v6), Some(false));
+    }
+
+    #[test]
+    fn an_offloaded_checksum_is_told_from_a_corrupt_one() {
+        let mut v4 = vec![
+            0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2, //
+            0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+        ];
+        // What Linux leaves for the NIC: the folded pseudo-header sum (tcp_v4_send_check()).
+        let partial = fold(sum16(&v4[12..20], 6 + 20));
+        v4[36..38].copy_from_slice(&partial.to_be_bytes());
+        assert_eq!(tcp_check(&v4), Some(Check::Offloaded));
+        v4[36..38].copy_from_slice(&[0, 0]);
+        assert_eq!(tcp_check(&v4), Some(Check::Offloaded));
+        v4[36..38].copy_from_slice(&[0x12, 0x34]);
+        assert_eq!(tcp_check(&v4), Some(Check::Bad));
+        let good = !fold(sum16(&v4[20..36], sum16(&v4[12..20], 6 + 20)));
+        v4[36..38].copy_from_slice(&good.to_be_bytes());
+        assert_eq!(tcp_check(&v4), Some(Check::Good));
     }
 }

@@ -172,6 +172,11 @@ fn fragment(ip: &[u8]) -> Option<Fragment<'_>> {
     }
 }
 
+/// Whether a raw IP packet is a fragment of a larger datagram.
+pub fn is_fragment(ip: &[u8]) -> bool {
+    fragment(ip).is_some()
+}
+
 #[derive(Debug, Default)]
 pub struct Defragmenter {
     pending: HashMap<Key, Datagram>,

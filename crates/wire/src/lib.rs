@@ -1,5 +1,6 @@
 //! Packets as bytes: slicing frames into the TCP facts tcpmortem shows, and writing pcapng.
-//! Parsing never panics on hostile input: a frame that is not TCP over IP gives `None`.
+//! Parsing never panics on hostile input: a frame that is not TCP over IP gives `None`, or
+//! the reason it was skipped ([`skip::Skip`]).
 
 pub mod capture;
 pub mod checksum;
@@ -7,6 +8,7 @@ pub mod defrag;
 pub mod icmp;
 pub mod link;
 pub mod pcapng;
+pub mod skip;
 pub mod tcp;
 
 pub use tcp::{Flags, TcpSegment};

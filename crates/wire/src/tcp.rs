@@ -1,6 +1,6 @@
 //! A TCP segment's header facts, sliced from an Ethernet frame or a raw IP packet.
 
-use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket};
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -103,12 +103,13 @@ impl TcpSegment {
 
     /// Slices a frame of any link type [`crate::link`] knows.
     pub fn from_link(linktype: u16, frame: &[u8]) -> Option<TcpSegment> {
-        Self::from_ip(crate::link::ip_packet(linktype, frame)?)
+        Self::from_ip(crate::link::ip_packet(linktype, frame).ok()?)
     }
 
     /// Slices a raw IPv4 or IPv6 packet. Captures cut short by a snap length still give the
-    /// segment as long as its TCP header is there: the payload length comes from the IP
-    /// header, as Zeek counts it, not from the bytes captured. IP fragments give `None`.
+    /// segment as long as the fixed 20 bytes of its TCP header are there (options may be cut
+    /// off): the payload length comes from the IP header, as Zeek counts it, not from the
+    /// bytes captured. IP fragments give `None`.
     pub fn from_ip(packet: &[u8]) -> Option<TcpSegment> {
         if let Some(s) = Self::plain_ipv4(packet) {
             return Some(s);
@@ -117,9 +118,9 @@ impl TcpSegment {
     }
 
     /// The common case without etherparse's general slicer, which is most of the cost of a
-    /// packet: IPv4 without options or fragmentation, a whole TCP header, and an IP length
-    /// that covers it. Anything else returns `None` and goes the general way; a test checks
-    /// that both ways agree on every packet of the Zeek corpus.
+    /// packet: IPv4 without options or fragmentation. Anything else returns `None` and goes
+    /// the general way; a test checks that both ways agree on every packet of the Zeek
+    /// corpus and every prefix of it.
     fn plain_ipv4(p: &[u8]) -> Option<TcpSegment> {
         if p.len() < 40 || p[0] != 0x45 || p[9] != 6 {
             return None;
@@ -127,98 +128,89 @@ impl TcpSegment {
         let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
         let frag = u16::from_be_bytes([p[6], p[7]]);
         let doff = usize::from(p[32] >> 4) * 4;
-        // MF set or a fragment offset: a fragment. A TCP header longer than what was
-        // captured or than the IP length claims: leave it to the general slicer.
-        if frag & 0x3FFF != 0 || doff < 20 || p.len() < 20 + doff || total < 20 + doff {
+        // MF set or a fragment offset: a fragment. An IP length shorter than the TCP header
+        // (0 from segmentation offload): leave it to the general slicer.
+        if frag & 0x3FFF != 0 || total < 20 + doff {
             return None;
         }
-        let t = &p[20..];
         let b4 = |o: usize| [p[o], p[o + 1], p[o + 2], p[o + 3]];
-        Some(TcpSegment {
-            src: SocketAddr::new(IpAddr::from(b4(12)), u16::from_be_bytes([t[0], t[1]])),
-            dst: SocketAddr::new(IpAddr::from(b4(16)), u16::from_be_bytes([t[2], t[3]])),
-            flags: Flags(t[13] & 0x3F),
-            seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
-            ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
-            window: u16::from_be_bytes([t[14], t[15]]),
-            payload_len: (total - 20 - doff) as u32,
-            captured: (p.len().min(total) - 20 - doff) as u32,
-            ttl: p[8],
-            ip_id: Some(u16::from_be_bytes([p[4], p[5]])),
-            ip_len: total as u32,
-        })
+        Self::from_tcp(
+            (IpAddr::from(b4(12)), IpAddr::from(b4(16))),
+            p[8],
+            Some(u16::from_be_bytes([p[4], p[5]])),
+            total as u32,
+            total - 20,
+            &p[20..p.len().min(total)],
+        )
     }
 
     /// Any IP packet, through etherparse.
     fn sliced(packet: &[u8]) -> Option<TcpSegment> {
         let p = LaxSlicedPacket::from_ip(packet).ok()?;
-        let Some(TransportSlice::Tcp(tcp)) = p.transport else {
+        let payload = p.ip_payload()?.clone();
+        if payload.ip_number != IpNumber::TCP || payload.fragmented {
             return None;
-        };
-        let (src_ip, dst_ip, ttl, ip_id, ip_len, ip_payload): (
-            IpAddr,
-            IpAddr,
-            u8,
-            Option<u16>,
-            u32,
-            usize,
-        ) = match p.net? {
-            LaxNetSlice::Ipv4(v4) => {
-                if v4.is_payload_fragmented() {
-                    return None;
+        }
+        let (addrs, ttl, ip_id, ip_len, claimed): ((IpAddr, IpAddr), u8, Option<u16>, u32, usize) =
+            match p.net? {
+                LaxNetSlice::Ipv4(v4) => {
+                    let h = v4.header();
+                    let claimed = usize::from(h.total_len())
+                        .saturating_sub(h.slice().len() + v4.extensions().to_header().header_len());
+                    (
+                        (h.source_addr().into(), h.destination_addr().into()),
+                        h.ttl(),
+                        Some(h.identification()),
+                        u32::from(h.total_len()),
+                        claimed,
+                    )
                 }
-                let h = v4.header();
-                let claimed = usize::from(h.total_len())
-                    .saturating_sub(h.slice().len() + v4.extensions().to_header().header_len());
-                (
-                    h.source_addr().into(),
-                    h.destination_addr().into(),
-                    h.ttl(),
-                    Some(h.identification()),
-                    u32::from(h.total_len()),
-                    claimed,
-                )
-            }
-            LaxNetSlice::Ipv6(v6) => {
-                if v6.is_payload_fragmented() {
-                    return None;
+                LaxNetSlice::Ipv6(v6) => {
+                    let h = v6.header();
+                    let claimed = usize::from(h.payload_length())
+                        .saturating_sub(v6.extensions().slice().len());
+                    (
+                        (h.source_addr().into(), h.destination_addr().into()),
+                        h.hop_limit(),
+                        None,
+                        40 + u32::from(h.payload_length()),
+                        claimed,
+                    )
                 }
-                let h = v6.header();
-                let claimed =
-                    usize::from(h.payload_length()).saturating_sub(v6.extensions().slice().len());
-                (
-                    h.source_addr().into(),
-                    h.destination_addr().into(),
-                    h.hop_limit(),
-                    None,
-                    40 + u32::from(h.payload_length()),
-                    claimed,
-                )
-            }
-            LaxNetSlice::Arp(_) => return None,
-        };
-        let mut flags = 0;
-        for (on, bit) in [
-            (tcp.fin(), Flags::FIN),
-            (tcp.syn(), Flags::SYN),
-            (tcp.rst(), Flags::RST),
-            (tcp.psh(), Flags::PSH),
-            (tcp.ack(), Flags::ACK),
-            (tcp.urg(), Flags::URG),
-        ] {
-            if on {
-                flags |= bit;
-            }
+                LaxNetSlice::Arp(_) => return None,
+            };
+        Self::from_tcp(addrs, ttl, ip_id, ip_len, claimed, payload.payload)
+    }
+
+    /// The segment from its IP facts and the TCP bytes captured (`t`, no further than the IP
+    /// length). The fixed 20 bytes of the header are enough: flags, sequence and
+    /// acknowledgment numbers and the window are there, and options cut off by a snap length
+    /// are not needed. The payload length comes from the IP length (`claimed`: the IP
+    /// payload as the IP header counts it), as Zeek takes it.
+    fn from_tcp(
+        (src, dst): (IpAddr, IpAddr),
+        ttl: u8,
+        ip_id: Option<u16>,
+        ip_len: u32,
+        claimed: usize,
+        t: &[u8],
+    ) -> Option<TcpSegment> {
+        if t.len() < 20 {
+            return None;
+        }
+        let doff = usize::from(t[12] >> 4) * 4;
+        if doff < 20 {
+            return None;
         }
         Some(TcpSegment {
-            src: SocketAddr::new(src_ip, tcp.source_port()),
-            dst: SocketAddr::new(dst_ip, tcp.destination_port()),
-            flags: Flags(flags),
-            seq: tcp.sequence_number(),
-            ack: tcp.acknowledgment_number(),
-            window: tcp.window_size(),
-            payload_len: ip_payload.saturating_sub(tcp.header_len()) as u32,
-            captured: tcp.payload().len() as u32,
+            src: SocketAddr::new(src, u16::from_be_bytes([t[0], t[1]])),
+            dst: SocketAddr::new(dst, u16::from_be_bytes([t[2], t[3]])),
+            flags: Flags(t[13] & 0x3F),
+            seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+            ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
+            window: u16::from_be_bytes([t[14], t[15]]),
+            payload_len: claimed.saturating_sub(doff) as u32,
+            captured: t.len().saturating_sub(doff) as u32,
             ttl,
             ip_id,
             ip_len,
@@ -259,7 +251,7 @@ mod tests {
                     continue;
                 };
                 while let Ok(Some(p)) = r.next_packet() {
-                    let Some(ip) = crate::link::ip_packet(p.linktype, p.data) else {
+                    let Ok(ip) = crate::link::ip_packet(p.linktype, p.data) else {
                         continue;
                     };
                     if let Some(f) = TcpSegment::plain_ipv4(ip) {
@@ -298,10 +290,44 @@ mod tests {
         assert_eq!(s.captured, 0);
         assert_eq!(TcpSegment::from_ethernet(&frame).unwrap().captured, 1000);
         assert_eq!(
-            TcpSegment::from_ethernet(&frame[..40]),
+            TcpSegment::from_ethernet(&frame[..53]),
             None,
-            "TCP header cut"
+            "the fixed TCP header cut"
         );
+    }
+
+    /// A snap length that cuts into the TCP options still gives the segment (`editcap -s
+    /// 54/66/68` of a capture with timestamps), over IPv4 and IPv6.
+    #[test]
+    fn options_cut_off_by_the_snap_length_are_not_needed() {
+        let opts = [
+            etherparse::TcpOptionElement::MaximumSegmentSize(1460),
+            etherparse::TcpOptionElement::SelectiveAcknowledgementPermitted,
+            etherparse::TcpOptionElement::Timestamp(1, 2),
+            etherparse::TcpOptionElement::WindowScale(7),
+        ];
+        let v4 = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1, 2, 100, 512)
+            .syn()
+            .options(&opts)
+            .unwrap();
+        let v6 = etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6([0x20; 16], [0x21; 16], 64)
+            .tcp(1, 2, 100, 512)
+            .syn()
+            .options(&opts)
+            .unwrap();
+        for (b, ip) in [(v4, 20), (v6, 40)] {
+            let mut frame = Vec::new();
+            b.write(&mut frame, &[]).unwrap();
+            let whole = TcpSegment::from_ethernet(&frame).unwrap();
+            for cut in 14 + ip + 20..frame.len() {
+                let s = TcpSegment::from_ethernet(&frame[..cut]).unwrap();
+                assert_eq!(s, whole, "cut at {cut}");
+            }
+            assert_eq!(TcpSegment::from_ethernet(&frame[..14 + ip + 19]), None);
+        }
     }
 
     #[test]

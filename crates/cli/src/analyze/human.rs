@@ -8,7 +8,7 @@ use anstyle::{AnsiColor, Style};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use tcpmortem_analyze::Connection;
-use tcpmortem_analyze::ending::{Ending, Kind, Role, Saw};
+use tcpmortem_analyze::ending::{Ending, Fact, Kind, Role, Saw, Statement};
 use tcpmortem_core::{Os, TcpState};
 use tcpmortem_wire::Flags;
 
@@ -31,6 +31,8 @@ pub struct Human<W> {
     normal: Vec<(Connection, String)>,
     abnormal_total: u64,
     normal_total: u64,
+    /// Connections whose capture holds one direction only, by the side that was captured.
+    one_way: [u64; 2],
 }
 
 impl<W: Write> Human<W> {
@@ -44,6 +46,7 @@ impl<W: Write> Human<W> {
             normal: Vec::new(),
             abnormal_total: 0,
             normal_total: 0,
+            one_way: [0; 2],
         }
     }
 }
@@ -76,74 +79,215 @@ fn state_of(s: Option<TcpState>) -> String {
     s.map_or_else(|| "no socket".into(), |s| s.name().to_string())
 }
 
-/// The one-paragraph explanation.
+/// "frame 5", "frames 5, 9".
+fn fr(st: Option<&Statement>) -> String {
+    st.map_or_else(|| "frame ?".into(), |s| frames(&s.frames))
+}
+
+/// The one-paragraph explanation, sentence by sentence from the ending's statements: each
+/// sentence names the frames it rests on.
 pub fn paragraph(c: &Connection) -> String {
     let e = &c.ending;
     let x = e.by.map_or("?", Role::name);
     let y = e.by.map_or("?", |r| r.peer().name());
-    let f = |i: usize| e.frames.get(i).map_or_else(|| "?".into(), u64::to_string);
-    let last = e.frames.last().map_or_else(|| "?".into(), u64::to_string);
-    let x_state = match e.by {
-        Some(Role::Client) => state_of(e.client_state),
-        Some(Role::Server) => state_of(e.server_state),
-        None => "?".into(),
+    let st = |fact: Fact| e.story.iter().find(|s| s.fact == fact);
+    let nth = |fact: Fact, n: usize| e.story.iter().filter(|s| s.fact == fact).nth(n);
+    let rst = || st(Fact::RstAck).or_else(|| st(Fact::BareRst));
+    let rst_kind = |s: Option<&Statement>| match s.map(|s| s.fact) {
+        Some(Fact::RstAck) => "RST|ACK",
+        Some(Fact::BareRst) => "a bare RST",
+        _ => "RST",
+    };
+    let detail = |s: Option<&Statement>| {
+        s.and_then(|s| s.detail.clone())
+            .map_or_else(String::new, |d| format!("; {d}"))
     };
     let clues = if e.clues.is_empty() {
         String::new()
     } else {
-        format!(" Evidence: {}.", e.clues.join("; "))
+        format!(" (evidence: {})", e.clues.join("; "))
     };
-    match e.kind {
-        Kind::GracefulClose => format!(
-            "The {x} closed first (FIN, frame {}), then the {y} (frame {}). Both applications read EOF.{clues}",
-            f(0),
-            f(1)
+    let mut out: Vec<String> = Vec::new();
+    if e.story.is_empty() {
+        return format!(
+            "None of its packets (frames {}–{}) passed the checksum check, so none tells how it ended; --checksums ignore reads them.",
+            c.first_frame, c.last_frame
+        );
+    }
+    if let Some(ow) = e.one_way
+        && let Some(s) = st(Fact::AcksUnseenPeer)
+    {
+        out.push(format!(
+            "Only the {}'s packets were captured: its ACKs ({}) acknowledge what the {} sent, so the {} answered on a path the capture did not see, and nothing here tells what else the {} did.",
+            ow.name(),
+            fr(Some(s)),
+            ow.peer().name(),
+            ow.peer().name(),
+            ow.peer().name()
+        ));
+    }
+    let by_state = e.by.map_or_else(|| "?".into(), |r| state_of(e.state(r)));
+    out.push(match e.kind {
+        Kind::GracefulClose => {
+            let mut t = format!(
+                "The {x} closed first (FIN, {}), then the {y} (FIN, {}): both applications read EOF.",
+                fr(nth(Fact::Fin, 0)),
+                fr(nth(Fact::Fin, 1))
+            );
+            if let Some(r) = rst() {
+                t.push_str(&format!(
+                    " The RST ({}) came after both FINs and only removed a socket already closed.",
+                    fr(Some(r))
+                ));
+            }
+            t
+        }
+        Kind::ClosedPeerUnseen => format!(
+            "The {x} sent FIN ({}); whether the {y} closed too the capture cannot tell, as none of its packets were captured.",
+            fr(st(Fact::Fin))
         ),
         Kind::HalfClosed => format!(
-            "The {x} sent FIN (frame {}) and the {y} never closed its side before the capture ended: its application read EOF and kept going, or stopped reading without closing.",
-            f(0)
+            "The {x} sent FIN ({}) and no FIN of the {y} was captured before the capture ended: its application read EOF and kept going, or stopped reading without closing.",
+            fr(st(Fact::Fin))
         ),
         Kind::AbortiveClose => format!(
-            "The {x} reset the connection (RST, frame {last}) in {x_state} without closing it with a FIN first. Its application closed the socket with unread data in the receive queue (Linux RST reason TCP_ABORT_ON_CLOSE), closed with SO_LINGER 0, or the socket was destroyed (ss -K); a process that dies with unread data does the same. Data still in flight is lost.{clues}"
+            "The {x} reset the connection (RST|ACK, {}) in {by_state} without closing it with a FIN first: its application closed the socket with unread data in the receive queue (Linux RST reason TCP_ABORT_ON_CLOSE), closed with SO_LINGER 0, or the socket was destroyed (ss -K); a process that dies with unread data does the same, and data still in flight is lost.",
+            fr(rst())
         ),
-        Kind::DataAfterClose => format!(
-            "The {x} closed first (FIN, frame {}), but the {y} kept sending (data, frame {}). Nobody would read it on the {x}, so its kernel answered with RST (frame {}): TCP_ABORT_ON_DATA while the socket lingers, TCP_TIMEWAIT_SOCKET or NO_SOCKET once it is gone. This is the seed's WSAECONNABORTED 10053 pattern: an application protocol where the {y} did not expect the {x} to close.",
-            f(0),
-            f(1),
-            f(2)
-        ),
-        Kind::HalfOpen => format!(
-            "The {y} sent to a connection the {x}'s host no longer had: the {x} answered with a bare RST (frame {last}), as a kernel does for a segment no socket owns (NO_SOCKET). The {x} rebooted or lost the connection silently, or a NAT or conntrack entry on the path expired.{clues}"
-        ),
-        Kind::MiddleboxReset => format!(
-            "A RST claiming to come from the {x} (frame {last}) was not sent by the {x}.{clues} A firewall, IPS, load balancer or NAT on the path forged it; the {x} itself may still think the connection is open."
-        ),
-        Kind::Reset => {
-            format!("The {x} reset the connection (RST, frame {last}) in {x_state}.{clues}")
+        Kind::DataAfterClose => {
+            let first = match st(Fact::DataUnacked) {
+                Some(d) => format!(
+                    "The {x} closed (FIN, {}) while the {y}'s data ({}) was on its way: the FIN does not acknowledge it.",
+                    fr(st(Fact::Fin)),
+                    fr(Some(d))
+                ),
+                None => format!(
+                    "The {x} closed first (FIN, {}), but the {y} kept sending (data, {}).",
+                    fr(st(Fact::Fin)),
+                    fr(st(Fact::DataAfterFin))
+                ),
+            };
+            format!(
+                "{first} Nobody would read it on the {x}, so its kernel answered with {} ({}): TCP_ABORT_ON_DATA while the socket lingers, TCP_TIMEWAIT_SOCKET or NO_SOCKET once it is gone; this is the seed's WSAECONNABORTED 10053 pattern, an application protocol where the {y} did not expect the {x} to close.",
+                rst_kind(rst()),
+                fr(rst())
+            )
         }
+        Kind::HalfOpen => {
+            let answered = match st(Fact::Sent) {
+                Some(s) => format!("answered the {y}'s segment ({}) with", fr(Some(s))),
+                None => "sent".into(),
+            };
+            format!(
+                "The {x} {answered} a bare RST ({}), as a kernel does for a segment no socket owns (NO_SOCKET): the {x}'s host had no socket for the connection; it rebooted or lost it silently, or a NAT or conntrack entry on the path expired{clues}.",
+                fr(rst())
+            )
+        }
+        Kind::MiddleboxReset => {
+            let mut why = Vec::new();
+            if let Some(s) = st(Fact::TtlDiffers) {
+                why.push(format!(
+                    "its TTL differs from every other packet of the {x} ({})",
+                    fr(Some(s))
+                ));
+            }
+            if let Some(s) = st(Fact::OutsideWindow) {
+                why.push(format!(
+                    "its sequence number is outside the receiver's window, which the {x}'s own stack would not do (RFC 5961, {})",
+                    fr(Some(s))
+                ));
+            }
+            if let Some(s) = st(Fact::SentAfterRst) {
+                why.push(format!("the {x} went on sending after it ({})", fr(Some(s))));
+            }
+            format!(
+                "A RST claiming to come from the {x} ({}) was not sent by the {x}: {}; a firewall, IPS, load balancer or NAT on the path forged it, and the {x} itself may still think the connection is open.",
+                fr(rst()),
+                why.join("; ")
+            )
+        }
+        Kind::Reset if st(Fact::UnacceptableAck).is_some() => format!(
+            "The {x} sent its SYN ({}); the {y} answered with an ACK that does not acknowledge it ({}), no answer a TCP socket gives to a SYN, and the {x}'s kernel rejected it with a bare RST ({}), as RFC 9293 §3.10.7.3 asks in SYN_SENT: the attempt goes on waiting for a SYN-ACK.",
+            fr(st(Fact::Syn)),
+            fr(st(Fact::UnacceptableAck)),
+            fr(rst())
+        ),
+        Kind::Reset => match st(Fact::Sent) {
+            Some(s) => format!(
+                "The {x} sent {} ({}) in {by_state} after the {y}'s segment ({}); nothing in the capture says what it ended{clues}.",
+                rst_kind(rst()),
+                fr(rst()),
+                fr(Some(s))
+            ),
+            None => {
+                // Zeek's history marks the peer's packets that failed the checksum check.
+                let bad = if e.by == Some(Role::Client) { 'c' } else { 'C' };
+                let nothing = if c.zeek.history.contains(bad) {
+                    "nothing the {y} sent before it passed the checksum check"
+                } else {
+                    "nothing the {y} sent was captured before it"
+                }
+                .replace("{y}", y);
+                format!(
+                    "The {x} sent {} ({}), and {nothing}: not what it answered, nor what it ended{clues}.",
+                    rst_kind(rst()),
+                    fr(rst())
+                )
+            }
+        },
         Kind::Refused => format!(
-            "The client's SYN (frame {}) was answered by RST (frame {last}): nothing listened on {}, or a firewall rejected the connection.",
-            f(0),
+            "The client's SYN ({}) was answered by RST ({}): nothing listened on {}, or a firewall rejected the connection.",
+            fr(st(Fact::Syn)),
+            fr(rst()),
             c.zeek.resp
         ),
-        Kind::Unreachable => format!(
-            "An ICMP destination-unreachable (frame {}) answered the {x}'s packets: a router or the destination host says it cannot deliver them.",
-            f(0)
+        Kind::Unreachable => {
+            let sent = st(Fact::Syn).or_else(|| st(Fact::Sent));
+            let of = sent.map_or_else(String::new, |s| format!(" ({})", fr(Some(s))));
+            format!(
+                "An ICMP destination-unreachable ({}) answered the {x}'s packets{of}: a router or the destination host says it cannot deliver them.",
+                fr(st(Fact::Unreachable))
+            )
+        }
+        Kind::SynUnanswered if rst().is_some() => format!(
+            "The client reset its own attempt ({}, {}{}) before any answer to its SYN ({}{}) was captured: its own connect timeout, a cancelled connect(), or a port scanner's probe.",
+            rst_kind(rst()),
+            fr(rst()),
+            detail(rst()),
+            fr(st(Fact::Syn)),
+            detail(st(Fact::Syn))
         ),
         Kind::SynUnanswered => format!(
-            "The client's SYN got no answer ({}): the server is down or unreachable, or a firewall drops the SYN silently.{clues}",
-            frames(&e.frames)
+            "The client's SYN got no answer ({}{}): the server is down or unreachable, a firewall drops the SYN silently, or the answer took a path the capture did not see.",
+            fr(st(Fact::Syn)),
+            detail(st(Fact::Syn))
         ),
-        Kind::RetransmissionTimeout => format!(
-            "The {x} retransmitted data the {y} never acknowledged ({}): the path or the {y} went silent. The {x}'s kernel gives up with ETIMEDOUT after tcp_retries2 (~15 min) or TCP_USER_TIMEOUT, without a RST.{clues}",
-            frames(&e.frames)
+        Kind::RetransmissionTimeout => {
+            let then = rst().map_or_else(String::new, |r| {
+                format!("; then it reset the connection ({}, {})", rst_kind(Some(r)), fr(Some(r)))
+            });
+            format!(
+                "The {x} retransmitted data the {y} never acknowledged ({}{}){then}: the path or the {y} went silent, and the {x}'s kernel gives up with ETIMEDOUT after tcp_retries2 (~15 min) or TCP_USER_TIMEOUT.",
+                fr(st(Fact::Retransmissions)),
+                detail(st(Fact::Retransmissions))
+            )
+        }
+        Kind::KeepaliveTimeout => {
+            let then = rst().map_or_else(String::new, |r| {
+                format!(", as it does here ({}, {})", rst_kind(Some(r)), fr(Some(r)))
+            });
+            format!(
+                "The {x}'s keepalive probes ({}{}) went unanswered: the {y} or the path is gone; after tcp_keepalive_probes the {x}'s kernel gives up with ETIMEDOUT, and Linux sends a RST (TCP_KEEPALIVE_TIMEOUT){then}.",
+                fr(st(Fact::Probes)),
+                detail(st(Fact::Probes))
+            )
+        }
+        Kind::StillOpen => format!(
+            "Neither side closed or reset the connection before the capture ended (its last packet: {}).",
+            fr(st(Fact::Sent))
         ),
-        Kind::KeepaliveTimeout => format!(
-            "The {x}'s keepalive probes (from frame {}) went unanswered: the {y} or the path is gone. After tcp_keepalive_probes the {x}'s kernel gives up with ETIMEDOUT; Linux sends a RST (TCP_KEEPALIVE_TIMEOUT).{clues}",
-            f(0)
-        ),
-        Kind::StillOpen => "Neither side closed or reset before the capture ended.".into(),
-    }
+    });
+    out.join(" ")
 }
 
 fn saw_line(s: &Saw) -> String {
@@ -164,7 +308,20 @@ fn saw_line(s: &Saw) -> String {
 }
 
 fn kind_style(k: Kind) -> Style {
-    if k.abnormal() { RED } else { GREEN }
+    match k {
+        Kind::ClosedPeerUnseen => DIM,
+        k if k.abnormal() => RED,
+        _ => GREEN,
+    }
+}
+
+/// ✗ abnormal, ✓ normal, ? where the capture cannot tell.
+fn kind_mark(k: Kind) -> &'static str {
+    match k {
+        Kind::ClosedPeerUnseen => "?",
+        k if k.abnormal() => "✗",
+        _ => "✓",
+    }
 }
 
 impl<W: Write> Human<W> {
@@ -181,7 +338,7 @@ impl<W: Write> Human<W> {
         writeln!(
             self.out,
             "{st}{}{st:#} {BOLD}{} → {}{BOLD:#}  {st}{}{by}{st:#}  {DIM}{} · frames {}–{}{DIM:#}",
-            if e.kind.abnormal() { "✗" } else { "✓" },
+            kind_mark(e.kind),
             c.zeek.orig,
             c.zeek.resp,
             e.kind.name(),
@@ -195,14 +352,17 @@ impl<W: Write> Human<W> {
         self.headline(c, uid)?;
         let e: &Ending = &c.ending;
         writeln!(self.out, "    {}", paragraph(c))?;
-        for (role, state, saw) in [
-            ("client", e.client_state, &e.client_saw),
-            ("server", e.server_state, &e.server_saw),
+        for (role, state, saw, pkts) in [
+            ("client", e.client_state, &e.client_saw, c.zeek.orig_pkts),
+            ("server", e.server_state, &e.server_saw, c.zeek.resp_pkts),
         ] {
+            let state = match state {
+                None if pkts == 0 => "not captured".to_string(),
+                s => state_of(s),
+            };
             writeln!(
                 self.out,
-                "    {MAGENTA}{role}{MAGENTA:#} ({}) saw: {}",
-                state_of(state),
+                "    {MAGENTA}{role}{MAGENTA:#} ({state}) saw: {}",
                 saw_line(saw)
             )?;
         }
@@ -281,6 +441,9 @@ impl<W: Write> Human<W> {
 impl<W: Write> Sink for Human<W> {
     fn connection(&mut self, c: &Connection, uid: &str) -> io::Result<()> {
         *self.counts.entry(c.ending.kind).or_default() += 1;
+        if let Some(r) = c.ending.one_way {
+            self.one_way[usize::from(r == Role::Server)] += 1;
+        }
         if c.ending.kind.abnormal() || self.full {
             self.abnormal_total += 1;
             if self.abnormal.len() < MAX_ABNORMAL || self.full {
@@ -311,8 +474,39 @@ impl<W: Write> Sink for Human<W> {
                 .map(|(_, n)| n)
                 .sum::<u64>()
         )?;
+        for v in &t.views {
+            writeln!(self.out, "{DIM}{v}{DIM:#}")?;
+        }
+        for (n, side) in self.one_way.iter().zip(["client", "server"]) {
+            if *n > 0 {
+                writeln!(
+                    self.out,
+                    "one direction only: {n} {} only the {side}'s packets; what the other side sent is not in the capture",
+                    if *n == 1 {
+                        "connection holds"
+                    } else {
+                        "connections hold"
+                    }
+                )?;
+            }
+        }
+        if t.skipped.total() > 0 {
+            writeln!(
+                self.out,
+                "{DIM}skipped {} frames: {}{DIM:#}",
+                t.skipped.total(),
+                t.skipped
+            )?;
+        }
         if t.connections == 0 {
-            writeln!(self.out, "no TCP connections in the capture")?;
+            if t.skipped.hiding_tcp() > 0 {
+                writeln!(
+                    self.out,
+                    "no TCP connection decoded: the frames skipped above may hold some"
+                )?;
+            } else {
+                writeln!(self.out, "no TCP connections in the capture")?;
+            }
             return self.out.flush();
         }
         writeln!(self.out)?;
@@ -331,9 +525,6 @@ impl<W: Write> Sink for Human<W> {
         let mut shown = std::mem::take(&mut self.abnormal);
         shown.sort_by_key(|(c, _)| (c.zeek.ts_ns, c.first_frame));
         if self.full {
-            if shown.is_empty() {
-                writeln!(self.out, "no connection matches --conn")?;
-            }
             for (c, uid) in &shown {
                 self.explain(c, uid)?;
                 self.ladder(c, rungs)?;
@@ -369,5 +560,68 @@ impl<W: Write> Sink for Human<W> {
             }
         }
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tcpmortem_analyze::{Checksums, Options, Tracker};
+    use tcpmortem_wire::capture::Reader;
+
+    /// Every sentence of every verdict on the corpus names the frames it rests on.
+    #[test]
+    fn every_sentence_of_a_verdict_names_its_frames() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut stack = vec![
+            root.join("tests/data/zeek/Traces"),
+            root.join("crates/cli/tests/data"),
+        ];
+        let mut sentences = 0;
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Ok(mut r) = Reader::new(std::fs::File::open(&path).unwrap()) else {
+                    continue;
+                };
+                for checksums in [Checksums::Auto, Checksums::Verify] {
+                    let mut t = Tracker::new(Options {
+                        checksums,
+                        ..Options::default()
+                    });
+                    while let Ok(Some(p)) = r.next_packet() {
+                        t.frame(p.frame, p.ts_ns, p.linktype, p.data);
+                    }
+                    for c in t.finish() {
+                        let text = paragraph(&c);
+                        // Sentences end with a full stop before a capital letter.
+                        let mut start = 0;
+                        let b = text.as_bytes();
+                        for i in 0..b.len() {
+                            let end = i + 1 == b.len()
+                                || (b[i] == b'.'
+                                    && b.get(i + 1) == Some(&b' ')
+                                    && b.get(i + 2).is_some_and(u8::is_ascii_uppercase));
+                            if end {
+                                let s = &text[start..=i];
+                                assert!(
+                                    s.contains("frame") && !s.contains("frame ?"),
+                                    "{}: {s:?} in {text:?}",
+                                    path.display()
+                                );
+                                sentences += 1;
+                                start = i + 2;
+                            }
+                        }
+                    }
+                    r = Reader::new(std::fs::File::open(&path).unwrap()).unwrap();
+                }
+            }
+        }
+        assert!(sentences > 300, "{sentences} sentences");
     }
 }

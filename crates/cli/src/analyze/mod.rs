@@ -12,9 +12,10 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tcpmortem_analyze::{Connection, Decoded, Decoder, Options, Tracker};
+use tcpmortem_analyze::views::Views;
+use tcpmortem_analyze::{Checksums, Connection, Decoded, Decoder, Options, Skipped, Tracker};
+use tcpmortem_wire::TcpSegment;
 use tcpmortem_wire::capture::{CaptureError, Reader, Source};
-use tcpmortem_wire::{TcpSegment, link};
 
 /// Tell how each TCP connection in a capture ended, and what each application saw.
 ///
@@ -52,9 +53,15 @@ pub struct Args {
     #[arg(long, value_name = "ADDR:PORT", value_parser = endpoint)]
     conn: Option<Endpoint>,
 
-    /// Do not verify TCP checksums (Zeek's -C). By default a segment with a bad checksum is
-    /// counted in the history as `C` and otherwise ignored, as Zeek does.
-    #[arg(long, short = 'C')]
+    /// TCP checksums. auto: verify them, except those a sender left for its NIC to fill in
+    /// (checksum offloading: captures taken on the sending host or on loopback; said on
+    /// stderr). verify: every one, as Zeek does (a segment with a bad checksum is counted in
+    /// the history as `C` and otherwise ignored). ignore: none, as Zeek's -C.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ChecksumMode::Auto)]
+    checksums: ChecksumMode,
+
+    /// Do not verify TCP checksums: --checksums ignore (Zeek's -C).
+    #[arg(long, short = 'C', conflicts_with = "checksums")]
     ignore_checksums: bool,
 
     /// Ports that mark the responder when a connection's first packet is not a SYN (Zeek's
@@ -62,7 +69,16 @@ pub struct Args {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     likely_server_ports: Option<Vec<u16>>,
 
+    /// At most N connections in memory at once: beyond it, the oldest connections that have
+    /// seen only a SYN (a flood, a scan) are finished early, then the least recently active;
+    /// a warning says how many. Default: no limit but memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
+
     /// Only packets of this pcapng interface (its name, e.g. `to-client`, or its index).
+    /// Without it, a capture with several interfaces carrying the same packets (the lab's
+    /// two router links) reads each connection as seen on the interface of its first packet,
+    /// each packet once, and says so.
     #[arg(long, value_name = "NAME|INDEX")]
     interface: Option<String>,
 }
@@ -75,6 +91,13 @@ enum Format {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ChecksumMode {
+    Auto,
+    Verify,
+    Ignore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Only {
     Abnormal,
 }
@@ -84,6 +107,18 @@ enum Only {
 pub struct Endpoint {
     ip: Option<IpAddr>,
     port: Option<u16>,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.ip, self.port) {
+            (Some(ip), Some(p)) => write!(f, "{}", SocketAddr::new(ip, p)),
+            (Some(IpAddr::V6(ip)), None) => write!(f, "[{ip}]"),
+            (Some(ip), None) => write!(f, "{ip}"),
+            (None, Some(p)) => write!(f, ":{p}"),
+            (None, None) => f.write_str("*"),
+        }
+    }
 }
 
 impl Endpoint {
@@ -129,7 +164,13 @@ pub struct Totals {
     pub frames: u64,
     pub tcp_frames: u64,
     pub connections: u64,
+    /// Connections given to the renderer (all, or those `--only`/`--conn` chose).
+    pub selected: u64,
     pub bytes: u64,
+    /// Frames that gave no TCP segment, by reason.
+    pub skipped: Skipped,
+    /// Captures with several interfaces, and the one each was read as seen on.
+    pub views: Vec<ViewNote>,
 }
 
 /// A renderer: gets each connection as it finishes, then the end of the run.
@@ -149,17 +190,62 @@ fn uid(c: &Connection, n: u64) -> String {
         }
     };
     eat(&c.zeek.ts_ns.to_le_bytes());
-    eat(c.zeek.orig.to_string().as_bytes());
-    eat(c.zeek.resp.to_string().as_bytes());
+    let mut text = Vec::with_capacity(48);
+    push_addr(&mut text, c.zeek.orig);
+    eat(&text);
+    text.clear();
+    push_addr(&mut text, c.zeek.resp);
+    eat(&text);
     eat(&n.to_le_bytes());
     const B62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut s = String::from("C");
-    let mut x = u128::from(h) << 64 | u128::from(h.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15);
-    for _ in 0..17 {
-        s.push(char::from(B62[(x % 62) as usize]));
-        x /= 62;
+    let mut s = String::with_capacity(18);
+    s.push('C');
+    let x = u128::from(h) << 64 | u128::from(h.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15);
+    // The 17 lowest base-62 digits of x, with three 128-bit divisions instead of 34: the
+    // first ten from x mod 62^10, the next seven from (x / 62^10) mod 62^7.
+    const P10: u128 = 62u128.pow(10);
+    let low = (x % P10) as u64;
+    let high = ((x / P10) % 62u128.pow(7)) as u64;
+    for (mut d, n) in [(low, 10), (high, 7)] {
+        for _ in 0..n {
+            s.push(char::from(B62[(d % 62) as usize]));
+            d /= 62;
+        }
     }
     s
+}
+
+/// Appends an address as its `Display` writes it. IPv4 goes without the formatting
+/// machinery, which is most of the cost of a row when a flood brings a million of them.
+pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut b = itoa::Buffer::new();
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(b.format(o).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// [`push_ip`] for an address and port: `198.18.0.1:40000`, `[2001:db8::1]:443`.
+pub fn push_addr(out: &mut Vec<u8>, a: SocketAddr) {
+    match a {
+        SocketAddr::V4(v4) => {
+            push_ip(out, IpAddr::V4(*v4.ip()));
+            out.push(b':');
+            out.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
+        }
+        SocketAddr::V6(_) => {
+            let _ = write!(out, "{a}");
+        }
+    }
 }
 
 enum Input {
@@ -176,6 +262,41 @@ impl Read for Input {
     }
 }
 
+/// How a capture with several interfaces was read (`tcpmortem_analyze::views`).
+#[derive(Debug, Clone)]
+pub struct ViewNote {
+    /// The interfaces connections were read on, with how many each.
+    pub views: Vec<(String, u64)>,
+    pub others: Vec<String>,
+    pub duplicates: u64,
+    pub elsewhere_only: u64,
+}
+
+impl std::fmt::Display for ViewNote {
+    /// "each connection read as seen on the interface of its first packet: to-client (1);
+    /// left out 9 packets also seen there and 2 seen only on to-server".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let views: Vec<String> = self
+            .views
+            .iter()
+            .map(|(n, k)| format!("{n} ({k} connection{})", if *k == 1 { "" } else { "s" }))
+            .collect();
+        let elsewhere = if self.others.is_empty() {
+            "elsewhere".to_string()
+        } else {
+            format!("only on {}", self.others.join(", "))
+        };
+        write!(
+            f,
+            "each connection read as seen on the interface of its first packet: {}; left out {} packet{} seen there too and {} seen {elsewhere} (--interface reads one interface whole)",
+            views.join(", "),
+            self.duplicates,
+            if self.duplicates == 1 { "" } else { "s" },
+            self.elsewhere_only,
+        )
+    }
+}
+
 /// A problem with one input that still lets the others (and the results so far) through.
 struct InputError {
     code: u8,
@@ -188,7 +309,19 @@ struct ReadReport {
     files: Vec<String>,
     frames: u64,
     bytes: u64,
-    unsupported: BTreeSet<u16>,
+    /// Inputs read as captures (to their end or to an error after the header).
+    captures: usize,
+    /// With `--interface`: whether any frame was on it, and the interfaces seen otherwise.
+    interface_matched: bool,
+    interfaces: BTreeSet<(u32, String)>,
+    skipped: Skipped,
+    /// Captures read as seen on one of their interfaces.
+    views: Vec<ViewNote>,
+    /// Senders whose bad checksums were taken as offloaded, and how many.
+    offloaded: Vec<(IpAddr, u64)>,
+    /// Frames cut short by the snap length, and the longest such cut (the snap length).
+    snapped: u64,
+    snaplen: usize,
     errors: Vec<InputError>,
     /// Fragmented datagrams that could not be completed.
     fragments_dropped: u64,
@@ -255,14 +388,21 @@ impl Feeder<'_> {
             let _ = self.tx.send(std::mem::take(&mut self.batch));
         }
         self.rep.fragments_dropped = self.decoder.fragments_dropped();
+        self.rep.skipped = self.decoder.skipped().clone();
+        self.rep.offloaded = self.decoder.offloaded();
         self.rep
     }
 
     /// Reads one capture to its end; false when the tracking side hung up.
     fn file<S: Source>(&mut self, mut reader: Reader<S>, name: &str, size: Option<u64>) -> bool {
+        self.rep.captures += 1;
         let mut progress = progress::Progress::new(name, size);
         let iface = self.args.interface.as_deref();
         let mut last_frame = 0;
+        // Several interfaces of one capture may carry the same packets; without
+        // --interface, each counts once (tcpmortem_analyze::views).
+        let mut views: Option<Views> = None;
+        let mut names: Vec<Option<String>> = Vec::new();
         loop {
             let p = match reader.next_packet() {
                 Ok(Some(p)) => p,
@@ -274,25 +414,63 @@ impl Feeder<'_> {
             };
             last_frame = p.frame;
             self.rep.frames += 1;
-            if let Some(want) = iface
-                && p.interface_name != Some(want)
-                && want.parse::<u32>() != Ok(p.interface)
-            {
-                continue;
+            if let Some(want) = iface {
+                if p.interface_name != Some(want) && want.parse::<u32>() != Ok(p.interface) {
+                    if self.rep.interfaces.len() < 64 {
+                        let name = p.interface_name.unwrap_or("").to_string();
+                        self.rep.interfaces.insert((p.interface, name));
+                    }
+                    continue;
+                }
+                self.rep.interface_matched = true;
             }
-            if !link::supported(p.linktype) {
-                self.rep.unsupported.insert(p.linktype);
-                continue;
+            if p.data.len() < p.orig_len as usize {
+                self.rep.snapped += 1;
+                self.rep.snaplen = self.rep.snaplen.max(p.data.len());
+            }
+            let i = p.interface as usize;
+            if i < 64 && names.get(i).is_none_or(Option::is_none) {
+                names.resize(names.len().max(i + 1), None);
+                names[i] = Some(
+                    p.interface_name
+                        .map_or_else(|| i.to_string(), str::to_string),
+                );
             }
             let frame = self.frame_base + p.frame;
             let d = self.decoder.decode(frame, p.ts_ns, p.linktype, p.data);
-            self.batch.push(d);
-            if self.batch.len() == BATCH {
+            let on = p.interface;
+            if views.is_none() && iface.is_none() && reader.interfaces() > 1 {
+                views = Some(Views::new());
+            }
+            match &mut views {
+                Some(v) => v.push(on, d, &mut self.batch),
+                None => self.batch.push(d),
+            }
+            if self.batch.len() >= BATCH {
                 let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
                 if self.tx.send(full).is_err() {
                     return false;
                 }
                 progress.update(reader.offset(), self.live.load(Ordering::Relaxed));
+            }
+        }
+        if let Some(mut v) = views {
+            v.flush();
+            let r = v.report().clone();
+            if !r.views.is_empty() {
+                let name = |i: u32| {
+                    names
+                        .get(i as usize)
+                        .cloned()
+                        .flatten()
+                        .unwrap_or_else(|| i.to_string())
+                };
+                self.rep.views.push(ViewNote {
+                    views: r.views.iter().map(|(i, n)| (name(*i), *n)).collect(),
+                    others: r.others.iter().map(|i| name(*i)).collect(),
+                    duplicates: r.duplicates,
+                    elsewhere_only: r.elsewhere_only,
+                });
             }
         }
         self.rep.bytes += reader.offset();
@@ -309,11 +487,19 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     }
     let format = if args.json { Format::Json } else { args.format };
     let opts = Options {
-        ignore_checksums: args.ignore_checksums,
+        checksums: match (args.ignore_checksums, args.checksums) {
+            (true, _) | (_, ChecksumMode::Ignore) => Checksums::Ignore,
+            (_, ChecksumMode::Verify) => Checksums::Verify,
+            (_, ChecksumMode::Auto) => Checksums::Auto,
+        },
         likely_server_ports: args
             .likely_server_ports
             .clone()
             .unwrap_or_else(|| tcpmortem_analyze::LIKELY_SERVER_PORTS.to_vec()),
+        max_connections: args
+            .max_connections
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        ..Options::default()
     };
     let only_abnormal = args.only == Some(Only::Abnormal);
     // Machine formats skip the colour-stripping writer: they never carry colour.
@@ -327,7 +513,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
         Format::Zeek => Box::new(zeek::Zeek::new(io::BufWriter::with_capacity(
             1 << 16,
             raw.lock(),
-        ))?),
+        ))),
     };
     let mut tracker = Tracker::new(opts.clone());
     let mut totals = Totals::default();
@@ -341,6 +527,7 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             None => !only_abnormal || c.ending.kind.abnormal(),
         };
         if wanted {
+            totals.selected += 1;
             sink.connection(c, &uid(c, n))?;
         }
         Ok(())
@@ -382,28 +569,140 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     totals.frames = rep.frames;
     totals.bytes = rep.bytes;
     totals.tcp_frames = tracker.tcp_frames;
+    let evicted = tracker.evicted;
+    totals.skipped = rep.skipped;
+    totals.views = rep.views;
     let mut errors = rep.errors;
-    for c in tracker.finish_iter() {
-        emit(&c, &mut totals, sink.as_mut())?;
+    // The connections still open at the end are finished on the reading thread's core while
+    // this one renders them: after a flood that is a million of each.
+    std::thread::scope(|s| -> io::Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Connection>>(4);
+        s.spawn(move || {
+            let mut batch = Vec::with_capacity(256);
+            for c in tracker.finish_iter() {
+                batch.push(c);
+                if batch.len() == 256 && tx.send(std::mem::take(&mut batch)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(batch);
+        });
+        for batch in rx {
+            for c in &batch {
+                emit(c, &mut totals, sink.as_mut())?;
+            }
+        }
+        Ok(())
+    })?;
+    // Selections that select nothing, and inputs of which none could be read, print only
+    // the error: an empty report would read as "nothing happened".
+    let fatal = if rep.captures == 0 {
+        Some(errors.first().map_or(exit::BAD_INPUT, |e| e.code))
+    } else if let Some(want) = &args.interface
+        && !rep.interface_matched
+    {
+        let seen: Vec<String> = rep
+            .interfaces
+            .iter()
+            .map(|(i, n)| {
+                if n.is_empty() {
+                    i.to_string()
+                } else {
+                    format!("{i} {n}")
+                }
+            })
+            .collect();
+        errors.push(InputError {
+            code: exit::USAGE,
+            message: format!(
+                "--interface {want}: no packet of the capture is on it (its packets are on interface{} {})",
+                if seen.len() == 1 { "" } else { "s" },
+                seen.join(", ")
+            ),
+        });
+        Some(exit::USAGE)
+    } else if let Some(e) = &args.conn
+        && totals.selected == 0
+    {
+        errors.push(InputError {
+            code: exit::NOTHING_MATCHED,
+            message: format!(
+                "--conn {e}: no connection has that endpoint (of {} in the capture)",
+                totals.connections
+            ),
+        });
+        Some(exit::NOTHING_MATCHED)
+    } else {
+        None
+    };
+    if fatal.is_none() {
+        sink.finish(&totals, &rungs)?;
     }
-    sink.finish(&totals, &rungs)?;
     drop(sink);
-    if !rep.unsupported.is_empty() {
-        let list: Vec<String> = rep.unsupported.iter().map(|l| l.to_string()).collect();
-        let msg = format!(
-            "skipped frames of unsupported link type(s) {} (supported: Ethernet 1, raw IP 101/228/229, BSD loopback 0/108, Linux cooked 113/276)",
-            list.join(", ")
-        );
-        if totals.tcp_frames == 0 {
+    let skipped = &totals.skipped;
+    if skipped.total() > 0 && fatal.is_none() {
+        let hidden = skipped.hiding_tcp();
+        if totals.connections == 0 && hidden > 0 {
+            // No TCP found, and frames the decoder could not open may hold it.
             errors.push(InputError {
                 code: exit::BAD_INPUT,
-                message: msg,
+                message: format!(
+                    "no TCP connection found, but {hidden} of {} frames were not decoded and may hold TCP (skipped: {skipped})",
+                    totals.frames
+                ),
             });
-        } else {
-            eprintln!("tcpmortem: warning: {msg}");
+        } else if args.format != Format::Human {
+            // The human report shows the counts itself.
+            eprintln!(
+                "tcpmortem: skipped {} of {} frames: {skipped}",
+                skipped.total(),
+                totals.frames
+            );
         }
     }
-    if rep.fragments_dropped > 0 {
+    if args.format != Format::Human && fatal.is_none() {
+        for v in &totals.views {
+            eprintln!("tcpmortem: {v}");
+        }
+    }
+    if !rep.offloaded.is_empty() && fatal.is_none() {
+        let n: u64 = rep.offloaded.iter().map(|(_, n)| n).sum();
+        let mut from: Vec<String> = rep
+            .offloaded
+            .iter()
+            .take(4)
+            .map(|(a, k)| {
+                if rep.offloaded.len() == 1 {
+                    a.to_string()
+                } else {
+                    format!("{a} ({k})")
+                }
+            })
+            .collect();
+        if rep.offloaded.len() > 4 {
+            from.push(format!("{} more senders", rep.offloaded.len() - 4));
+        }
+        eprintln!(
+            "tcpmortem: note: ignored the bad TCP checksums of {n} packet{} from {}: left for the NIC to fill in (checksum offloading, as in captures taken on the sending host or on loopback); --checksums verify counts them as bad, as Zeek does",
+            if n == 1 { "" } else { "s" },
+            from.join(", ")
+        );
+    }
+    if evicted.embryonic + evicted.established > 0 && fatal.is_none() {
+        eprintln!(
+            "tcpmortem: warning: --max-connections {}: {} connections that had seen only a SYN and {} others (the least recently active) were finished early to stay within it; a later packet of one of them starts a new connection",
+            args.max_connections.unwrap_or(0),
+            evicted.embryonic,
+            evicted.established
+        );
+    }
+    if rep.snapped > 0 && fatal.is_none() {
+        eprintln!(
+            "tcpmortem: note: the snap length cut {} frames at {} bytes: TCP options and payload beyond it were not captured. Segments are read from their fixed 20-byte headers and their payload lengths from the IP header, so the endings stand; cut packets' checksums are not checked, and Zeek's history counts their uncaptured payload as content gaps (G, missed_bytes)",
+            rep.snapped, rep.snaplen
+        );
+    }
+    if rep.fragments_dropped > 0 && fatal.is_none() {
         eprintln!(
             "tcpmortem: warning: {} fragmented datagrams were never completed (missing fragments, or more than 256 at once) and were left out",
             rep.fragments_dropped
@@ -416,10 +715,17 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             code = e.code;
         }
     }
-    Ok(code)
+    Ok(fatal.unwrap_or(code))
 }
 
 fn capture_error(name: &str, e: CaptureError) -> InputError {
+    // An empty input (an empty file, /dev/null) is no capture, not a truncated one.
+    if let CaptureError::Truncated { offset: 0, .. } = e {
+        return InputError {
+            code: exit::BAD_INPUT,
+            message: format!("{name}: empty, not a pcap or pcapng file"),
+        };
+    }
     let code = match &e {
         CaptureError::Truncated { .. } => exit::TRUNCATED,
         CaptureError::Io(_) => exit::IO_ERROR,

@@ -2,7 +2,7 @@
 //! `#fields` and `#types` of Zeek's conn.log, `-` for unset fields. tcpmortem's ending is one
 //! extra column at the end, which Zeek log readers take like any other field.
 
-use super::{Rung, Sink, Totals};
+use super::{Rung, Sink, Totals, push_ip};
 use std::io::{self, Write};
 use tcpmortem_analyze::Connection;
 
@@ -34,6 +34,11 @@ const FIELDS: &[(&str, &str)] = &[
 
 pub struct Zeek<W> {
     out: W,
+    /// The header is written with the first row or at the end, so that a run that fails
+    /// before any result prints nothing.
+    header: bool,
+    /// One row, reused.
+    line: Vec<u8>,
 }
 
 /// Zeek's `#open`/`#close` stamp: wall-clock time, `%Y-%m-%d-%H-%M-%S` (UTC here).
@@ -46,67 +51,103 @@ fn stamp() -> String {
 }
 
 impl<W: Write> Zeek<W> {
-    pub fn new(mut out: W) -> io::Result<Zeek<W>> {
+    pub fn new(out: W) -> Zeek<W> {
+        Zeek {
+            out,
+            header: false,
+            line: Vec::with_capacity(256),
+        }
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        if std::mem::replace(&mut self.header, true) {
+            return Ok(());
+        }
         let names: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
         let types: Vec<&str> = FIELDS.iter().map(|f| f.1).collect();
         write!(
-            out,
+            self.out,
             "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t{}\n#fields\t{}\n#types\t{}\n",
             stamp(),
             names.join("\t"),
             types.join("\t")
-        )?;
-        Ok(Zeek { out })
+        )
     }
 }
 
 /// Zeek prints times and intervals rounded to six decimals; integer arithmetic keeps epoch
 /// times exact (an f64 has too few digits for them).
-fn six(ns: i128) -> String {
-    let sign = if ns < 0 { "-" } else { "" };
+fn six(out: &mut Vec<u8>, ns: i128) {
+    if ns < 0 {
+        out.push(b'-');
+    }
     let us = (ns.unsigned_abs() + 500) / 1000;
-    format!("{sign}{}.{:06}", us / 1_000_000, us % 1_000_000)
+    out.extend_from_slice(itoa::Buffer::new().format(us / 1_000_000).as_bytes());
+    let frac = (us % 1_000_000) as u32;
+    out.push(b'.');
+    let digits = itoa::Buffer::new().format(frac).len();
+    out.extend(std::iter::repeat_n(b'0', 6 - digits));
+    out.extend_from_slice(itoa::Buffer::new().format(frac).as_bytes());
 }
 
-fn count(v: Option<u64>) -> String {
-    v.map_or_else(|| "-".into(), |v| v.to_string())
+fn count(out: &mut Vec<u8>, v: Option<u64>) {
+    match v {
+        Some(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+        None => out.push(b'-'),
+    }
 }
 
 impl<W: Write> Sink for Zeek<W> {
     fn connection(&mut self, c: &Connection, uid: &str) -> io::Result<()> {
+        self.header()?;
         let z = &c.zeek;
+        let o = &mut self.line;
+        o.clear();
+        let tab = |o: &mut Vec<u8>| o.push(b'\t');
+        six(o, z.ts_ns);
+        tab(o);
+        o.extend_from_slice(uid.as_bytes());
+        tab(o);
+        push_ip(o, z.orig.ip());
+        tab(o);
+        count(o, Some(u64::from(z.orig.port())));
+        tab(o);
+        push_ip(o, z.resp.ip());
+        tab(o);
+        count(o, Some(u64::from(z.resp.port())));
+        o.extend_from_slice(b"\ttcp\t-\t");
         // Zeek leaves duration and sizes unset for a connection of one instant.
-        let duration = if z.duration_ns > 0 {
-            six(z.duration_ns)
+        if z.duration_ns > 0 {
+            six(o, z.duration_ns);
         } else {
-            "-".into()
-        };
-        writeln!(
-            self.out,
-            "{}\t{uid}\t{}\t{}\t{}\t{}\ttcp\t-\t{duration}\t{}\t{}\t{}\t-\t-\t{}\t{}\t{}\t{}\t{}\t{}\t-\t6\t{}",
-            six(z.ts_ns),
-            z.orig.ip(),
-            z.orig.port(),
-            z.resp.ip(),
-            z.resp.port(),
-            count(z.orig_bytes),
-            count(z.resp_bytes),
-            z.conn_state,
-            z.missed_bytes,
-            if z.history.is_empty() {
-                "-"
-            } else {
-                &z.history
-            },
-            z.orig_pkts,
-            z.orig_ip_bytes,
-            z.resp_pkts,
-            z.resp_ip_bytes,
-            c.ending.kind.name(),
-        )
+            o.push(b'-');
+        }
+        tab(o);
+        count(o, z.orig_bytes);
+        tab(o);
+        count(o, z.resp_bytes);
+        tab(o);
+        o.extend_from_slice(z.conn_state.as_bytes());
+        o.extend_from_slice(b"\t-\t-\t");
+        count(o, Some(z.missed_bytes));
+        tab(o);
+        if z.history.is_empty() {
+            o.push(b'-');
+        } else {
+            o.extend_from_slice(z.history.as_bytes());
+        }
+        for n in [z.orig_pkts, z.orig_ip_bytes, z.resp_pkts, z.resp_ip_bytes] {
+            tab(o);
+            count(o, Some(n));
+        }
+        o.extend_from_slice(b"\t-\t6\t");
+        o.extend_from_slice(c.ending.kind.name().as_bytes());
+        o.push(b'\n');
+        self.out.write_all(o)
     }
 
     fn finish(&mut self, _: &Totals, _: &[Rung]) -> io::Result<()> {
+        self.header()?;
         writeln!(self.out, "#close\t{}", stamp())?;
         self.out.flush()
     }
