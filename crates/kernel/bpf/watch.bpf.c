@@ -69,7 +69,11 @@ struct sock {
 struct inet_sock {
 	__be16 inet_sport;
 };
+struct inet_connection_sock {
+	struct inet_sock icsk_inet;
+};
 struct tcp_sock {
+	struct inet_connection_sock inet_conn;
 	__u64 bytes_acked;
 	__u64 bytes_received;
 	__u64 bytes_sent;
@@ -179,7 +183,16 @@ static __always_inline struct tm_event *reserve(__u8 kind)
 	return e;
 }
 
-/* The calling process: its tgid and its main thread's name (as /proc/PID/comm). */
+/* The calling process, in a tp_btf program: its tgid and its main thread's name (as
+ * /proc/PID/comm), by direct loads from the task (no helper call per field). */
+static __always_inline void current_owner_btf(__u32 *pid, char *comm)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	*pid = bpf_get_current_pid_tgid() >> 32;
+	__builtin_memcpy(comm, t->group_leader->comm, 16);
+}
+
+/* The same in a classic tracepoint, through bpf_probe_read_kernel(). */
 static __always_inline void current_owner(__u32 *pid, char *comm)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
@@ -188,17 +201,21 @@ static __always_inline void current_owner(__u32 *pid, char *comm)
 	bpf_probe_read_kernel_str(comm, 16, &leader->comm);
 }
 
-static __always_inline void sock_addrs(struct tm_event *e, const struct sock *sk)
+/* The local port of a socket. A full socket's skc_num is already 0 when it reaches CLOSE
+ * (inet_put_port() runs before inet_sk_state_store()); inet_sport stays, as the tracepoint
+ * itself prints it. Time-wait and request sockets have no inet_sport, and keep skc_num. */
+static __always_inline __u16 local_port(const struct sock *sk, struct tcp_sock *tp)
 {
 	unsigned char state = sk->__sk_common.skc_state;
+	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV || !tp)
+		return sk->__sk_common.skc_num;
+	return bpf_ntohs(tp->inet_conn.icsk_inet.inet_sport);
+}
+
+static __always_inline void sock_addrs(struct tm_event *e, const struct sock *sk, __u16 sport)
+{
 	e->family = sk->__sk_common.skc_family;
-	/* A full socket's skc_num is already 0 when it reaches CLOSE (inet_put_port() runs
-	 * before inet_sk_state_store()); inet_sport stays, as the tracepoint itself prints it.
-	 * Time-wait and request sockets have no inet_sport, and keep skc_num. */
-	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
-		e->sport = sk->__sk_common.skc_num;
-	else
-		e->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	e->sport = sport;
 	e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
 	e->netns = sk->__sk_common.skc_net.net->ns.inum;
 	if (e->family == AF_INET) {
@@ -206,54 +223,79 @@ static __always_inline void sock_addrs(struct tm_event *e, const struct sock *sk
 		__builtin_memcpy(e->saddr, &s, 4);
 		__builtin_memcpy(e->daddr, &d, 4);
 	} else {
-		bpf_probe_read_kernel(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_probe_read_kernel(e->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+		__builtin_memcpy(e->saddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(e->daddr, &sk->__sk_common.skc_v6_daddr, 16);
 	}
 }
 
-/* The segment's addresses, ports and flags, reversed when `reverse` (a RST answers it). */
-static __always_inline int skb_addrs(struct tm_event *e, const struct sk_buff *skb, int reverse)
+/* A segment's addresses, ports and TCP flags. */
+struct seg {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 family;
+	__u8 tcp_flags;
+};
+
+/* Reads the IP and TCP headers of a TCP segment (two or three reads); -1 for anything else. */
+static __always_inline int skb_seg(struct seg *g, const struct sk_buff *skb)
 {
 	unsigned char *head = skb->head;
 	__u16 nh = skb->network_header, th = skb->transport_header;
-	__u8 first;
-	__u8 proto;
+	__u8 ip[40];
 	__u8 tcp[14];
-	__u8 *src = reverse ? e->daddr : e->saddr, *dst = reverse ? e->saddr : e->daddr;
 
 	if (nh == (__u16)~0U)
 		return -1;
-	if (bpf_probe_read_kernel(&first, 1, head + nh))
+	if (bpf_probe_read_kernel(ip, 20, head + nh))
 		return -1;
-	if ((first >> 4) == 4) {
-		if (bpf_probe_read_kernel(&proto, 1, head + nh + 9))
+	if ((ip[0] >> 4) == 4) {
+		if (ip[9] != IPPROTO_TCP)
 			return -1;
-		e->family = AF_INET;
-		bpf_probe_read_kernel(src, 4, head + nh + 12);
-		bpf_probe_read_kernel(dst, 4, head + nh + 16);
+		g->family = AF_INET;
+		__builtin_memcpy(g->saddr, ip + 12, 4);
+		__builtin_memcpy(g->daddr, ip + 16, 4);
 		if (th == (__u16)~0U || th <= nh)
-			th = nh + (first & 0xf) * 4;
-	} else if ((first >> 4) == 6) {
-		if (bpf_probe_read_kernel(&proto, 1, head + nh + 6))
+			th = nh + (ip[0] & 0xf) * 4;
+	} else if ((ip[0] >> 4) == 6) {
+		if (ip[6] != IPPROTO_TCP)
 			return -1;
-		e->family = AF_INET6;
-		bpf_probe_read_kernel(src, 16, head + nh + 8);
-		bpf_probe_read_kernel(dst, 16, head + nh + 24);
+		if (bpf_probe_read_kernel(ip + 20, 20, head + nh + 20))
+			return -1;
+		g->family = AF_INET6;
+		__builtin_memcpy(g->saddr, ip + 8, 16);
+		__builtin_memcpy(g->daddr, ip + 24, 16);
 		if (th == (__u16)~0U || th <= nh)
 			th = nh + 40;
 	} else {
 		return -1;
 	}
-	if (proto != IPPROTO_TCP)
-		return -1;
 	if (bpf_probe_read_kernel(tcp, sizeof(tcp), head + th))
 		return -1;
-	__u16 sp = (tcp[0] << 8) | tcp[1], dp = (tcp[2] << 8) | tcp[3];
-	e->sport = reverse ? dp : sp;
-	e->dport = reverse ? sp : dp;
-	e->tcp_flags = tcp[13];
-	e->flags |= TM_F_FROM_SKB;
+	g->sport = (tcp[0] << 8) | tcp[1];
+	g->dport = (tcp[2] << 8) | tcp[3];
+	g->tcp_flags = tcp[13];
 	return 0;
+}
+
+/* The segment into the record, reversed when `reverse` (a RST answers it). */
+static __always_inline void seg_addrs(struct tm_event *e, const struct seg *g, int reverse)
+{
+	e->family = g->family;
+	if (reverse) {
+		__builtin_memcpy(e->saddr, g->daddr, 16);
+		__builtin_memcpy(e->daddr, g->saddr, 16);
+		e->sport = g->dport;
+		e->dport = g->sport;
+	} else {
+		__builtin_memcpy(e->saddr, g->saddr, 16);
+		__builtin_memcpy(e->daddr, g->daddr, 16);
+		e->sport = g->sport;
+		e->dport = g->dport;
+	}
+	e->tcp_flags = g->tcp_flags;
+	e->flags |= TM_F_FROM_SKB;
 }
 
 static __always_inline __u32 skb_netns(const struct sk_buff *skb)
@@ -282,7 +324,7 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 		st->start_ns = bpf_ktime_get_ns();
 		if (newstate == TCP_SYN_SENT) {
 			/* tcp_v4_connect()/tcp_v6_connect(): the connect() caller's context. */
-			current_owner(&st->pid, st->comm);
+			current_owner_btf(&st->pid, st->comm);
 			st->flags = TM_F_CLIENT | TM_F_OWNER;
 		} else {
 			/* inet_csk_clone_lock() in softirq: the owner comes with accept(). */
@@ -299,7 +341,8 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 	struct tm_event *e = reserve(TM_END);
 	if (!e)
 		return 0;
-	sock_addrs(e, sk);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	sock_addrs(e, sk, local_port(sk, tp));
 	e->cookie = bpf_get_socket_cookie((void *)sk);
 	e->state = oldstate;
 	e->sk_err = sk->sk_err;
@@ -312,7 +355,6 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 	/* __tcp_close() sets it first, before tcp_disconnect() or the RST of unread data. */
 	if (sk->sk_shutdown == 3)
 		e->flags |= TM_F_SHUT_BOTH;
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 	if (tp) {
 		e->bytes_acked = tp->bytes_acked;
 		e->bytes_received = tp->bytes_received;
@@ -372,20 +414,19 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb, in
 	}
 	/* A listener's own addresses name no peer (tcp_v4_send_reset() from tcp_check_req(),
 	 * or a bad segment to a listener): the segment being answered does. */
+	struct seg g;
+	int have_seg = skb && !skb_seg(&g, skb);
 	if (sk && e->state != TCP_LISTEN) {
-		sock_addrs(e, sk);
-	} else if (skb) {
-		skb_addrs(e, skb, 1);
+		/* bpf_skc_to_tcp_sock() is NULL for time-wait and request sockets. */
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+		sock_addrs(e, sk, local_port(sk, tp));
+		/* The segment's flags tell a SYN (refused) from data (half-open). */
+		if (have_seg)
+			e->tcp_flags = g.tcp_flags;
+	} else if (have_seg) {
+		seg_addrs(e, &g, 1);
 		if (!e->netns)
 			e->netns = skb_netns(skb);
-	}
-	if (skb && !(e->flags & TM_F_FROM_SKB)) {
-		/* The segment's flags tell a SYN (refused) from data (half-open). */
-		__u8 tcp[14];
-		unsigned char *head = skb->head;
-		__u16 th = skb->transport_header;
-		if (th != (__u16)~0U && !bpf_probe_read_kernel(tcp, sizeof(tcp), head + th))
-			e->tcp_flags = tcp[13];
 	}
 	/* No pid: resets are mostly sent in softirq, where the current task is not the owner;
 	 * the owner comes with the socket's own end (same cookie). */
@@ -399,17 +440,13 @@ int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location, int reason, stru
 	__be16 proto = skb->protocol;
 	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))
 		return 0;
-	struct tm_event e;
-	__builtin_memset(&e, 0, sizeof(e));
-	if (skb_addrs(&e, skb, 0))
+	struct seg g;
+	if (skb_seg(&g, skb))
 		return 0;
 	struct tm_event *r = reserve(TM_DROP);
 	if (!r)
 		return 0;
-	__u64 ts = r->ts_ns;
-	__builtin_memcpy(r, &e, sizeof(e));
-	r->kind = TM_DROP;
-	r->ts_ns = ts;
+	seg_addrs(r, &g, 0);
 	r->reason = reason;
 	r->netns = skb_netns(skb);
 	if (rx_sk)

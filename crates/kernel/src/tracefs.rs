@@ -209,23 +209,36 @@ impl TracePipe {
 
     /// Reads what is available and returns the complete lines.
     pub fn read_lines(&mut self) -> Result<Vec<String>> {
+        self.read_lines_max(usize::MAX).map(|(lines, _)| lines)
+    }
+
+    /// Reads what is available, at most about `max_bytes` (so that a reader far behind
+    /// holds a bounded batch), and returns the complete lines, and whether it stopped at
+    /// `max_bytes` (more may be waiting).
+    pub fn read_lines_max(&mut self, max_bytes: usize) -> Result<(Vec<String>, bool)> {
         let mut lines = Vec::new();
-        loop {
+        let mut read = 0;
+        while read < max_bytes {
             match self.file.read(&mut self.buf) {
                 Ok(0) => break,
                 Ok(n) => {
+                    read += n;
                     self.partial
                         .push_str(&String::from_utf8_lossy(&self.buf[..n]));
-                    while let Some(i) = self.partial.find('\n') {
-                        let line: String = self.partial.drain(..=i).collect();
-                        lines.push(line.trim_end().to_string());
+                    // Split once, then drop what was taken: draining line by line from the
+                    // front would move the rest of the buffer for every line.
+                    let mut start = 0;
+                    while let Some(i) = self.partial[start..].find('\n') {
+                        lines.push(self.partial[start..start + i].trim_end().to_string());
+                        start += i + 1;
                     }
+                    self.partial.drain(..start);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::new("read trace_pipe", e)),
             }
         }
-        Ok(lines)
+        Ok((lines, read >= max_bytes))
     }
 }

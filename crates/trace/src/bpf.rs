@@ -356,7 +356,8 @@ pub fn errno_name(n: i32) -> Option<Cow<'static, str>> {
 #[derive(Debug, Clone, Default)]
 pub struct Names {
     rst: HashMap<u64, String>,
-    drop: HashMap<u64, String>,
+    /// Leaked once, a few hundred at most: every drop names one, so no copy per drop.
+    drop: HashMap<u64, &'static str>,
 }
 
 impl Names {
@@ -365,7 +366,11 @@ impl Names {
         Names {
             rst: crate::btf::enum_names(btf, "sk_rst_reason", "SK_RST_REASON_").unwrap_or_default(),
             drop: crate::btf::enum_names(btf, "skb_drop_reason", "SKB_DROP_REASON_")
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into_iter()
+                .take(4096)
+                .map(|(n, name)| (n, &*Box::leak(name.into_boxed_str())))
+                .collect(),
         }
     }
 
@@ -378,11 +383,11 @@ impl Names {
     }
 
     /// A drop reason number as this kernel names it (`NETFILTER_DROP`).
-    pub fn drop_reason(&self, n: u32) -> String {
-        self.drop
-            .get(&u64::from(n))
-            .cloned()
-            .unwrap_or_else(|| format!("DROP_REASON_{n}"))
+    pub fn drop_reason(&self, n: u32) -> Cow<'static, str> {
+        match self.drop.get(&u64::from(n)) {
+            Some(name) => Cow::Borrowed(name),
+            None => Cow::Owned(format!("DROP_REASON_{n}")),
+        }
     }
 }
 

@@ -77,7 +77,7 @@ impl By {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DropCount {
     /// `enum skb_drop_reason` as this kernel names it (`NETFILTER_DROP`).
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// Sent by the peer (dropped on the way in), or by this host (on the way out).
     pub from_peer: bool,
     pub count: u32,

@@ -9,6 +9,7 @@
 //! connection ([`DropTable`]) and named on its end.
 
 use crate::death::{Death, DropCount};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use tcpmortem_core::TcpState;
@@ -55,8 +56,8 @@ fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
 impl DropTable {
     pub const CAPACITY: usize = 65_536;
 
-    pub fn add(&mut self, d: &Dropped, reason: &str) {
-        if NOT_ON_THE_WIRE.contains(&reason) {
+    pub fn add(&mut self, d: &Dropped, reason: Cow<'static, str>) {
+        if NOT_ON_THE_WIRE.contains(&reason.as_ref()) {
             return;
         }
         let k = key(d.src, d.dst);
@@ -83,7 +84,7 @@ impl DropTable {
                 c.last_ns = d.ts_ns;
             }
             None => counts.push(DropCount {
-                reason: reason.to_string(),
+                reason,
                 from_peer: from_lower,
                 count: 1,
                 netns: u64::from(d.netns),
@@ -103,14 +104,15 @@ impl DropTable {
             return Vec::new();
         };
         let crosses = !(local.ip().is_loopback() || remote.ip().is_loopback());
-        let (mut mine, rest): (Vec<_>, Vec<_>) = std::mem::take(all)
-            .into_iter()
-            .partition(|c| c.netns == u64::from(netns) || crosses);
-        if rest.is_empty() {
-            self.map.remove(&k);
+        let mine = |c: &DropCount| c.netns == u64::from(netns) || crosses;
+        let mut mine = if all.iter().all(mine) {
+            // The usual case: all of them, without copying.
+            self.map.remove(&k).unwrap_or_default()
         } else {
+            let (taken, rest): (Vec<_>, Vec<_>) = std::mem::take(all).into_iter().partition(mine);
             *all = rest;
-        }
+            taken
+        };
         let local_is_lower = local == k.0;
         for c in &mut mine {
             // From the peer = sent by the other address.
@@ -214,7 +216,7 @@ impl Joiner {
             }
             Record::Drop(d) => {
                 let name = self.names.drop_reason(d.reason);
-                self.drops.add(&d, &name);
+                self.drops.add(&d, name);
             }
         }
     }
@@ -504,7 +506,7 @@ mod tests {
                 reason: 12,
                 tcp_flags: 2,
             };
-            t.add(&d, "NETFILTER_DROP");
+            t.add(&d, "NETFILTER_DROP".into());
         }
         assert_eq!(t.len(), DropTable::CAPACITY);
         assert_eq!(t.evicted, 10);

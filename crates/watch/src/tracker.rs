@@ -39,6 +39,9 @@ struct Pending {
 pub struct Tracker {
     conns: HashMap<(SocketAddr, SocketAddr), Conn>,
     pending: HashMap<(SocketAddr, SocketAddr), Pending>,
+    /// Open connections forgotten to stay within [`Tracker::CAPACITY`]: when events are lost,
+    /// some connections never show their end, and would be kept forever.
+    pub forgotten: u64,
 }
 
 /// A tracepoint's remote address, or None where it names no peer (a listener's `0.0.0.0:0`).
@@ -47,8 +50,24 @@ fn peer(a: SocketAddr) -> Option<SocketAddr> {
 }
 
 impl Tracker {
+    /// Open connections remembered at most (their start and owner).
+    pub const CAPACITY: usize = 262_144;
+
     pub fn new() -> Tracker {
         Tracker::default()
+    }
+
+    fn conn(&mut self, key: (SocketAddr, SocketAddr)) -> &mut Conn {
+        if self.conns.len() >= Self::CAPACITY && !self.conns.contains_key(&key) {
+            // Forget half, whichever: their ends will show without start or owner.
+            let mut n = 0;
+            self.conns.retain(|_, _| {
+                n += 1;
+                n % 2 == 0
+            });
+            self.forgotten += (Self::CAPACITY - self.conns.len()) as u64;
+        }
+        self.conns.entry(key).or_default()
     }
 
     /// Connections currently tracked (memory is bounded by live connections).
@@ -81,7 +100,7 @@ impl Tracker {
                         p.conn.pid = pid;
                     }
                 } else {
-                    let c = self.conns.entry(key).or_default();
+                    let c = self.conn(key);
                     if c.started_ns.is_none()
                         && matches!(
                             new,
@@ -117,7 +136,7 @@ impl Tracker {
                 }
             }
             "tcp_retransmit_skb" => {
-                self.conns.entry(key).or_default().retransmits += 1;
+                self.conn(key).retransmits += 1;
             }
             _ => {}
         }
@@ -189,6 +208,22 @@ fn death((local, remote): (SocketAddr, SocketAddr), p: Pending) -> Death {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_connections_are_bounded_when_their_ends_are_lost() {
+        let mut t = Tracker::new();
+        for i in 0..(Tracker::CAPACITY as u32 + 5) {
+            let l = format!(
+                "a-1 [0] ..... 1.0: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport={} dport=80 saddr=10.{}.{}.1 daddr=10.0.0.2 saddrv6=:: daddrv6=:: oldstate=TCP_CLOSE newstate=TCP_SYN_SENT",
+                1 + i % 60000,
+                (i / 60000) % 250,
+                (i / 15_000_000) % 250
+            );
+            t.feed(&tcp_event(&parse_line(&l).unwrap()).unwrap());
+        }
+        assert!(t.live() <= Tracker::CAPACITY, "{}", t.live());
+        assert!(t.forgotten > 0);
+    }
     use crate::death::Kind;
     use tcpmortem_trace::{parse_line, tcp_event};
 

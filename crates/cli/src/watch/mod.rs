@@ -419,13 +419,19 @@ fn run_tracefs(
     let mut tracker = Tracker::new();
     let mut lost = 0u64;
     let mut lost_reported = 0u64;
+    let mut behind = false;
     loop {
         let finished = stop.done();
-        if !finished {
+        if !finished && !behind {
             let _ = poll(&[(pipe.raw_fd(), libc::POLLIN)], 50);
         }
         let mut ends = Vec::new();
-        for line in pipe.read_lines()? {
+        // A bounded batch (the text of about 10,000 events) however far behind the pipe is;
+        // at the end, everything left is read first, batch by batch.
+        let (lines, more) = pipe.read_lines_max(1 << 20)?;
+        behind = more;
+        let last = finished && !more;
+        for line in lines {
             if let Some(n) = lost_events(&line) {
                 lost += n;
                 continue;
@@ -434,7 +440,7 @@ fn run_tracefs(
                 ends.extend(tracker.feed(&ev));
             }
         }
-        ends.extend(if finished {
+        ends.extend(if last {
             tracker.finish()
         } else {
             tracker.flush(proc::monotonic_ns())
@@ -457,7 +463,7 @@ fn run_tracefs(
             m.lost("trace_buffer", lost - lost_reported);
             lost_reported = lost;
         }
-        if finished {
+        if last {
             break;
         }
     }
@@ -467,6 +473,12 @@ fn run_tracefs(
     if lost > 0 {
         eprintln!(
             "tcpmortem: {lost} kernel events were lost (trace ring buffer overrun): some ends may be missing or incomplete"
+        );
+    }
+    if tracker.forgotten > 0 {
+        eprintln!(
+            "tcpmortem: {} open connections were forgotten to bound memory (their ends were lost): ends of some may show no start or owner",
+            tracker.forgotten
         );
     }
     Ok(exit::OK)
