@@ -10,7 +10,10 @@
 
 use crate::death::{Death, DropCount};
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+// foldhash, not SipHash: two lookups per end, hundreds of thousands a second, and the keys
+// (cookies, addresses) are not chosen by an attacker who could aim at collisions usefully.
+use hashbrown::HashMap;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use tcpmortem_core::TcpState;
 use tcpmortem_trace::bpf::{Dropped, Names, Record, ResetSent, SockEnd};
