@@ -8,6 +8,7 @@ mod explain;
 mod lab;
 mod ladder;
 mod layout;
+mod proxy;
 mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -51,6 +52,7 @@ enum Command {
     Analyze(analyze::Args),
     Explain(explain::Args),
     Lab(lab::Args),
+    Proxy(proxy::Args),
     Watch(watch::Args),
     Completions(dist::CompletionsArgs),
 }
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
             Command::Analyze(args) => analyze::run(args, &mut out),
             Command::Explain(args) => explain::run(args, &mut out),
             Command::Lab(args) => lab::run_cmd(args, &mut out),
+            Command::Proxy(args) => proxy::run(args, &mut out),
             Command::Watch(args) => watch::run(args, &mut out),
             Command::Completions(args) => dist::completions(args, &mut out),
         }

@@ -253,3 +253,21 @@ pub fn saw_reset(state: TcpState) -> Saw {
         ),
     }
 }
+
+/// An error-catalog id as `os` names it: `EPIPE 32`, `WSAECONNABORTED 10053`, `EOF` for the
+/// peer's FIN; the id itself when the catalog has no name for it on that system.
+pub fn error_name(id: &str, os: crate::Os) -> String {
+    use crate::{Entry, Kind, Os};
+    let Some(e) = Entry::by_id(id) else {
+        return id.to_string();
+    };
+    if e.kind == Kind::PeerEof {
+        return "EOF".into();
+    }
+    let name = match os {
+        Os::Linux => e.linux.map(|p| format!("{} {}", p.name, p.number)),
+        Os::Windows => e.windows.map(|w| format!("{} {}", w.name, w.code)),
+        Os::Macos => e.bsd.map(|p| format!("{} {}", p.name, p.number)),
+    };
+    name.unwrap_or_else(|| id.to_string())
+}

@@ -154,6 +154,31 @@ impl Diag {
         Ok(out)
     }
 
+    /// The TCP socket with exactly this local and remote address, if the namespace has one
+    /// (a socket in CLOSE is unhashed and not found; TIME_WAIT and FIN_WAIT2 orphans are).
+    pub fn find(&mut self, local: &SocketAddr, remote: &SocketAddr) -> Result<Option<DiagSocket>> {
+        let family = if local.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        } as u8;
+        let mut m = Msg::new(SOCK_DIAG_BY_FAMILY, 0);
+        m.bytes(&req(
+            family,
+            !0,
+            Some((
+                local,
+                remote,
+                u64::from(INET_DIAG_NOCOOKIE) << 32 | u64::from(INET_DIAG_NOCOOKIE),
+            )),
+        ));
+        match self.0.get(m, "sock_diag lookup") {
+            Ok(msg) => Ok(parse(&msg)),
+            Err(e) if e.errno() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Destroys a socket as `ss -K` does (SOCK_DESTROY): the kernel calls tcp_abort(), which
     /// sends a RST and reports ECONNABORTED to the socket's owner.
     pub fn destroy(&mut self, s: &DiagSocket) -> Result<()> {

@@ -112,6 +112,31 @@ impl NlSocket {
         }
     }
 
+    /// Sends a request answered by a single message (not a dump): its payload, or the error.
+    pub fn get(&mut self, msg: Msg, what: &str) -> Result<Vec<u8>> {
+        let seq = self.send(msg, what)?;
+        let mut buf = vec![0u8; 32768];
+        loop {
+            let n = self.recv(&mut buf, what)?;
+            for (ty, s, payload) in messages(&buf[..n]) {
+                if s != seq {
+                    continue;
+                }
+                if ty == NLMSG_ERROR {
+                    let code = payload
+                        .get(..4)
+                        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                        .unwrap_or(-libc::EPROTO);
+                    return Err(Error::new(
+                        what,
+                        std::io::Error::from_raw_os_error(-code.min(-1)),
+                    ));
+                }
+                return Ok(payload.to_vec());
+            }
+        }
+    }
+
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }

@@ -93,6 +93,16 @@ pub fn missing_capabilities() -> Vec<&'static str> {
         .collect()
 }
 
+/// CAP_NET_ADMIN's bit (`linux/capability.h`).
+pub const CAP_NET_ADMIN: u32 = 12;
+/// CAP_SYS_ADMIN's bit.
+pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// Whether the process has capability `bit` in its effective set.
+pub fn has_capability(bit: u32) -> bool {
+    effective_capabilities() & (1 << bit) != 0
+}
+
 /// The effective capability set (`CapEff` of /proc/self/status), one bit per capability.
 pub fn effective_capabilities() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -103,6 +113,25 @@ pub fn effective_capabilities() -> u64 {
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
         .unwrap_or(0)
+}
+
+/// Raises the soft limit on open files to the hard limit: a proxy holds two sockets per
+/// connection. Returns the new soft limit.
+pub fn raise_nofile_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: r is a valid rlimit to read into and to pass back.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+    }
+    r.rlim_cur
 }
 
 /// CAP_DAC_OVERRIDE's bit: reading and writing files whatever their mode, such as tracefs,

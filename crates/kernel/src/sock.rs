@@ -144,57 +144,12 @@ impl Sock {
     /// TCP_INFO of this socket, with SIOCINQ/SIOCOUTQ: what sock_diag cannot show for a socket
     /// in CLOSE, which is unhashed but still held by its application.
     pub fn tcp_info(&self) -> SysResult<crate::diag::DiagState> {
-        let mut buf = [0u8; 232];
-        let mut len = buf.len() as libc::socklen_t;
-        // SAFETY: buf and len are valid for writes of their sizes.
-        check(unsafe {
-            libc::getsockopt(
-                self.raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_INFO,
-                buf.as_mut_ptr().cast(),
-                &mut len,
-            )
-        })?;
-        let u32_at = |o: usize| u32::from_ne_bytes([buf[o], buf[o + 1], buf[o + 2], buf[o + 3]]);
-        let mut inq: libc::c_int = 0;
-        let mut outq: libc::c_int = 0;
-        // SAFETY: SIOCINQ/SIOCOUTQ write one c_int each; failures leave them 0.
-        unsafe {
-            libc::ioctl(self.raw_fd(), libc::FIONREAD, &mut inq);
-            libc::ioctl(self.raw_fd(), libc::TIOCOUTQ, &mut outq);
-        }
-        Ok(crate::diag::DiagState {
-            state: buf[0],
-            recv_q: inq.max(0) as u32,
-            send_q: outq.max(0) as u32,
-            info: Some(crate::diag::TcpInfo {
-                retransmits: buf[2],
-                backoff: buf[4],
-                rto_us: u32_at(8),
-                unacked: u32_at(24),
-                total_retrans: u32_at(100),
-            }),
-        })
+        tcp_info(self.raw_fd())
     }
 
     /// SO_LINGER: `{1, 0}` makes close() abort the connection with a RST.
     pub fn set_linger(&self, on: bool, secs: i32) -> SysResult<()> {
-        let l = libc::linger {
-            l_onoff: i32::from(on),
-            l_linger: secs,
-        };
-        // SAFETY: option value points at a live linger struct.
-        check(unsafe {
-            libc::setsockopt(
-                self.raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&l as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as u32,
-            )
-        })
-        .map(drop)
+        set_linger(self.raw_fd(), on, secs)
     }
 
     pub fn bind(&self, a: &SocketAddr) -> SysResult<()> {
@@ -347,4 +302,193 @@ pub fn poll(fds: &[(RawFd, i16)], timeout_ms: i32) -> SysResult<Vec<i16>> {
         };
     }
     Ok(p.iter().map(|x| x.revents).collect())
+}
+
+// Calls on any TCP socket's descriptor, such as one owned by an async runtime. The descriptor
+// is only borrowed: a bad or closed one is an error return (EBADF), never undefined behaviour.
+
+/// TCP_INFO with SIOCINQ/SIOCOUTQ (Recv-Q and Send-Q as netstat shows them).
+pub fn tcp_info(fd: RawFd) -> SysResult<crate::diag::DiagState> {
+    let mut buf = [0u8; 232];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: buf and len are valid for writes of their sizes.
+    check(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    })?;
+    let u32_at = |o: usize| u32::from_ne_bytes([buf[o], buf[o + 1], buf[o + 2], buf[o + 3]]);
+    let mut inq: libc::c_int = 0;
+    let mut outq: libc::c_int = 0;
+    // SAFETY: SIOCINQ/SIOCOUTQ write one c_int each; failures leave them 0.
+    unsafe {
+        libc::ioctl(fd, libc::FIONREAD, &mut inq);
+        libc::ioctl(fd, libc::TIOCOUTQ, &mut outq);
+    }
+    Ok(crate::diag::DiagState {
+        state: buf[0],
+        recv_q: inq.max(0) as u32,
+        send_q: outq.max(0) as u32,
+        info: Some(crate::diag::TcpInfo {
+            retransmits: buf[2],
+            backoff: buf[4],
+            rto_us: u32_at(8),
+            unacked: u32_at(24),
+            total_retrans: u32_at(100),
+        }),
+    })
+}
+
+/// SO_LINGER: `{1, 0}` makes close() abort the connection with a RST (tcp_disconnect(),
+/// reason TCP_STATE; TCP_ABORT_ON_CLOSE if data is still unread).
+pub fn set_linger(fd: RawFd, on: bool, secs: i32) -> SysResult<()> {
+    let l = libc::linger {
+        l_onoff: i32::from(on),
+        l_linger: secs,
+    };
+    // SAFETY: option value points at a live linger struct.
+    check(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as u32,
+        )
+    })
+    .map(drop)
+}
+
+/// TCP_REPAIR on or off (needs CAP_NET_ADMIN, tcp_can_repair_sock()). A socket closed in
+/// repair mode is destroyed without a FIN or RST (tcp_disconnect() skips the reset for a
+/// repair socket): the peer is left half-open, as after a reboot.
+pub fn set_repair(fd: RawFd, on: bool) -> SysResult<()> {
+    check(crate::setsockopt_int(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_REPAIR,
+        i32::from(on),
+    ))
+    .map(drop)
+}
+
+/// Attaches a classic BPF socket filter that drops every incoming segment. tcp_v4_rcv()
+/// runs the filter (tcp_filter()) before TCP sees the segment, so nothing is acknowledged or
+/// answered: the peer's data disappears as into a black hole. Needs no privilege.
+pub fn drop_all_incoming(fd: RawFd) -> SysResult<()> {
+    // One instruction: BPF_RET | BPF_K with k = 0 (keep 0 bytes: drop).
+    let mut insn = [libc::sock_filter {
+        code: 0x06,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }];
+    let prog = libc::sock_fprog {
+        len: 1,
+        filter: insn.as_mut_ptr(),
+    };
+    // SAFETY: prog points at a live one-instruction program for the duration of the call;
+    // the kernel copies it.
+    check(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as u32,
+        )
+    })
+    .map(drop)
+}
+
+/// listen(2) on an already listening socket changes only its backlog (inet_listen()): with 0,
+/// one established connection fills the accept queue and further SYNs are dropped
+/// (tcp_conn_request(), LINUX_MIB_LISTENOVERFLOWS).
+pub fn set_backlog(fd: RawFd, backlog: i32) -> SysResult<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::listen(fd, backlog) }).map(drop)
+}
+
+/// setsockopt(2) with an int value, for options this module does not name.
+pub fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> SysResult<()> {
+    check(crate::setsockopt_int(fd, level, name, v)).map(drop)
+}
+
+/// shutdown(2) on a borrowed descriptor. On a listening socket, SHUT_RD stops listening at
+/// once (inet_shutdown() → tcp_disconnect() → inet_csk_listen_stop()): new SYNs meet RST.
+pub fn shutdown_fd(fd: RawFd, how: libc::c_int) -> SysResult<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::shutdown(fd, how) }).map(drop)
+}
+
+/// A pipe for splice(2): bytes move socket → pipe → socket inside the kernel, page
+/// references rather than copies, so a proxy forwards without copying through user space.
+#[derive(Debug)]
+pub struct Pipe {
+    r: OwnedFd,
+    w: OwnedFd,
+}
+
+impl Pipe {
+    /// A non-blocking pipe, enlarged to `size` bytes where the kernel allows it.
+    pub fn new(size: i32) -> SysResult<Pipe> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: fds is a valid array of two ints for pipe2 to fill.
+        check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+        // SAFETY: both descriptors are fresh from pipe2 and owned here.
+        let p = unsafe {
+            Pipe {
+                r: OwnedFd::from_raw_fd(fds[0]),
+                w: OwnedFd::from_raw_fd(fds[1]),
+            }
+        };
+        // SAFETY: fcntl with integer arguments; failure keeps the default size.
+        unsafe { libc::fcntl(p.w.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+        Ok(p)
+    }
+
+    /// Moves up to `len` bytes from socket `from` into the pipe; 0 means EOF.
+    pub fn fill_from(&self, from: RawFd, len: usize) -> SysResult<usize> {
+        splice(from, self.w.as_raw_fd(), len)
+    }
+
+    /// Moves up to `len` bytes from the pipe to socket `to`.
+    pub fn drain_to(&self, to: RawFd, len: usize) -> SysResult<usize> {
+        splice(self.r.as_raw_fd(), to, len)
+    }
+}
+
+fn splice(from: RawFd, to: RawFd, len: usize) -> SysResult<usize> {
+    // SAFETY: null offsets (both are pipes or sockets); integer arguments otherwise.
+    let n = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 { Err(errno()) } else { Ok(n as usize) }
+}
+
+/// Whether a socket has anything to read, without taking it: recv(MSG_PEEK) of one byte.
+/// `Ok(0)` is EOF; `Err(EAGAIN)` means nothing yet.
+pub fn peek_fd(fd: RawFd) -> SysResult<usize> {
+    let mut b = [0u8; 1];
+    // SAFETY: b is valid for writes of one byte.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            b.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 { Err(errno()) } else { Ok(n as usize) }
 }

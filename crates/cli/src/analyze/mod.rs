@@ -745,17 +745,5 @@ fn capture_error(name: &str, e: CaptureError) -> InputError {
 /// What one system calls a catalog entry: `ECONNRESET 104`, `WSAECONNRESET 10054`; `EOF`
 /// for the peer's orderly close, which is no error.
 pub fn os_name(id: &str, os: tcpmortem_core::Os) -> String {
-    use tcpmortem_core::{Entry, Kind, Os};
-    let Some(e) = Entry::by_id(id) else {
-        return id.to_string();
-    };
-    if e.kind == Kind::PeerEof {
-        return "EOF".into();
-    }
-    let name = match os {
-        Os::Linux => e.linux.map(|p| format!("{} {}", p.name, p.number)),
-        Os::Windows => e.windows.map(|w| format!("{} {}", w.name, w.code)),
-        Os::Macos => e.bsd.map(|p| format!("{} {}", p.name, p.number)),
-    };
-    name.unwrap_or_else(|| id.to_string())
+    tcpmortem_core::ending::error_name(id, os)
 }
