@@ -20,6 +20,18 @@ fn root() -> bool {
     common::privileged("watch")
 }
 
+/// The test's port numbered `n` (7001-7012 in the code): moved to a block of 20 chosen by the
+/// test process's pid, below the ephemeral range. watch sees every namespace of the host, so
+/// fixed ports would mix in the same test run concurrently from another checkout.
+fn p(n: u16) -> u16 {
+    static BASE: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| 10_000 + (std::process::id() % 500) as u16 * 20) + (n - 7000)
+}
+
+fn ps(n: u16) -> String {
+    p(n).to_string()
+}
+
 fn bin() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("tcpmortem")
 }
@@ -95,24 +107,29 @@ impl Watch {
     }
 }
 
-/// Runs a built-in scenario and returns its (client, server) addresses.
+/// Runs a built-in scenario and returns its connection's (client, server) socket addresses,
+/// `ip:port`: the client's as its connect step reported it. Other lab runs (other checkouts,
+/// in the same 198.18.0.0/15 blocks, on the same server port) may end while watch runs; the
+/// client's port tells this run's ends from theirs.
 fn lab(name: &str) -> (String, String) {
     let v = common::lab_json(name, &["--no-tracefs"]);
-    (
-        v["addresses"]["client"].as_str().unwrap().to_string(),
-        v["addresses"]["server"].as_str().unwrap().to_string(),
-    )
-}
-
-/// The address of `ADDR:PORT`, `[ADDR]:PORT` or a bare `ADDR`.
-fn ip(addr: &str) -> &str {
-    if let Some(rest) = addr.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match addr.split_once(':') {
-        Some((host, port)) if !port.contains(':') => host,
-        _ => addr,
-    }
+    let client = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|st| st["outcome"]["local"].as_str())
+        .unwrap_or_else(|| panic!("no connect step with a local address: {v}"))
+        .to_string();
+    let server = format!(
+        "{}:{}",
+        v["addresses"]["server"].as_str().unwrap(),
+        v["addresses"]["server_port"]
+    );
+    assert!(
+        client.starts_with(v["addresses"]["client"].as_str().unwrap()),
+        "{v}"
+    );
+    (client, server)
 }
 
 fn s<'a>(l: &'a Value, k: &str) -> &'a str {
@@ -121,7 +138,8 @@ fn s<'a>(l: &'a Value, k: &str) -> &'a str {
 
 fn each_ending(mode: &[&str]) {
     let ns = namespace();
-    let mut args = vec!["--port", "7010", "--port", "7011", "--port", "8080"];
+    let (p10, p11) = (ps(7010), ps(7011));
+    let mut args = vec!["--port", &p10, "--port", &p11, "--port", "8080"];
     args.extend(mode);
     let watch = Watch::start(&args);
     let pid = watch.pid();
@@ -139,10 +157,10 @@ fn each_ending(mode: &[&str]) {
     let v6: IpAddr = "::1".parse().unwrap();
     let ports = ns
         .run(|| {
-            let l = listen(7010);
+            let l = listen(p(7010));
             // Data after the server closed: its kernel answers with RST; the client, in
             // CLOSE_WAIT, gets EPIPE stored.
-            let (c, sv) = pair(&l, 7010);
+            let (c, sv) = pair(&l, p(7010));
             drop(sv);
             assert_eq!(recv_result(&c), 0);
             std::thread::sleep(Duration::from_millis(20));
@@ -150,27 +168,30 @@ fn each_ending(mode: &[&str]) {
             std::thread::sleep(Duration::from_millis(20));
             let after_close = c.local_addr().unwrap().port();
             drop(c);
-            // Refused: nothing listens on 7011.
+            // Refused: nothing listens on p(7011).
             let c = Sock::tcp(LO).unwrap();
-            let _ = c.connect(&SocketAddr::new(LO, 7011));
+            let _ = c.connect(&SocketAddr::new(LO, p(7011)));
             wait(&c, libc::POLLOUT);
             assert_eq!(c.take_error(), Ok(libc::ECONNREFUSED));
             let refused = c.local_addr().unwrap().port();
             drop(c);
             // SO_LINGER 0 on the server: RST (TCP_STATE), ECONNRESET on the client.
-            let (c, sv) = pair(&l, 7010);
+            let (c, sv) = pair(&l, p(7010));
             sv.set_linger(true, 0).unwrap();
             drop(sv);
             assert_eq!(recv_result(&c), -(libc::ECONNRESET as isize));
             let linger = c.local_addr().unwrap().port();
             drop(c);
             // TCP_USER_TIMEOUT with the path dropped: ETIMEDOUT.
-            let (c, sv) = pair(&l, 7010);
+            let (c, sv) = pair(&l, p(7010));
             c.setsockopt_int(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 500)
                 .unwrap();
             nft(
                 &ns,
-                "add rule inet tcpmortem_test input tcp dport 7010 drop\n",
+                &format!(
+                    "add rule inet tcpmortem_test input tcp dport {} drop\n",
+                    p(7010)
+                ),
             );
             send_all(&c, b"lost");
             std::thread::sleep(Duration::from_millis(1500));
@@ -180,10 +201,10 @@ fn each_ending(mode: &[&str]) {
             drop((c, sv));
             // IPv6: closed with unread data.
             let l6 = Sock::tcp(v6).unwrap();
-            l6.bind(&SocketAddr::new(v6, 7010)).unwrap();
+            l6.bind(&SocketAddr::new(v6, p(7010))).unwrap();
             l6.listen(4).unwrap();
             let c = Sock::tcp(v6).unwrap();
-            let _ = c.connect(&SocketAddr::new(v6, 7010));
+            let _ = c.connect(&SocketAddr::new(v6, p(7010)));
             wait(&c, libc::POLLOUT);
             wait(&l6, libc::POLLIN);
             let (sv, _) = l6.accept().unwrap();
@@ -269,20 +290,20 @@ fn each_ending(mode: &[&str]) {
     let expected: [(u16, u16, &str, &[&str], &str); 9] = [
         // Within ~5 ms of the close the reason is TCP_ABORT_ON_DATA; after, TCP_TIMEWAIT_SOCKET.
         (
-            7010,
+            p(7010),
             after_close,
             "rst-sent",
             &["TCP_TIMEWAIT_SOCKET", "TCP_ABORT_ON_DATA"],
             "null",
         ),
-        (after_close, 7010, "rst-received", &["null"], "EPIPE"),
-        (7011, refused, "rst-sent", &["NO_SOCKET"], "null"),
-        (refused, 7011, "refused", &["null"], "ECONNREFUSED"),
-        (7010, linger, "rst-sent", &["TCP_STATE"], "null"),
-        (linger, 7010, "rst-received", &["null"], "ECONNRESET"),
-        (timeout, 7010, "timeout", &["null"], "ETIMEDOUT"),
-        (7010, ipv6, "rst-sent", &["TCP_ABORT_ON_CLOSE"], "null"),
-        (ipv6, 7010, "rst-received", &["null"], "ECONNRESET"),
+        (after_close, p(7010), "rst-received", &["null"], "EPIPE"),
+        (p(7011), refused, "rst-sent", &["NO_SOCKET"], "null"),
+        (refused, p(7011), "refused", &["null"], "ECONNREFUSED"),
+        (p(7010), linger, "rst-sent", &["TCP_STATE"], "null"),
+        (linger, p(7010), "rst-received", &["null"], "ECONNRESET"),
+        (timeout, p(7010), "timeout", &["null"], "ETIMEDOUT"),
+        (p(7010), ipv6, "rst-sent", &["TCP_ABORT_ON_CLOSE"], "null"),
+        (ipv6, p(7010), "rst-received", &["null"], "ECONNRESET"),
     ];
     for (local, remote, kind, reasons, errno) in expected {
         let seen: Vec<(&str, &str, &str)> = by_port(&lines, local, remote)
@@ -294,14 +315,16 @@ fn each_ending(mode: &[&str]) {
             "{local} → {remote}: expected {kind} {reasons:?} {errno}, saw {seen:?}\n{out}"
         );
     }
-    let v6 = by_port(&lines, ipv6, 7010);
+    let v6 = by_port(&lines, ipv6, p(7010));
     assert_eq!(s(v6[0], "local"), format!("[::1]:{ipv6}"));
     // The lab's actors: other processes, other namespaces.
     let side = |local: &str, remote: &str| {
-        lines
+        let mine: Vec<_> = lines
             .iter()
-            .find(|l| ip(s(l, "local")) == local && ip(s(l, "remote")) == remote)
-            .unwrap_or_else(|| panic!("no end for {local} → {remote}:\n{out}"))
+            .filter(|l| s(l, "local") == local && s(l, "remote") == remote)
+            .collect();
+        assert_eq!(mine.len(), 1, "one end for {local} → {remote}:\n{out}");
+        mine[0]
     };
     let (c, sv) = (
         side(&lab_client, &lab_server),
@@ -347,22 +370,26 @@ fn instance_of(pid: u32) -> bool {
 /// in `tcp_check_req()`.
 fn listener_reset(mode: &[&str]) {
     let ns = namespace();
-    let mut args = vec!["--port", "7008"];
+    let port = ps(7008);
+    let mut args = vec!["--port", &port];
     args.extend(mode);
     let watch = Watch::start(&args);
     nft(
         &ns,
-        "add table inet tcpmortem_test\nadd chain inet tcpmortem_test input { type filter hook input priority 0; policy accept; }\nadd rule inet tcpmortem_test input tcp dport 7008 tcp flags & (fin|syn|rst|psh|ack) == ack drop\n",
+        &format!(
+            "add table inet tcpmortem_test\nadd chain inet tcpmortem_test input {{ type filter hook input priority 0; policy accept; }}\nadd rule inet tcpmortem_test input tcp dport {} tcp flags & (fin|syn|rst|psh|ack) == ack drop\n",
+            p(7008)
+        ),
     );
     let reset = ns
         .run(|| {
             tcpmortem_kernel::netns::write_sysctl("net.ipv4.tcp_abort_on_overflow", "1").unwrap();
             let l = Sock::tcp(LO).unwrap();
-            l.bind(&SocketAddr::new(LO, 7008)).unwrap();
+            l.bind(&SocketAddr::new(LO, p(7008))).unwrap();
             l.listen(0).unwrap();
             let connect = || {
                 let c = Sock::tcp(LO).unwrap();
-                let _ = c.connect(&SocketAddr::new(LO, 7008));
+                let _ = c.connect(&SocketAddr::new(LO, p(7008)));
                 wait(&c, libc::POLLOUT);
                 c
             };
@@ -389,7 +416,7 @@ fn listener_reset(mode: &[&str]) {
         .iter()
         .find(|l| s(l, "reason") == "INVALID_SYN")
         .unwrap_or_else(|| panic!("no INVALID_SYN reset:\n{out}"));
-    assert_eq!(s(rst, "local"), "127.0.0.1:7008", "{rst}");
+    assert_eq!(s(rst, "local"), format!("127.0.0.1:{}", p(7008)), "{rst}");
     assert_eq!(
         (s(rst, "kind"), s(rst, "state_before")),
         ("rst-sent", "LISTEN"),
@@ -539,14 +566,14 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
     // bytes from the counters without knowing which side opened it.
     let (l, old_c, old_s) = ns
         .run(|| {
-            let l = listen(7001);
-            let (c, sv) = pair(&l, 7001);
+            let l = listen(p(7001));
+            let (c, sv) = pair(&l, p(7001));
             send_all(&c, &[9u8; 500]);
             recv_exact(&sv, 500);
             (l, c, sv)
         })
         .unwrap();
-    let watch = Watch::start(&["--all", "--port", "7001"]);
+    let watch = Watch::start(&["--all", "--port", &ps(7001)]);
     assert!(watch.mode.contains("eBPF"), "{}", watch.mode);
     let old = old_c.local_addr();
     old_c.shutdown(libc::SHUT_WR).unwrap();
@@ -557,7 +584,7 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
     let (graceful, abort, orphan) = ns
         .run(|| {
             // 1. 1,000 bytes one way, 2,345 the other, then FIN both ways.
-            let (c, sv) = pair(&l, 7001);
+            let (c, sv) = pair(&l, p(7001));
             send_all(&c, &[1u8; 1000]);
             recv_exact(&sv, 1000);
             send_all(&sv, &[2u8; 2345]);
@@ -569,7 +596,7 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
             assert_eq!(recv_result(&c), 0);
             drop(c);
             // 2. The server closes with 1,234 bytes unread: TCP_ABORT_ON_CLOSE.
-            let (c, sv) = pair(&l, 7001);
+            let (c, sv) = pair(&l, p(7001));
             send_all(&c, &[3u8; 1234]);
             std::thread::sleep(Duration::from_millis(50));
             let a = c.local_addr();
@@ -578,7 +605,7 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
             drop(c);
             // 3. The client closes with data still queued (FIN_WAIT1, orphaned), then the
             //    server resets: nobody is handed ECONNRESET.
-            let (c, sv) = pair(&l, 7001);
+            let (c, sv) = pair(&l, p(7001));
             sv.setsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUF, 4096)
                 .unwrap();
             let big = vec![4u8; 1 << 20];
@@ -622,7 +649,7 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
         assert!(l["rtt_ms"].as_f64().unwrap() > 0.0, "{l}");
         assert!(l["duration_ms"].as_f64().unwrap() > 0.0, "{l}");
     };
-    let (gc, gs) = (port_of(&graceful.0), 7001);
+    let (gc, gs) = (port_of(&graceful.0), p(7001));
     let client = one(gc, gs);
     check(client, "closed", 1000, 2345);
     assert_eq!(
@@ -637,7 +664,7 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
     );
 
     let ac = port_of(&abort);
-    let server = one(7001, ac);
+    let server = one(p(7001), ac);
     check(server, "rst-sent", 0, 1234);
     assert_eq!(s(server, "reason"), "TCP_ABORT_ON_CLOSE");
     assert_eq!(server["recv_q"], 1234, "{server}");
@@ -646,12 +673,12 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
         "{server}"
     );
     assert_eq!(s(server, "ending"), "abortive-close");
-    let client = one(ac, 7001);
+    let client = one(ac, p(7001));
     check(client, "rst-received", 1234, 0);
     assert_eq!(s(client, "errno"), "ECONNRESET");
     assert_eq!(client["app_closed"], false);
 
-    let client = one(port_of(&old), 7001);
+    let client = one(port_of(&old), p(7001));
     assert_eq!(client["pid"], me, "from the snapshot at start: {client}");
     assert_eq!(client["netns"], netns, "{client}");
     assert_eq!(
@@ -666,10 +693,10 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
         client["duration_ms"].is_null(),
         "opened before watch: {client}"
     );
-    assert_eq!(s(one(7001, port_of(&old)), "ending"), "graceful-close");
+    assert_eq!(s(one(p(7001), port_of(&old)), "ending"), "graceful-close");
 
     let oc = port_of(&orphan);
-    let client = one(oc, 7001);
+    let client = one(oc, p(7001));
     assert_eq!(
         (s(client, "kind"), s(client, "state_before")),
         ("rst-received", "FIN_WAIT1"),
@@ -692,12 +719,13 @@ fn ebpf_gives_exact_pid_netns_bytes_and_queues() {
 /// clears the remote port before its error report), and such rows never count for --count.
 fn no_phantoms(mode: &[&str]) {
     let ns = namespace();
-    let mut args = vec!["--port", "7004", "--count", "2"];
+    let port = ps(7004);
+    let mut args = vec!["--port", &port, "--count", "2"];
     args.extend(mode);
     let watch = Watch::start(&args);
     ns.run(|| {
-        let l = listen(7004);
-        let (c, sv) = pair(&l, 7004);
+        let l = listen(p(7004));
+        let (c, sv) = pair(&l, p(7004));
         c.set_linger(true, 0).unwrap();
         drop(c);
         assert_eq!(recv_result(&sv), -(libc::ECONNRESET as isize));
@@ -708,7 +736,7 @@ fn no_phantoms(mode: &[&str]) {
             .tcp_sockets()
             .unwrap()
             .into_iter()
-            .find(|s| s.local.port() == 7004 && s.status.state == 10)
+            .find(|s| s.local.port() == p(7004) && s.status.state == 10)
             .unwrap();
         match d.destroy(&lst) {
             Ok(()) => {}
@@ -768,14 +796,14 @@ fn ebpf_matches_dual_stack_sockets_by_their_ipv4_address() {
         return;
     }
     let ns = namespace();
-    let watch = Watch::start(&["--addr", "127.0.0.1", "--port", "7012"]);
+    let watch = Watch::start(&["--addr", "127.0.0.1", "--port", &ps(7012)]);
     let client = ns
         .run(|| {
             let any6: IpAddr = "::".parse().unwrap();
             let l = Sock::tcp(any6).unwrap();
-            l.bind(&SocketAddr::new(any6, 7012)).unwrap();
+            l.bind(&SocketAddr::new(any6, p(7012))).unwrap();
             l.listen(4).unwrap();
-            let (c, sv) = pair(&l, 7012);
+            let (c, sv) = pair(&l, p(7012));
             send_all(&c, b"unread");
             std::thread::sleep(Duration::from_millis(20));
             drop(sv);
@@ -785,16 +813,20 @@ fn ebpf_matches_dual_stack_sockets_by_their_ipv4_address() {
         .unwrap();
     let (lines, err, status) = watch.stop("INT");
     assert!(status.success(), "{err}");
-    let server = by_port(&lines, 7012, client.port());
+    let server = by_port(&lines, p(7012), client.port());
     assert_eq!(server.len(), 1, "{lines:?}");
     assert_eq!(
         s(server[0], "local"),
-        "[::ffff:127.0.0.1]:7012",
+        format!("[::ffff:127.0.0.1]:{}", p(7012)),
         "{}",
         server[0]
     );
     assert_eq!(s(server[0], "reason"), "TCP_ABORT_ON_CLOSE");
-    assert_eq!(by_port(&lines, client.port(), 7012).len(), 1, "{lines:?}");
+    assert_eq!(
+        by_port(&lines, client.port(), p(7012)).len(),
+        1,
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -803,11 +835,11 @@ fn tracefs_fallback_tells_an_orphans_reset_from_the_missing_error_report() {
         return;
     }
     let ns = namespace();
-    let watch = Watch::start(&["--tracefs", "--port", "7005"]);
+    let watch = Watch::start(&["--tracefs", "--port", &ps(7005)]);
     let orphan = ns
         .run(|| {
-            let l = listen(7005);
-            let (c, sv) = pair(&l, 7005);
+            let l = listen(p(7005));
+            let (c, sv) = pair(&l, p(7005));
             sv.setsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUF, 4096)
                 .unwrap();
             let big = vec![4u8; 1 << 20];
@@ -828,7 +860,7 @@ fn tracefs_fallback_tells_an_orphans_reset_from_the_missing_error_report() {
         .unwrap();
     let (lines, err, status) = watch.stop("INT");
     assert!(status.success(), "{err}");
-    let l = by_port(&lines, port_of(&orphan), 7005);
+    let l = by_port(&lines, port_of(&orphan), p(7005));
     assert_eq!(l.len(), 1, "{lines:?}");
     assert_eq!(s(l[0], "state_before"), "FIN_WAIT1", "{}", l[0]);
     assert_eq!(l[0]["app_closed"], true, "{}", l[0]);
@@ -856,21 +888,24 @@ fn ebpf_names_the_drops_of_an_nft_dropped_flow() {
         return;
     }
     let ns = namespace();
-    let watch = Watch::start(&["--drops", "--port", "7002"]);
+    let watch = Watch::start(&["--drops", "--port", &ps(7002)]);
     nft(
         &ns,
         "add table inet tcpmortem_test\nadd chain inet tcpmortem_test input { type filter hook input priority 0; policy accept; }\n",
     );
     let client = ns
         .run(|| {
-            let l = listen(7002);
-            let (c, sv) = pair(&l, 7002);
+            let l = listen(p(7002));
+            let (c, sv) = pair(&l, p(7002));
             // TCP_USER_TIMEOUT: give up after 1 s of unacknowledged data.
             c.setsockopt_int(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 1000)
                 .unwrap();
             nft(
                 &ns,
-                "add rule inet tcpmortem_test input tcp dport 7002 drop\n",
+                &format!(
+                    "add rule inet tcpmortem_test input tcp dport {} drop\n",
+                    p(7002)
+                ),
             );
             send_all(&c, b"hello");
             std::thread::sleep(Duration::from_millis(2500));
@@ -927,7 +962,7 @@ fn ebpf_names_the_drops_of_an_nft_dropped_flow() {
         })
         .collect();
     assert_eq!(live.len() as u64, n, "{out}");
-    assert_eq!(s(live[0], "dst"), "127.0.0.1:7002");
+    assert_eq!(s(live[0], "dst"), format!("127.0.0.1:{}", p(7002)));
 }
 
 #[test]
@@ -944,7 +979,7 @@ fn metrics_are_read_by_prometheus_client() {
         return;
     };
     let ns = namespace();
-    let watch = Watch::start(&["--metrics", "127.0.0.1:0", "--port", "7003"]);
+    let watch = Watch::start(&["--metrics", "127.0.0.1:0", "--port", &ps(7003)]);
     let url = watch
         .mode
         .split("metrics at ")
@@ -952,14 +987,14 @@ fn metrics_are_read_by_prometheus_client() {
         .unwrap_or_else(|| panic!("{}", watch.mode))
         .to_string();
     ns.run(|| {
-        let l = listen(7003);
-        let (c, sv) = pair(&l, 7003);
+        let l = listen(p(7003));
+        let (c, sv) = pair(&l, p(7003));
         send_all(&c, &[1u8; 10]);
         std::thread::sleep(Duration::from_millis(30));
         drop(sv); // TCP_ABORT_ON_CLOSE
         assert_eq!(recv_result(&c), -(libc::ECONNRESET as isize));
         drop(c);
-        let (c, sv) = pair(&l, 7003);
+        let (c, sv) = pair(&l, p(7003));
         drop(c);
         assert_eq!(recv_result(&sv), 0);
         drop(sv);
@@ -1037,7 +1072,7 @@ fn sighup_removes_the_tracefs_instance() {
     if !root() {
         return;
     }
-    let watch = Watch::start(&["--tracefs", "--port", "7006"]);
+    let watch = Watch::start(&["--tracefs", "--port", &ps(7006)]);
     let pid = watch.pid();
     assert!(instance_of(pid));
     let (_, err, status) = watch.stop("HUP");
@@ -1120,7 +1155,7 @@ fn the_documented_capabilities_are_enough() {
     let ns = namespace();
     let watch = Watch::start_with(
         as_nobody_with("+bpf,+perfmon,+dac_read_search"),
-        &["--port", "7007"],
+        &["--port", &ps(7007)],
     );
     assert!(
         watch.mode.contains("eBPF") && !watch.mode.contains("unknown"),
@@ -1128,8 +1163,8 @@ fn the_documented_capabilities_are_enough() {
         watch.mode
     );
     ns.run(|| {
-        let l = listen(7007);
-        let (c, sv) = pair(&l, 7007);
+        let l = listen(p(7007));
+        let (c, sv) = pair(&l, p(7007));
         send_all(&c, b"x");
         std::thread::sleep(Duration::from_millis(30));
         drop(sv);
