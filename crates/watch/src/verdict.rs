@@ -8,6 +8,7 @@ use std::fmt::{self, Write};
 use std::sync::Mutex;
 use tcpmortem_core::TcpState;
 use tcpmortem_core::catalog::Entry;
+use tcpmortem_core::count::count;
 
 /// "ECONNRESET (Windows WSAECONNRESET 10054, macOS ECONNRESET 54)". Remembered (at most a
 /// few hundred names, from the errno table): the same few come back thousands of times.
@@ -82,7 +83,9 @@ fn sentence(d: &Death, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Kind::RstSent => {
             match reason.as_ref() {
                 "TCP_ABORT_ON_CLOSE" => match d.recv_q {
-                    Some(n) if n > 0 => write!(f, "closed by this host with {n} bytes unread"),
+                    Some(n) if n > 0 => {
+                        write!(f, "closed by this host with {} unread", count(n, "byte", "bytes"))
+                    }
                     _ => f.write_str("closed by this host with data unread"),
                 },
                 "TCP_STATE" => f.write_str(
@@ -151,7 +154,11 @@ fn sentence(d: &Death, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 ),
                 (_, Some(0) | None) => write!(f, "gave up{state}, no RST sent"),
                 (_, Some(n)) => {
-                    write!(f, "gave up{state} after {n} retransmissions, no RST sent")
+                    write!(
+                        f,
+                        "gave up{state} after {}, no RST sent",
+                        count(n, "retransmission", "retransmissions")
+                    )
                 }
             }?;
             if closed {
@@ -214,5 +221,75 @@ fn dropped_by(reason: &str) -> &'static str {
         r if r.starts_with("QDISC_") => "by the queueing discipline ",
         r if r.starts_with("TCP_") => "by TCP ",
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::death::DropCount;
+    use tcpmortem_core::RstReason;
+
+    /// Every sentence a count can reach, with each count at 1: "1 bytes" or "1
+    /// retransmissions" anywhere is a bug of the whole class.
+    #[test]
+    fn a_count_of_one_is_singular_in_every_verdict() {
+        let reasons = [
+            None,
+            Some("TCP_ABORT_ON_CLOSE"),
+            Some("TCP_STATE"),
+            Some("TCP_ABORT_ON_DATA"),
+            Some("NO_SOCKET"),
+            Some("INVALID_SYN"),
+            Some("TCP_KEEPALIVE_TIMEOUT"),
+        ];
+        let errnos = [
+            None,
+            Some("ECONNRESET"),
+            Some("EPIPE"),
+            Some("ETIMEDOUT"),
+            Some("ECONNREFUSED"),
+            Some("ECONNABORTED"),
+        ];
+        let states = [None, Some(TcpState::Established), Some(TcpState::Listen)];
+        let mut seen = 0;
+        for reason in reasons {
+            for errno in errnos {
+                for state in states {
+                    for (received, sent, closed) in [(true, false, false), (false, true, true)] {
+                        let mut d = Death::new(
+                            2_000_000,
+                            "10.0.0.1:80".parse().unwrap(),
+                            Some("10.0.0.2:40000".parse().unwrap()),
+                        );
+                        d.reason = reason.and_then(RstReason::parse);
+                        d.errno = errno.map(Into::into);
+                        d.state_before = state;
+                        d.reset_received = received;
+                        d.reset_sent = sent;
+                        d.app_closed = Some(closed);
+                        d.recv_q = Some(1);
+                        d.retransmits = Some(1);
+                        d.drops = vec![DropCount {
+                            reason: "NETFILTER_DROP".into(),
+                            from_peer: true,
+                            count: 1,
+                            netns: 0,
+                            last_ns: 1_000_000,
+                        }];
+                        d.classify();
+                        let v = verdict(&d);
+                        let words: Vec<&str> = v.split([' ', '(', ',']).collect();
+                        for w in words.windows(2) {
+                            assert!(!(w[0] == "1" && w[1].ends_with('s')), "plural after 1: {v}");
+                        }
+                        seen += usize::from(v.contains("1 byte unread"))
+                            + usize::from(v.contains("1 retransmission,"));
+                    }
+                }
+            }
+        }
+        // Both counted phrases were reached.
+        assert!(seen >= 2, "{seen}");
     }
 }

@@ -13,6 +13,7 @@ use render::Render;
 use std::io::{BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+use tcpmortem_core::count::count as noun_count;
 use tcpmortem_kernel::bpf::{BpfError, WatchProbe};
 use tcpmortem_kernel::proc;
 use tcpmortem_kernel::sock::poll;
@@ -293,6 +294,18 @@ fn no_source(bpf: Option<&BpfError>, tracefs: &tcpmortem_kernel::Error) -> u8 {
     }
 }
 
+/// The event source failed, not the output (74 is for that): 77 when it is a privilege, else
+/// 71 (EX_OSERR). The instance, if made, is removed as the caller returns.
+fn tracefs_failed(what: &str, e: &tcpmortem_kernel::Error) -> u8 {
+    if matches!(e.errno(), Some(libc::EPERM | libc::EACCES)) {
+        eprintln!("tcpmortem: {what}: {e} (tracefs needs root, or CAP_DAC_OVERRIDE)");
+        exit::NO_PERMISSION
+    } else {
+        eprintln!("tcpmortem: {what}: {e}");
+        exit::OS_ERROR
+    }
+}
+
 /// Records handled between two writes of the output.
 const BATCH: usize = 8192;
 
@@ -382,8 +395,10 @@ fn run_bpf(
     drop(probe);
     if lost.ring_full > 0 || lost.storage > 0 || joiner.drops.evicted > 0 {
         eprintln!(
-            "tcpmortem: lost {} records (ring buffer full), {} sockets' opening (no per-socket storage), {} connections' drop counts (table full): some ends may be missing or incomplete",
-            lost.ring_full, lost.storage, joiner.drops.evicted
+            "tcpmortem: lost {} (ring buffer full), the opening of {} (no per-socket storage), the drop counts of {} (table full): some ends may be missing or incomplete",
+            noun_count(lost.ring_full, "record", "records"),
+            noun_count(lost.storage, "socket", "sockets"),
+            noun_count(joiner.drops.evicted, "connection", "connections")
         );
     }
     Ok(exit::OK)
@@ -401,12 +416,12 @@ fn run_tracefs(
     // 8 MB per CPU: a second of 20,000 ends a second (~10 events each) fits.
     let inst = match Instance::create(root, WATCH_EVENTS, Some(8192)) {
         Ok(i) => i,
-        Err(e) => {
-            eprintln!("tcpmortem: cannot create a tracefs instance: {e}");
-            return Ok(exit::OS_ERROR);
-        }
+        Err(e) => return Ok(tracefs_failed("cannot create a tracefs instance", &e)),
     };
-    let mut pipe = inst.pipe()?;
+    let mut pipe = match inst.pipe() {
+        Ok(p) => p,
+        Err(e) => return Ok(tracefs_failed("cannot read the tracefs instance", &e)),
+    };
     // Said once the events are on: a reader of stderr may start its traffic.
     eprintln!("{mode}");
     let resolver = Resolver::start();
@@ -428,7 +443,10 @@ fn run_tracefs(
         let mut ends = Vec::new();
         // A bounded batch (the text of about 10,000 events) however far behind the pipe is;
         // at the end, everything left is read first, batch by batch.
-        let (lines, more) = pipe.read_lines_max(1 << 20)?;
+        let (lines, more) = match pipe.read_lines_max(1 << 20) {
+            Ok(r) => r,
+            Err(e) => return Ok(tracefs_failed("the trace pipe failed", &e)),
+        };
         behind = more;
         let last = finished && !more;
         for line in lines {
@@ -472,13 +490,14 @@ fn run_tracefs(
     drop(inst);
     if lost > 0 {
         eprintln!(
-            "tcpmortem: {lost} kernel events were lost (trace ring buffer overrun): some ends may be missing or incomplete"
+            "tcpmortem: lost {} (trace ring buffer overrun): some ends may be missing or incomplete",
+            noun_count(lost, "kernel event", "kernel events")
         );
     }
     if tracker.forgotten > 0 {
         eprintln!(
-            "tcpmortem: {} open connections were forgotten to bound memory (their ends were lost): ends of some may show no start or owner",
-            tracker.forgotten
+            "tcpmortem: forgot {} to bound memory (their ends were lost): ends of some may show no start or owner",
+            noun_count(tracker.forgotten, "open connection", "open connections")
         );
     }
     Ok(exit::OK)
