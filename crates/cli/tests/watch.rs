@@ -1078,6 +1078,11 @@ fn sighup_removes_the_tracefs_instance() {
     let (_, err, status) = watch.stop("HUP");
     assert!(status.success(), "{status:?} {err}");
     assert!(!instance_of(pid), "SIGHUP left the tracefs instance");
+    // eBPF: a hangup ends it as cleanly (exit 0, what was read is written).
+    let watch = Watch::start(&["--port", &ps(7006)]);
+    assert!(watch.mode.contains("eBPF"), "{}", watch.mode);
+    let (_, err, status) = watch.stop("HUP");
+    assert!(status.success(), "{status:?} {err}");
 }
 
 #[test]
