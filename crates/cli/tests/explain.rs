@@ -330,6 +330,36 @@ fn stdin_in_utf16_from_powershell() {
         .stdout(predicate::str::contains("Chinese (Simplified)"));
 }
 
+/// A log that cmd.exe on a Chinese Windows wrote in its code page (GBK, 936): read as GBK
+/// because Windows' own Chinese text matches under it, and said on stderr; a stray invalid
+/// byte in an English log is replaced, and said too.
+#[test]
+fn stdin_in_a_windows_code_page() {
+    let log = "2026-11-30 09:00:01 ERROR ConnectionAbortedError: [WinError 10053] 你的主机中的软件中止了一个已建立的连接。\r\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(log);
+    assert!(std::str::from_utf8(&gbk).is_err());
+    let out = tcpmortem()
+        .args(["explain", "--json", "-"])
+        .write_stdin(gbk.into_owned())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["encoding"], "GBK");
+    assert_eq!(json["matches"][0]["windows_name"], "WSAECONNABORTED");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tcpmortem: explain: stdin is not UTF-8; read it as GBK (Windows code page 936), under which it holds Windows' own text in zh-CN\n"
+    );
+    tcpmortem()
+        .args(["explain", "-"])
+        .write_stdin(&b"read: connection reset by peer \xff\n"[..])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ECONNRESET"))
+        .stderr(predicate::str::contains("invalid bytes were replaced"));
+}
+
 #[test]
 fn wraps_at_columns_and_defaults_to_100_off_a_terminal() {
     for (cols, max) in [(None, 100), (Some("60"), 60), (Some("140"), 140)] {

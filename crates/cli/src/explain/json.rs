@@ -14,6 +14,9 @@ pub struct Answer<'a> {
     query: String,
     /// The query's length in bytes and lines.
     query_bytes: usize,
+    /// How stdin's bytes were read (`UTF-8`, `UTF-16LE`, `GBK`, ...); null for a query given
+    /// as arguments.
+    encoding: Option<&'static str>,
     lines: usize,
     /// When the query has several lines: the line (1-based) the answer rests on, and its text
     /// (at most 200 characters).
@@ -129,10 +132,15 @@ fn clip(s: &str, max: usize) -> String {
     out
 }
 
-pub fn answer<'a>(e: &'a Explanation, os: Option<Os>) -> Answer<'a> {
+pub fn answer<'a>(
+    e: &'a Explanation,
+    os: Option<Os>,
+    encoding: Option<&'static str>,
+) -> Answer<'a> {
     Answer {
         query: clip(&e.query, 200),
         query_bytes: e.query.len(),
+        encoding,
         lines: e.lines,
         line: e.line,
         excerpt: e.excerpt.as_deref().map(|x| clip(x, 200)),

@@ -2,6 +2,7 @@
 //! `human` and `json`; this module reads the query (arguments or a whole log on stdin) and
 //! owns the exit codes.
 
+mod decode;
 mod human;
 mod json;
 
@@ -80,9 +81,10 @@ impl From<OsArg> for Os {
 
 pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     let from_stdin = args.query == ["-"];
-    let text = if from_stdin {
-        match read_stdin(std::io::stdin().lock()) {
-            Ok(Some(text)) => text,
+    let os = args.os.map(Os::from);
+    let (text, answer, encoding) = if from_stdin {
+        let bytes = match read_stdin(std::io::stdin().lock()) {
+            Ok(Some(bytes)) => bytes,
             Ok(None) => {
                 eprintln!(
                     "tcpmortem: explain: stdin holds more than {} MiB; pass the part around the error, e.g. `tail -n 2000 LOG | tcpmortem explain -`",
@@ -94,9 +96,18 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
                 eprintln!("tcpmortem: explain: reading stdin: {e}");
                 return Ok(exit::IO_ERROR);
             }
+        };
+        let (text, answer, read) = decode::explain(&bytes, os);
+        if let Some(note) = read.note()
+            && !text.trim().is_empty()
+        {
+            eprintln!("tcpmortem: explain: {note}");
         }
+        (text, answer, Some(read.name()))
     } else {
-        args.query.join(" ")
+        let text = args.query.join(" ");
+        let answer = query::explain(&text, os);
+        (text, answer, None)
     };
     if text.trim().is_empty() {
         let what = if from_stdin {
@@ -107,10 +118,8 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
         eprintln!("tcpmortem: explain: {what}; give an error code, name or message (see --help)");
         return Ok(exit::USAGE);
     }
-    let os = args.os.map(Os::from);
-    let answer = query::explain(&text, os);
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &json::answer(&answer, os))?;
+        serde_json::to_writer_pretty(&mut *out, &json::answer(&answer, os, encoding))?;
         writeln!(out)?;
     } else if !answer.matches.is_empty() {
         human::render(&answer, out, width())?;
@@ -141,38 +150,15 @@ fn echo(text: &str) -> String {
     format!("{head:?}… ({} bytes)", text.len())
 }
 
-/// Reads all of stdin as text: UTF-8 (invalid bytes replaced), or UTF-16 when it starts with
-/// a byte-order mark, as PowerShell writes redirected output. `None` when it is larger than
+/// Reads all of stdin (decoding is [`decode`]'s). `None` when it is larger than
 /// [`STDIN_LIMIT`].
-fn read_stdin(input: impl Read) -> std::io::Result<Option<String>> {
+fn read_stdin(input: impl Read) -> std::io::Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
     input.take(STDIN_LIMIT + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > STDIN_LIMIT {
         return Ok(None);
     }
-    Ok(Some(decode(&bytes)))
-}
-
-fn decode(bytes: &[u8]) -> String {
-    let utf16 = |le: bool| {
-        let units: Vec<u16> = bytes[2..]
-            .chunks_exact(2)
-            .map(|c| {
-                if le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                }
-            })
-            .collect();
-        String::from_utf16_lossy(&units)
-    };
-    match bytes {
-        [0xFF, 0xFE, ..] => utf16(true),
-        [0xFE, 0xFF, ..] => utf16(false),
-        [0xEF, 0xBB, 0xBF, rest @ ..] => String::from_utf8_lossy(rest).into_owned(),
-        _ => String::from_utf8_lossy(bytes).into_owned(),
-    }
+    Ok(Some(bytes))
 }
 
 /// The width to wrap at: COLUMNS when set, else the terminal's width when stdout is one, else
@@ -188,26 +174,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stdin_decodes_utf16_with_a_bom_and_drops_a_utf8_bom() {
-        let mut le = vec![0xFF, 0xFE];
-        for u in "远程 reset".encode_utf16() {
-            le.extend(u.to_le_bytes());
-        }
-        assert_eq!(decode(&le), "远程 reset");
-        let mut be = vec![0xFE, 0xFF];
-        for u in "x".encode_utf16() {
-            be.extend(u.to_be_bytes());
-        }
-        assert_eq!(decode(&be), "x");
-        assert_eq!(decode(b"\xEF\xBB\xBFabc"), "abc");
-        assert_eq!(decode(b"a\xFFb"), "a\u{FFFD}b");
-    }
-
-    #[test]
     fn stdin_over_the_limit_is_refused() {
         let big = std::io::repeat(b'a').take(STDIN_LIMIT + 10);
         assert!(read_stdin(big).unwrap().is_none());
-        assert_eq!(read_stdin(&b"ok"[..]).unwrap().as_deref(), Some("ok"));
+        assert_eq!(read_stdin(&b"ok"[..]).unwrap().as_deref(), Some(&b"ok"[..]));
     }
 
     #[test]
