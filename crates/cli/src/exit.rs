@@ -35,7 +35,8 @@ pub const OS_ERROR: u8 = 71;
 pub const IO_ERROR: u8 = 74;
 /// Missing privilege: root or the capabilities named in the message (EX_NOPERM).
 pub const NO_PERMISSION: u8 = 77;
-/// Interrupted by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+/// Interrupted by SIGINT (128 + SIGINT, as shells report it); `lab` exits 143 for SIGTERM
+/// and 129 for SIGHUP, 128 + the signal likewise.
 pub const INTERRUPTED: u8 = 130;
 
 pub const HELP: &str = "\
@@ -54,10 +55,13 @@ Exit codes:
   69  lab: a program it needs is missing (nft, for network faults: install nftables)
   70  internal error: a bug in tcpmortem
   71  lab: the sandbox could not be built; watch: no event source (no eBPF, no tracefs)
-  74  reading or writing failed (analyze: a capture; any command: its output)
+  74  reading or writing failed (analyze: a capture; any command: its output; lab: --pcap
+      or --svg, after the timeline was printed)
   77  lab, watch: missing privilege (lab: root, or CAP_SYS_ADMIN + CAP_NET_ADMIN +
       CAP_NET_RAW; watch: CAP_BPF + CAP_PERFMON, or root for tracefs)
-  130 lab: interrupted (SIGINT/SIGTERM); everything was cleaned up";
+  129 lab: interrupted by SIGHUP; everything was cleaned up
+  130 lab: interrupted by SIGINT (Ctrl-C); everything was cleaned up
+  143 lab: interrupted by SIGTERM; everything was cleaned up";
 
 /// The exit code and message for an error that reached `main` unclassified. The commands
 /// classify the failures they expect (no such file, bad input, privileges...) themselves; what

@@ -45,12 +45,66 @@ pub fn rung(
     label: &str,
     note: &str,
 ) -> io::Result<()> {
-    let style = style(flags);
+    rung_between(
+        out,
+        t_ms,
+        ("client", "server"),
+        from_client,
+        style(flags),
+        label,
+        note,
+    )
+}
+
+/// A rung between named lifelines (`client#2`, `server#2`), in a given style.
+pub fn rung_between(
+    out: &mut impl Write,
+    t_ms: f64,
+    (left, right): (&str, &str),
+    from_left: bool,
+    style: Style,
+    label: &str,
+    note: &str,
+) -> io::Result<()> {
     let shaft = "─".repeat(WIDTH.saturating_sub(label.chars().count() + 4));
-    let line = if from_client {
-        format!("client │ {style}{label}{style:#} {shaft}▶ │ server{note}")
+    let line = if from_left {
+        format!("{left} │ {style}{label}{style:#} {shaft}▶ │ {right}{note}")
     } else {
-        format!("client │ ◀{shaft} {style}{label}{style:#} │ server{note}")
+        format!("{left} │ ◀{shaft} {style}{label}{style:#} │ {right}{note}")
+    };
+    writeln!(out, "{t_ms:>9.3}  {line}")
+}
+
+/// A rung that starts at the router, between the lifelines: an ICMP error or a forged
+/// segment. `── router` marks where it came from.
+pub fn rung_from_router(
+    out: &mut impl Write,
+    t_ms: f64,
+    (left, right): (&str, &str),
+    to_left: bool,
+    style: Style,
+    label: &str,
+    note: &str,
+) -> io::Result<()> {
+    let half = WIDTH / 2;
+    let body = label.chars().count() + 2;
+    let shaft = "─".repeat(half.saturating_sub(body + 1).max(2));
+    let (arrow, plain) = if to_left {
+        (
+            format!("◀{shaft} {style}{label}{style:#} ┤router"),
+            format!("◀{shaft} {label} ┤router"),
+        )
+    } else {
+        (
+            format!("router├ {style}{label}{style:#} {shaft}▶"),
+            format!("router├ {label} {shaft}▶"),
+        )
+    };
+    let pad = " ".repeat((WIDTH - 2).saturating_sub(plain.chars().count()));
+    let line = if to_left {
+        format!("{left} │ {arrow}{pad} │ {right}{note}")
+    } else {
+        format!("{left} │ {pad}{arrow} │ {right}{note}")
     };
     writeln!(out, "{t_ms:>9.3}  {line}")
 }

@@ -286,7 +286,10 @@ fn counts_of_one_are_singular() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let footer = text.lines().last().unwrap();
-    assert!(footer.starts_with("1 step, 2 packets, "), "{text}");
+    assert!(
+        footer.starts_with("1 step, 1 connection, 2 packets, "),
+        "{text}"
+    );
     let out = tcpmortem()
         .args(["lab", "run", "-"])
         .write_stdin("client connect\nserver accept\nclient send 1\n")

@@ -250,24 +250,54 @@ fn triggers() -> Vec<Trigger> {
             false,
             |_| common::nobody_with(&[], &[], &["watch", "--duration", "2"]),
         ),
-        trigger(130, "lab run, SIGINT", "interrupted", true, |_| {
-            let child = feed(
-                cmd(&["lab", "run", "-"]),
-                "client connect\nsleep 10s\nclient send 1\n",
-            );
-            std::thread::sleep(Duration::from_millis(700));
-            // kill(1) by pid: a process this test started.
-            let pid = child.id().to_string();
-            assert!(
-                Command::new("kill")
-                    .args(["-INT", &pid])
-                    .status()
-                    .unwrap()
-                    .success()
-            );
-            child.wait_with_output().unwrap()
-        }),
+        trigger(
+            74,
+            "lab run, --svg to a full disk",
+            "writing --svg /dev/full",
+            true,
+            |_| out(&["lab", "run", "connect-refused", "--svg", "/dev/full"]),
+        ),
+        trigger(
+            129,
+            "lab run, SIGHUP",
+            "interrupted by SIGHUP",
+            true,
+            |_| interrupt("-HUP"),
+        ),
+        trigger(
+            130,
+            "lab run, SIGINT",
+            "interrupted by SIGINT",
+            true,
+            |_| interrupt("-INT"),
+        ),
+        trigger(
+            143,
+            "lab run, SIGTERM",
+            "interrupted by SIGTERM",
+            true,
+            |_| interrupt("-TERM"),
+        ),
     ]
+}
+
+/// A lab run that sleeps, signalled while it does.
+fn interrupt(sig: &str) -> Output {
+    let child = feed(
+        cmd(&["lab", "run", "-"]),
+        "client connect\nsleep 10s\nclient send 1\n",
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    // kill(1) by pid: a process this test started.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    child.wait_with_output().unwrap()
 }
 
 /// tcpmortem with `args`, in a private mount namespace (unshare(1)) after `setup` (sh) changed

@@ -11,6 +11,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const SOCK_DESTROY: u16 = 21;
 const INET_DIAG_INFO: u16 = 2;
+const INET_DIAG_SKMEMINFO: u16 = 7;
+/// `SK_MEMINFO_WMEM_QUEUED` in the `sk_meminfo` array (include/uapi/linux/sock_diag.h).
+pub const SK_MEMINFO_WMEM_QUEUED: usize = 5;
 const INET_DIAG_NOCOOKIE: u32 = !0;
 
 /// One TCP socket of a namespace.
@@ -35,6 +38,11 @@ pub struct DiagState {
     /// From `struct tcp_info`, when the kernel attached it (not for TIME_WAIT and request
     /// sockets).
     pub info: Option<TcpInfo>,
+    /// `sk_wmem_queued`: bytes the send and retransmit queues really hold (with skb
+    /// overhead). Send-Q is sequence arithmetic (`write_seq - snd_una`) and keeps its value
+    /// after tcp_reset() or tcp_done() purged the queue; this does not. None for TIME_WAIT and
+    /// request sockets.
+    pub wmem_queued: Option<u32>,
 }
 
 /// The parts of `struct tcp_info` the lab shows.
@@ -54,7 +62,7 @@ fn req(family: u8, states: u32, id: Option<(&SocketAddr, &SocketAddr, u64)>) -> 
     let mut b = vec![0u8; 56];
     b[0] = family;
     b[1] = libc::IPPROTO_TCP as u8;
-    b[2] = 1 << (INET_DIAG_INFO - 1);
+    b[2] = (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1));
     b[4..8].copy_from_slice(&states.to_ne_bytes());
     let id_off = 8;
     match id {
@@ -119,6 +127,12 @@ fn parse(msg: &[u8]) -> Option<DiagSocket> {
                 total_retrans: u32_at(d, 100),
             })
         });
+    let wmem_queued = attrs(&msg[72..])
+        .find(|(ty, _)| *ty == INET_DIAG_SKMEMINFO)
+        .and_then(|(_, d)| {
+            let o = SK_MEMINFO_WMEM_QUEUED * 4;
+            (d.len() >= o + 4).then(|| u32_at(d, o))
+        });
     Some(DiagSocket {
         local: addr(family, &msg[8..24], sport),
         remote: addr(family, &msg[24..40], dport),
@@ -129,6 +143,7 @@ fn parse(msg: &[u8]) -> Option<DiagSocket> {
             recv_q: u32_at(msg, 56),
             send_q: u32_at(msg, 60),
             info,
+            wmem_queued,
         },
     })
 }

@@ -137,3 +137,35 @@ mod tests {
         assert!(sysctl_path("net.ipv4/../../kernel").is_err());
     }
 }
+
+/// A file of the calling thread's `/proc/thread-self/net/` (`netstat`, `snmp`), opened inside
+/// a namespace and read again later from any thread: the kernel binds the file to the
+/// namespace it was opened in, and regenerates its text at every read from offset 0.
+#[derive(Debug)]
+pub struct ProcNetFile {
+    name: String,
+    file: File,
+}
+
+impl ProcNetFile {
+    /// Opens `/proc/thread-self/net/NAME`; call it inside [`NetNs::run`].
+    pub fn open(name: &str) -> Result<ProcNetFile> {
+        let path = format!("/proc/thread-self/net/{name}");
+        let file = File::open(&path).map_err(|e| Error::new(format!("open {path}"), e))?;
+        Ok(ProcNetFile {
+            name: name.to_string(),
+            file,
+        })
+    }
+
+    /// The file's current text.
+    pub fn read(&mut self) -> Result<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut s = String::new();
+        self.file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| self.file.read_to_string(&mut s))
+            .map_err(|e| Error::new(format!("read /proc/net/{}", self.name), e))?;
+        Ok(s)
+    }
+}

@@ -178,6 +178,10 @@ pub fn try_lock(file: &std::fs::File) -> Result<bool> {
 
 /// Spawns `cmd` inside the network namespace `netns`, killed by the kernel if the calling
 /// thread dies (PR_SET_PDEATHSIG), so no actor outlives its run, even after SIGKILL.
+///
+/// The child ignores SIGINT, SIGTERM and SIGHUP (an ignored disposition survives exec): a
+/// Ctrl-C in a terminal signals the whole process group, and the child must not die of it
+/// before its parent, which cleans up and ends it.
 pub fn spawn_in_netns(
     cmd: &mut std::process::Command,
     netns: std::os::fd::RawFd,
@@ -186,7 +190,7 @@ pub fn spawn_in_netns(
     // SAFETY: getppid has no preconditions.
     let parent = unsafe { libc::getpid() };
     // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
-    // syscalls (setns, prctl, getppid); it allocates nothing.
+    // syscalls (setns, prctl, signal, getppid); it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setns(netns, libc::CLONE_NEWNET) != 0 {
@@ -194,6 +198,9 @@ pub fn spawn_in_netns(
             }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(sig, libc::SIG_IGN);
             }
             // The parent may have died before prctl took effect.
             if libc::getppid() != parent {
@@ -205,46 +212,48 @@ pub fn spawn_in_netns(
     cmd.spawn()
 }
 
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The first interrupting signal received (0: none).
+static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// CLOCK_MONOTONIC when it arrived.
+static INTERRUPTED_AT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-extern "C" fn on_interrupt(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+extern "C" fn on_interrupt(sig: libc::c_int) {
+    if INTERRUPTED
+        .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
+        // clock_gettime is async-signal-safe.
+        INTERRUPTED_AT.store(monotonic_ns(), Ordering::SeqCst);
+    }
 }
 
-/// Turns SIGINT and SIGTERM into a flag that long operations poll, so that they return
-/// through their normal cleanup (tracefs instance removed, namespaces released) instead of
-/// dying mid-way.
+/// Turns SIGINT, SIGTERM and SIGHUP into a flag that long operations poll, so that they
+/// return through their normal cleanup (tracefs instance removed, namespaces released)
+/// instead of dying mid-way.
 pub fn catch_interrupts() -> Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only stores to an atomic (async-signal-safe).
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_interrupt as *const () as usize;
             libc::sigemptyset(&mut sa.sa_mask);
             cvt(libc::sigaction(sig, &sa, std::ptr::null_mut()), || {
-                "sigaction(SIGINT/SIGTERM)".into()
+                "sigaction(SIGINT/SIGTERM/SIGHUP)".into()
             })?;
         }
     }
     Ok(())
 }
 
-/// SIGHUP too (the terminal went away): long runs clean up as for SIGTERM.
-pub fn catch_hangup() -> Result<()> {
-    // SAFETY: the handler only stores to an atomic (async-signal-safe).
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_interrupt as *const () as usize;
-        libc::sigemptyset(&mut sa.sa_mask);
-        cvt(
-            libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut()),
-            || "sigaction(SIGHUP)".into(),
-        )?;
-    }
-    Ok(())
+/// Whether SIGINT, SIGTERM or SIGHUP arrived since [`catch_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst) != 0
 }
 
-/// Whether SIGINT or SIGTERM arrived since [`catch_interrupts`].
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+/// The first interrupting signal and the CLOCK_MONOTONIC time it arrived, if one did.
+pub fn interruption() -> Option<(i32, u64)> {
+    match INTERRUPTED.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some((sig, INTERRUPTED_AT.load(Ordering::SeqCst))),
+    }
 }

@@ -1,8 +1,10 @@
 //! The socket calls the lab's actors make. Every call returns the kernel's errno untouched
 //! (`Err(libc::EPIPE)`), because the errno sequence is what the lab reports.
 //!
-//! Sockets are non-blocking; the actor emulates a blocking call by polling, so that a call
-//! that would block can be reported as `blocked` and still complete later.
+//! A socket is made blocking ([`Sock::tcp_blocking`], [`Sock::accept_blocking`]) or
+//! non-blocking ([`Sock::tcp`], [`Sock::accept`]). The lab's actors make blocking calls, as
+//! applications do, each on its own thread; [`Sock::send`] and [`Sock::recv`] never wait
+//! (MSG_DONTWAIT), [`Sock::send_wait`] and [`Sock::recv_wait`] wait on a blocking socket.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -69,14 +71,25 @@ fn from_sockaddr(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-/// A non-blocking TCP socket.
+/// A TCP socket.
 #[derive(Debug)]
 pub struct Sock {
     fd: OwnedFd,
 }
 
 impl Sock {
+    /// A non-blocking TCP socket for `ip`'s family.
     pub fn tcp(ip: IpAddr) -> SysResult<Sock> {
+        Sock::new(ip, libc::SOCK_NONBLOCK)
+    }
+
+    /// A blocking TCP socket, as an application makes by default: connect() waits for the
+    /// handshake inside the kernel (inet_wait_for_connect()).
+    pub fn tcp_blocking(ip: IpAddr) -> SysResult<Sock> {
+        Sock::new(ip, 0)
+    }
+
+    fn new(ip: IpAddr, flags: libc::c_int) -> SysResult<Sock> {
         let family = if ip.is_ipv4() {
             libc::AF_INET
         } else {
@@ -86,7 +99,7 @@ impl Sock {
         let fd = check(unsafe {
             libc::socket(
                 family,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::SOCK_STREAM | flags | libc::SOCK_CLOEXEC,
                 libc::IPPROTO_TCP,
             )
         })?;
@@ -98,6 +111,16 @@ impl Sock {
 
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// A second descriptor of the same socket (F_DUPFD_CLOEXEC). A call in flight on it keeps
+    /// the socket open, as the kernel keeps a file open while a system call uses it: a close()
+    /// of the other descriptor meanwhile does not close the connection.
+    pub fn try_clone(&self) -> SysResult<Sock> {
+        self.fd
+            .try_clone()
+            .map(|fd| Sock { fd })
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
     }
 
     pub fn setsockopt_int(
@@ -147,6 +170,12 @@ impl Sock {
         tcp_info(self.raw_fd())
     }
 
+    /// SO_MEMINFO: the socket's `sk_meminfo` array (rmem_alloc, rcvbuf, wmem_alloc, sndbuf,
+    /// fwd_alloc, wmem_queued, optmem, backlog, drops).
+    pub fn meminfo(&self) -> SysResult<[u32; 9]> {
+        meminfo(self.raw_fd())
+    }
+
     /// SO_LINGER: `{1, 0}` makes close() abort the connection with a RST.
     pub fn set_linger(&self, on: bool, secs: i32) -> SysResult<()> {
         set_linger(self.raw_fd(), on, secs)
@@ -170,8 +199,9 @@ impl Sock {
         check(unsafe { libc::listen(self.raw_fd(), backlog) }).map(drop)
     }
 
-    /// Starts a connect; `Err(EINPROGRESS)` means it is under way (poll for POLLOUT, then
-    /// read [`Sock::take_error`]).
+    /// connect(2). On a non-blocking socket `Err(EINPROGRESS)` means it is under way (poll for
+    /// POLLOUT, then read [`Sock::take_error`]); on a blocking one it returns when the
+    /// handshake completed or failed.
     pub fn connect(&self, a: &SocketAddr) -> SysResult<()> {
         let (ss, len) = to_sockaddr(a);
         // SAFETY: ss holds a valid address of length len.
@@ -190,7 +220,17 @@ impl Sock {
         self.getsockopt_int(libc::SOL_SOCKET, libc::SO_ERROR)
     }
 
+    /// accept4(2), giving a non-blocking socket.
     pub fn accept(&self) -> SysResult<(Sock, Option<SocketAddr>)> {
+        self.accept_flags(libc::SOCK_NONBLOCK)
+    }
+
+    /// accept4(2), giving a blocking socket; waits on a blocking listener.
+    pub fn accept_blocking(&self) -> SysResult<(Sock, Option<SocketAddr>)> {
+        self.accept_flags(0)
+    }
+
+    fn accept_flags(&self, flags: libc::c_int) -> SysResult<(Sock, Option<SocketAddr>)> {
         // SAFETY: zeroed storage is valid; len matches it.
         let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -200,7 +240,7 @@ impl Sock {
                 self.raw_fd(),
                 (&mut ss as *mut libc::sockaddr_storage).cast(),
                 &mut len,
-                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                flags | libc::SOCK_CLOEXEC,
             )
         })?;
         // SAFETY: fresh descriptor from accept4, owned here.
@@ -211,30 +251,64 @@ impl Sock {
     }
 
     /// send(2) without MSG_NOSIGNAL: a send that fails with EPIPE raises SIGPIPE, as in a C
-    /// program (the actor counts it instead of dying).
+    /// program (the actor counts it instead of dying). Never waits (MSG_DONTWAIT).
     pub fn send(&self, data: &[u8]) -> SysResult<usize> {
-        // SAFETY: data is valid for reads of its length.
-        let n = unsafe {
-            libc::send(
-                self.raw_fd(),
-                data.as_ptr().cast(),
-                data.len(),
-                libc::MSG_DONTWAIT,
-            )
+        self.send_flags(data, libc::MSG_DONTWAIT)
+    }
+
+    /// send(2) as a blocking call: on a blocking socket it waits for room in the send buffer
+    /// and returns once all bytes are queued, or the count queued before an error.
+    pub fn send_wait(&self, data: &[u8]) -> SysResult<usize> {
+        self.send_flags(data, 0)
+    }
+
+    /// As [`Sock::send_wait`], without SIGPIPE (MSG_NOSIGNAL): the rest of a send that
+    /// already queued some bytes, which a single send(2) would have returned without the
+    /// signal.
+    pub fn send_wait_nosignal(&self, data: &[u8]) -> SysResult<usize> {
+        self.send_flags(data, libc::MSG_NOSIGNAL)
+    }
+
+    /// SO_LINGER: `Some(seconds)` when it is on (close() then waits up to that long, or
+    /// aborts at 0).
+    pub fn linger(&self) -> SysResult<Option<i32>> {
+        let mut l = libc::linger {
+            l_onoff: 0,
+            l_linger: 0,
         };
+        let mut len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+        // SAFETY: l and len are valid for writes of their sizes.
+        check(unsafe {
+            libc::getsockopt(
+                self.raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&mut l as *mut libc::linger).cast(),
+                &mut len,
+            )
+        })?;
+        Ok((l.l_onoff != 0).then_some(l.l_linger))
+    }
+
+    fn send_flags(&self, data: &[u8], flags: libc::c_int) -> SysResult<usize> {
+        // SAFETY: data is valid for reads of its length.
+        let n = unsafe { libc::send(self.raw_fd(), data.as_ptr().cast(), data.len(), flags) };
         if n < 0 { Err(errno()) } else { Ok(n as usize) }
     }
 
+    /// recv(2); never waits (MSG_DONTWAIT).
     pub fn recv(&self, buf: &mut [u8]) -> SysResult<usize> {
+        self.recv_flags(buf, libc::MSG_DONTWAIT)
+    }
+
+    /// recv(2) as a blocking call: on a blocking socket it waits for data, EOF or an error.
+    pub fn recv_wait(&self, buf: &mut [u8]) -> SysResult<usize> {
+        self.recv_flags(buf, 0)
+    }
+
+    fn recv_flags(&self, buf: &mut [u8], flags: libc::c_int) -> SysResult<usize> {
         // SAFETY: buf is valid for writes of its length.
-        let n = unsafe {
-            libc::recv(
-                self.raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
+        let n = unsafe { libc::recv(self.raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
         if n < 0 { Err(errno()) } else { Ok(n as usize) }
     }
 
@@ -333,6 +407,9 @@ pub fn tcp_info(fd: RawFd) -> SysResult<crate::diag::DiagState> {
         state: buf[0],
         recv_q: inq.max(0) as u32,
         send_q: outq.max(0) as u32,
+        wmem_queued: meminfo(fd)
+            .ok()
+            .map(|m| m[crate::diag::SK_MEMINFO_WMEM_QUEUED]),
         info: Some(crate::diag::TcpInfo {
             retransmits: buf[2],
             backoff: buf[4],
@@ -341,6 +418,24 @@ pub fn tcp_info(fd: RawFd) -> SysResult<crate::diag::DiagState> {
             total_retrans: u32_at(100),
         }),
     })
+}
+
+/// SO_MEMINFO: the socket's `sk_meminfo` array (rmem_alloc, rcvbuf, wmem_alloc, sndbuf,
+/// fwd_alloc, wmem_queued, optmem, backlog, drops).
+pub fn meminfo(fd: RawFd) -> SysResult<[u32; 9]> {
+    let mut v = [0u32; 9];
+    let mut len = std::mem::size_of_val(&v) as libc::socklen_t;
+    // SAFETY: v and len are valid for writes of their sizes; the kernel writes at most len.
+    check(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            v.as_mut_ptr().cast(),
+            &mut len,
+        )
+    })?;
+    Ok(v)
 }
 
 /// SO_LINGER: `{1, 0}` makes close() abort the connection with a RST (tcp_disconnect(),

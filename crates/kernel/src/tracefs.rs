@@ -137,6 +137,12 @@ impl Instance {
         &self.path
     }
 
+    /// Sets an event's filter in this instance (`events/SYSTEM/EVENT/filter`), so that the
+    /// kernel records only matching events, e.g. `sport == 8080 || dport == 8080`.
+    pub fn set_filter(&self, event: &str, filter: &str) -> Result<()> {
+        self.write(&format!("events/{event}/filter"), filter)
+    }
+
     pub fn name(&self) -> String {
         self.path
             .file_name()

@@ -85,7 +85,7 @@ mod tests {
     #[test]
     fn every_builtin_parses_and_is_named_after_its_file() {
         for (name, src) in BUILTIN {
-            let sc = crate::scenario::parse(src).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let sc = crate::parse::parse(src).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(&sc.name, name);
             assert!(!sc.description.is_empty());
         }

@@ -89,10 +89,10 @@ pub enum FaultError {
 
 impl FaultError {
     /// The run's error for the scenario line that asked for the fault.
-    pub fn at(self, line: usize) -> crate::LabError {
+    pub fn at(self, line: usize) -> crate::error::LabError {
         match self {
-            FaultError::NoNft(message) => crate::LabError::Unavailable { line, message },
-            FaultError::Failed(message) => crate::LabError::Scenario { line, message },
+            FaultError::NoNft(message) => crate::error::LabError::Unavailable { line, message },
+            FaultError::Failed(message) => crate::error::LabError::Scenario { line, message },
         }
     }
 }
@@ -113,7 +113,7 @@ pub fn silence(sb: &Sandbox, host_ip: std::net::IpAddr, on: bool) -> Result<(), 
 
 /// Fails at once, before any sandbox is built, when the scenario has network faults (or a
 /// host reboot, which silences the host through the router) and `nft` is not in PATH.
-pub fn preflight(sc: &crate::scenario::Scenario) -> Result<(), crate::LabError> {
+pub fn preflight(sc: &crate::scenario::Scenario) -> Result<(), crate::error::LabError> {
     use crate::scenario::StepKind;
     let Some(step) = sc
         .steps

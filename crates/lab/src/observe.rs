@@ -2,7 +2,7 @@
 //! Each runs on its own thread and reports the time of the last thing it saw, which the
 //! runner uses to decide that the network has settled.
 
-use crate::LabError;
+use crate::error::LabError;
 use crate::record::Link;
 use crate::sandbox::{ROUTER_CLIENT_IF, ROUTER_SERVER_IF, Sandbox};
 use std::net::IpAddr;
@@ -43,10 +43,13 @@ fn bump(last: &AtomicU64, t: u64) {
 }
 
 impl Observers {
+    /// `ports`: the TCP ports the run's connections use on the server side, to filter the
+    /// kernel's events by.
     pub fn start(
         sb: &Sandbox,
         t0: u64,
         tracefs: bool,
+        ports: &[u16],
         notes: &mut Vec<String>,
     ) -> Result<Observers, LabError> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -68,7 +71,7 @@ impl Observers {
         };
         let ours = [sb.addresses.client, sb.addresses.server];
         let trace = match if tracefs {
-            start_trace().map(Some)
+            start_trace(ports).map(Some)
         } else {
             Ok(None)
         } {
@@ -113,8 +116,8 @@ impl Observers {
     }
 
     /// Stops the threads; returns the frames in time order, the events, and how many events
-    /// the ring buffer lost.
-    pub fn stop(mut self) -> (Vec<Captured>, Vec<TcpEvent>, u64) {
+    /// the ring buffer lost. A second call returns nothing.
+    pub fn stop(&mut self) -> (Vec<Captured>, Vec<TcpEvent>, u64) {
         self.shutdown()
     }
 
@@ -162,11 +165,32 @@ fn tracefs_hint() -> &'static str {
     }
 }
 
-fn start_trace() -> tcpmortem_kernel::Result<Instance> {
+/// Per CPU: tracepoints are global, so the instance records every TCP event of the machine,
+/// not only the run's. 4 MB holds about 40,000 events per CPU before the oldest are
+/// overwritten, a few seconds of a busy host's churn while the reader waits for a CPU.
+const TRACE_BUFFER_KB: u32 = 4096;
+
+fn start_trace(ports: &[u16]) -> tcpmortem_kernel::Result<Instance> {
     let root = tracefs::root()?;
     tracefs::sweep_orphans(&root);
-    // A run makes tens of events: the default buffer (about 1.4 MB per CPU) is plenty.
-    Instance::create(&root, EVENTS, None)
+    let inst = Instance::create(&root, EVENTS, Some(TRACE_BUFFER_KB))?;
+    // The kernel keeps only the events of the run's ports where the event has them as
+    // numbers (tcp_send_reset has its addresses as sockaddrs only, filtered here when read).
+    let filter = ports
+        .iter()
+        .map(|p| format!("sport == {p} || dport == {p}"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    if !filter.is_empty() {
+        for ev in [
+            "tcp/tcp_receive_reset",
+            "sock/inet_sock_set_state",
+            "sock/inet_sk_error_report",
+        ] {
+            inst.set_filter(ev, &filter)?;
+        }
+    }
+    Ok(inst)
 }
 
 fn capture_loop(

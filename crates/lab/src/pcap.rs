@@ -1,11 +1,42 @@
 //! `--pcap FILE`: the run's frames as pcapng, one interface per router link, each packet
-//! commented with the step that caused it.
+//! commented with the step that caused it and the connection it belongs to
+//! (`client#1 → server#1`; an ICMP error names the connection of the segment it quotes).
 
 use crate::observe::Captured;
 use crate::record::{Link, Record};
 use crate::sandbox::{ROUTER_CLIENT_IF, ROUTER_SERVER_IF};
+use crate::scenario::{Actor, Host};
 use std::io::{self, Write};
+use tcpmortem_wire::TcpSegment;
 use tcpmortem_wire::pcapng::{Direction, LINKTYPE_ETHERNET, Writer};
+
+/// `client#1 → server#1`, `router → client#1 (ICMP about client#1 → server#1)`.
+fn connection(record: &Record, f: &Captured) -> Option<String> {
+    let a = &record.addresses;
+    let end = |ip, conn| match a.host_of(ip) {
+        Some(Host::Client) => Actor::Client.label(Some(conn)),
+        Some(Host::Server) => Actor::Server.label(Some(conn)),
+        _ => "router".to_string(),
+    };
+    if let Some(seg) = TcpSegment::from_ethernet(&f.data) {
+        let conn = record.conn_of(seg.src, seg.dst)?;
+        return Some(format!(
+            "{} → {}",
+            end(seg.src.ip(), conn),
+            end(seg.dst.ip(), conn)
+        ));
+    }
+    let ip = tcpmortem_wire::link::ip_packet(LINKTYPE_ETHERNET, &f.data).ok()?;
+    let q = tcpmortem_wire::icmp::unreachable(ip)?;
+    let conn = record.conn_of(q.src, q.dst)?;
+    Some(format!(
+        "{} → {} (ICMP about {} → {})",
+        end(q.from, conn),
+        end(q.src.ip(), conn),
+        end(q.src.ip(), conn),
+        end(q.dst.ip(), conn)
+    ))
+}
 
 pub fn write(out: impl Write, record: &Record, frames: &[Captured]) -> io::Result<()> {
     let mut w = Writer::new(out, concat!("tcpmortem ", env!("CARGO_PKG_VERSION")))?;
@@ -24,7 +55,12 @@ pub fn write(out: impl Write, record: &Record, frames: &[Captured]) -> io::Resul
         let step = record.steps.iter().rposition(|s| s.start_ns <= f.t_ns);
         let comment = step.map(|i| {
             let s = &record.steps[i];
-            format!("tcpmortem step {} (line {}): {}", i + 1, s.line, s.text)
+            let mut c = format!("tcpmortem step {} (line {}): {}", i + 1, s.line, s.text);
+            if let Some(conn) = connection(record, f) {
+                c.push_str(" · ");
+                c.push_str(&conn);
+            }
+            c
         });
         let iface = match f.link {
             Link::ClientSide => client_if,

@@ -1,24 +1,32 @@
 //! Running a scenario: sandbox, actors, observers, steps with settle detection, and the record.
 
-use crate::actor::{ActorProc, Cmd, Late, Reply, send_cmd};
+use crate::actor::{ActorProc, Cmd, Done, Held, Reply, Target, send_cmd};
+use crate::counters::{self, Counters};
+use crate::error::LabError;
 use crate::observe::{Captured, Observers};
+use crate::other_os;
 use crate::record::{
-    Completion, EndState, Environment, KernelEvent, Link, Outcome, PacketRecord, Record, StepRecord,
+    Addresses, CallRecord, Caller, Connection, EndState, Environment, Interruption, KernelEvent,
+    Link, ListenerState, Outcome, PacketRecord, Proto, Record, Source, StepRecord,
 };
 use crate::sandbox::{CONGESTION_CONTROL, Sandbox};
-use crate::scenario::{Actor, Op, Scenario, StepKind};
-use crate::{LabError, other_os};
+use crate::scenario::{Actor, Host, Op, Scenario, StepKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tcpmortem_core::TcpState;
 use tcpmortem_kernel::diag::{Diag, DiagSocket};
+use tcpmortem_kernel::netns::ProcNetFile;
 use tcpmortem_kernel::proc;
 use tcpmortem_wire::{Flags, TcpSegment};
 
+/// Told before each step: (index of the step about to run, number of steps).
+pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
 /// How a run is done.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// The tcpmortem executable, re-executed as the actors.
     pub actor_exe: PathBuf,
@@ -26,10 +34,12 @@ pub struct RunOptions {
     pub settle: Option<Duration>,
     /// Longest a step may wait for the network to settle.
     pub max_settle: Duration,
-    /// Longest a single call may take before the run fails.
+    /// Longest a single call may take to answer (beyond `blocked-after`) before the run fails.
     pub call_timeout: Duration,
     /// Record kernel events through tracefs (when available).
     pub tracefs: bool,
+    /// Called before each step, to show progress.
+    pub progress: Option<Progress>,
 }
 
 impl RunOptions {
@@ -40,6 +50,7 @@ impl RunOptions {
             max_settle: Duration::from_secs(10),
             call_timeout: Duration::from_secs(30),
             tracefs: true,
+            progress: None,
         }
     }
 }
@@ -66,111 +77,255 @@ pub fn check_privileges() -> Result<(), LabError> {
     }
 }
 
-struct Hosts {
-    client: Diag,
-    server: Diag,
+/// A host's /proc/net counter files, opened inside its namespace.
+struct CounterFiles {
+    host: Host,
+    files: Vec<ProcNetFile>,
 }
 
-impl Hosts {
-    fn dump(&mut self) -> (Vec<DiagSocket>, Vec<DiagSocket>) {
-        (
-            self.client.tcp_sockets().unwrap_or_default(),
-            self.server.tcp_sockets().unwrap_or_default(),
-        )
+impl CounterFiles {
+    /// `ipv6`: read snmp6 too (ICMPv6); over IPv4 nothing there moves.
+    fn open(host: Host, ns: &tcpmortem_kernel::netns::NetNs, ipv6: bool) -> CounterFiles {
+        let names: &[&str] = if ipv6 {
+            &["netstat", "snmp", "snmp6"]
+        } else {
+            &["netstat", "snmp"]
+        };
+        let files = ns
+            .run(|| {
+                names
+                    .iter()
+                    .filter_map(|n| ProcNetFile::open(n).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        CounterFiles { host, files }
+    }
+
+    fn read(&mut self) -> Counters {
+        let mut c = Counters::new();
+        for f in &mut self.files {
+            if let Ok(text) = f.read() {
+                counters::parse(&text, &mut c);
+            }
+        }
+        c
     }
 }
 
-fn end_state(host: Actor, socks: &[DiagSocket], local: SocketAddr, remote: SocketAddr) -> EndState {
-    // A socket in NEW_SYN_RECV (a request socket) is listed too; prefer a full socket.
-    let s = socks
-        .iter()
-        .filter(|s| s.local == local && s.remote == remote)
-        .min_by_key(|s| u8::from(s.status.state == TcpState::NewSynRecv.number()));
-    EndState::from_kernel(host, s.map(|s| &s.status))
+/// A step's call, or calls, as the runner made them.
+struct Made {
+    actor: Option<Actor>,
+    conn: Option<u32>,
+    outcome: Option<Outcome>,
+    sigpipe: bool,
+    calls: Vec<usize>,
+    /// When the step's action ended (its call returned, or was reported blocked).
+    returned_ns: u64,
+}
+
+impl Made {
+    fn none(at: u64) -> Made {
+        Made {
+            actor: None,
+            conn: None,
+            outcome: None,
+            sigpipe: false,
+            calls: Vec::new(),
+            returned_ns: at,
+        }
+    }
 }
 
 struct Runner<'a> {
     sc: &'a Scenario,
     opts: &'a RunOptions,
     sandbox: Sandbox,
-    hosts: Hosts,
+    diag: [Diag; 2],
+    counter_files: Vec<CounterFiles>,
+    last_counters: Vec<Counters>,
     observers: Observers,
-    client: ActorProc,
-    server: ActorProc,
-    t0: u64,
+    actors: [ActorProc; 2],
     settle: Duration,
-    /// The connection whose ends are shown: (client's address, server's address).
-    conn: Option<(SocketAddr, SocketAddr)>,
-    late: Vec<(Actor, Late)>,
-    /// Actor call id → step index, for late completions.
-    calls: HashMap<(Actor, u64), usize>,
+    /// Connections by (client end, server end), in the order they appeared; id = index + 1.
+    conns: Vec<(SocketAddr, SocketAddr)>,
+    /// Each actor's newest connection, as calls without `#N` use it.
+    newest: [Option<u32>; 2],
+    /// Calls, with CLOCK_MONOTONIC times.
+    calls: Vec<CallRecord>,
+    /// (actor, request id) of a call reported blocked → its index in `calls`.
+    pending: HashMap<(Actor, u64), usize>,
     notes: Vec<String>,
+}
+
+fn idx(a: Actor) -> usize {
+    match a {
+        Actor::Client => 0,
+        Actor::Server => 1,
+    }
 }
 
 impl Runner<'_> {
     fn now(&self) -> u64 {
-        proc::monotonic_ns().saturating_sub(self.t0)
-    }
-
-    fn ends(&mut self) -> Vec<EndState> {
-        let Some((c, s)) = self.conn else {
-            return Vec::new();
-        };
-        let (cs, ss) = self.hosts.dump();
-        let mut ends = vec![
-            end_state(Actor::Client, &cs, c, s),
-            end_state(Actor::Server, &ss, s, c),
-        ];
-        // sock_diag lists only hashed sockets: one in CLOSE that its application still holds
-        // is visible only to its owner, through TCP_INFO.
-        for (end, local) in ends.iter_mut().zip([c, s]) {
-            if end.state.is_none()
-                && let Some(owned) = self.owner_info(end.host, local)
-            {
-                *end = owned;
-            }
-        }
-        ends
-    }
-
-    fn owner_info(&mut self, host: Actor, local: SocketAddr) -> Option<EndState> {
-        if self.actor(host).dead {
-            return None;
-        }
-        let (blocked_after, timeout) = (self.sc.blocked_after, self.opts.call_timeout);
-        let mut late = Vec::new();
-        let local = (host == Actor::Client).then_some(local);
-        let reply = self
-            .actor(host)
-            .call(Cmd::Info { local, host }, blocked_after, timeout, &mut late)
-            .ok();
-        self.late.extend(late.into_iter().map(|l| (host, l)));
-        match reply {
-            Some((_, Reply::Info { info, .. })) => info,
-            _ => None,
-        }
+        proc::monotonic_ns()
     }
 
     fn actor(&mut self, a: Actor) -> &mut ActorProc {
-        match a {
-            Actor::Client => &mut self.client,
-            Actor::Server => &mut self.server,
+        &mut self.actors[idx(a)]
+    }
+
+    /// The connection of a (client end, server end) pair, registered if new.
+    fn register(&mut self, client: SocketAddr, server: SocketAddr) -> Option<u32> {
+        if client.port() == 0 || server.port() == 0 || server.ip().is_unspecified() {
+            return None;
+        }
+        let client = if client.ip().is_unspecified() {
+            SocketAddr::new(self.sandbox.addresses.client, client.port())
+        } else {
+            client
+        };
+        let pos = match self.conns.iter().position(|c| *c == (client, server)) {
+            Some(p) => p,
+            None => {
+                self.conns.push((client, server));
+                self.conns.len() - 1
+            }
+        };
+        Some(pos as u32 + 1)
+    }
+
+    /// The connection of an actor's socket, from its local and peer addresses.
+    fn conn_of(
+        &mut self,
+        actor: Actor,
+        local: Option<SocketAddr>,
+        peer: Option<SocketAddr>,
+    ) -> Option<u32> {
+        let (local, peer) = (local?, peer?);
+        match actor {
+            Actor::Client => self.register(local, peer),
+            Actor::Server => self.register(peer, local),
         }
     }
 
+    /// Answers from actors that came while another answer was awaited: completions of calls
+    /// reported blocked.
+    fn absorb(&mut self, actor: Actor, late: Vec<Reply>) {
+        for r in late {
+            if let Reply::Completed { id, done } = r
+                && let Some(i) = self.pending.remove(&(actor, id))
+            {
+                self.complete(actor, i, done);
+            }
+        }
+    }
+
+    fn complete(&mut self, actor: Actor, i: usize, done: Done) {
+        if self.calls[i].conn.is_none() {
+            self.calls[i].conn = self.conn_of(actor, done.local, done.peer);
+        }
+        let c = &mut self.calls[i];
+        c.returned_ns = Some(done.end_ns);
+        c.outcome = Some(done.outcome);
+        c.sigpipe = done.sigpipe;
+    }
+
     fn drain(&mut self) {
+        for a in Actor::BOTH {
+            let mut late = Vec::new();
+            self.actor(a).drain(&mut late);
+            self.absorb(a, late);
+        }
+    }
+
+    /// Every known connection's two ends, and the listening sockets. New connections found
+    /// in the hosts' socket tables are registered.
+    fn ends(&mut self) -> (Vec<EndState>, Vec<ListenerState>) {
+        let dumps = [
+            self.diag[0].tcp_sockets().unwrap_or_default(),
+            self.diag[1].tcp_sockets().unwrap_or_default(),
+        ];
+        let mut listeners = Vec::new();
+        for a in Actor::BOTH {
+            for s in &dumps[idx(a)] {
+                if s.status.state == TcpState::Listen.number() {
+                    listeners.push(ListenerState {
+                        host: a,
+                        local: s.local,
+                        accept_queue: s.status.recv_q,
+                        backlog: s.status.send_q,
+                    });
+                } else {
+                    let (l, r) = (Some(s.local), Some(s.remote));
+                    self.conn_of(a, l, r);
+                }
+            }
+        }
+        let mut held: [Option<Vec<Held>>; 2] = [None, None];
+        let mut ends = Vec::new();
+        for (n, (c, s)) in self.conns.clone().into_iter().enumerate() {
+            let id = n as u32 + 1;
+            for a in Actor::BOTH {
+                let (local, remote) = match a {
+                    Actor::Client => (c, s),
+                    Actor::Server => (s, c),
+                };
+                let mut end = end_in(a, id, &dumps[idx(a)], local, remote);
+                // sock_diag lists only hashed sockets: one in CLOSE that its application
+                // still holds is visible only to its owner, through TCP_INFO.
+                if end.state.is_none() && !self.actors[idx(a)].dead {
+                    if held[idx(a)].is_none() {
+                        held[idx(a)] = Some(self.held(a));
+                    }
+                    if let Some(h) = held[idx(a)].iter().flatten().find(|h| {
+                        !h.listener
+                            && h.peer == Some(remote)
+                            && h.local.map(|l| l.port()) == Some(local.port())
+                    }) {
+                        end = EndState::from_kernel(a, id, Some(&h.diag_state()), Source::TcpInfo);
+                    }
+                }
+                ends.push(end);
+            }
+        }
+        (ends, listeners)
+    }
+
+    fn held(&mut self, a: Actor) -> Vec<Held> {
+        let (blocked_after, timeout) = (self.sc.blocked_after, self.opts.call_timeout);
         let mut late = Vec::new();
-        self.client.drain(&mut late);
-        self.late.extend(late.drain(..).map(|l| (Actor::Client, l)));
-        self.server.drain(&mut late);
-        self.late.extend(late.drain(..).map(|l| (Actor::Server, l)));
+        let reply = self
+            .actor(a)
+            .call(Cmd::Info, Target::Newest, blocked_after, timeout, &mut late)
+            .ok();
+        self.absorb(a, late);
+        match reply {
+            Some((_, Reply::Info { held, .. })) => held,
+            _ => Vec::new(),
+        }
+    }
+
+    fn read_counters(&mut self) -> Vec<crate::record::CounterDelta> {
+        let mut out = Vec::new();
+        for (i, f) in self.counter_files.iter_mut().enumerate() {
+            let now = f.read();
+            out.extend(counters::moved(f.host, &self.last_counters[i], &now));
+            self.last_counters[i] = now;
+        }
+        out
     }
 
     /// Waits until nothing happened for the settle time: no packet on either link, no state
     /// change in either host, no kernel event.
     fn settle(&mut self, index: usize) {
         let start = Instant::now();
-        let mut last = self.hosts.dump();
+        let dump = |r: &mut Runner| {
+            (
+                r.diag[0].tcp_sockets().unwrap_or_default(),
+                r.diag[1].tcp_sockets().unwrap_or_default(),
+            )
+        };
+        let mut last = dump(self);
         let mut quiet_since = proc::monotonic_ns();
         loop {
             std::thread::sleep(Duration::from_millis(2));
@@ -178,11 +333,11 @@ impl Runner<'_> {
                 return;
             }
             self.drain();
-            let dump = self.hosts.dump();
+            let now_dump = dump(self);
             let now = proc::monotonic_ns();
-            if dump != last {
+            if now_dump != last {
                 quiet_since = now;
-                last = dump;
+                last = now_dump;
             }
             let activity = self.observers.last_activity_mono().max(quiet_since);
             if now.saturating_sub(activity) >= self.settle.as_nanos() as u64 {
@@ -199,129 +354,295 @@ impl Runner<'_> {
         }
     }
 
-    fn call(
+    /// The socket a call without `#N` or with it acts on.
+    fn target(&self, actor: Actor, conn: Option<u32>) -> Result<Target, String> {
+        let Some(n) = conn else {
+            return Ok(Target::Newest);
+        };
+        let (c, s) = *self
+            .conns
+            .get(n as usize - 1)
+            .ok_or_else(|| format!("there is no connection #{n}"))?;
+        Ok(match actor {
+            Actor::Client => Target::Conn {
+                local_port: c.port(),
+                peer: s,
+            },
+            Actor::Server => Target::Conn {
+                local_port: s.port(),
+                peer: c,
+            },
+        })
+    }
+
+    /// Sends one call to an actor and records it.
+    fn issue(
         &mut self,
-        index: usize,
+        step: usize,
         line: usize,
         actor: Actor,
+        target: Target,
+        cmd: Cmd,
+    ) -> Result<usize, LabError> {
+        let text = cmd.text();
+        let is_open = matches!(cmd, Cmd::Connect { .. } | Cmd::Accept);
+        let (blocked_after, timeout) = (self.sc.blocked_after, self.opts.call_timeout);
+        let mut late = Vec::new();
+        let sent = self.now();
+        let answer = self
+            .actor(actor)
+            .call(cmd, target, blocked_after, timeout, &mut late);
+        self.absorb(actor, late);
+        let (id, reply) = answer?;
+        let mut call = CallRecord {
+            step,
+            host: actor,
+            by: Caller::Lab,
+            call: text,
+            conn: None,
+            start_ns: sent,
+            returned_ns: None,
+            blocked: false,
+            outcome: None,
+            sigpipe: false,
+        };
+        match reply {
+            Reply::Returned { done, .. } => {
+                call.conn = self.conn_of(actor, done.local, done.peer);
+                call.start_ns = done.start_ns;
+                call.returned_ns = Some(done.end_ns);
+                call.outcome = Some(done.outcome);
+                call.sigpipe = done.sigpipe;
+            }
+            Reply::Blocked {
+                start_ns,
+                local,
+                peer,
+                ..
+            } => {
+                call.conn = self.conn_of(actor, local, peer);
+                call.start_ns = start_ns;
+                call.blocked = true;
+            }
+            Reply::Refused { message, .. } => {
+                return Err(LabError::Scenario { line, message });
+            }
+            Reply::Completed { .. } | Reply::Info { .. } => {
+                return Err(LabError::Actor("unexpected answer".into()));
+            }
+        }
+        if is_open && call.conn.is_some() {
+            self.newest[idx(actor)] = call.conn;
+        }
+        self.calls.push(call);
+        let i = self.calls.len() - 1;
+        if self.calls[i].blocked {
+            self.pending.insert((actor, id), i);
+        }
+        Ok(i)
+    }
+
+    /// Runs a step's call(s).
+    fn call(
+        &mut self,
+        step: usize,
+        line: usize,
+        actor: Actor,
+        conn: Option<u32>,
         op: &Op,
-    ) -> Result<(Outcome, bool), LabError> {
-        if self.actor(actor).dead {
+    ) -> Result<Made, LabError> {
+        if self.actors[idx(actor)].dead {
             return Err(LabError::Scenario {
                 line,
                 message: format!("the {actor} was killed earlier; it cannot {}", op.text()),
             });
         }
+        let scenario = |message: String| LabError::Scenario { line, message };
+        let target = self.target(actor, conn).map_err(scenario)?;
         let a = self.sandbox.addresses.clone();
-        let cmd = match op {
-            Op::Kill => {
-                self.actor(actor).kill()?;
-                return Ok((Outcome::Killed, false));
-            }
-            Op::Listen { backlog } => Cmd::Listen {
+        let set = |level, option, value, name: &str| Cmd::SetInt {
+            level,
+            option,
+            value,
+            name: name.into(),
+        };
+        let cmds: Vec<Cmd> = match op {
+            Op::Kill => return self.kill(step, actor),
+            Op::Abort => return self.abort(step, line, actor, conn),
+            Op::Listen { backlog } => vec![Cmd::Listen {
                 addr: SocketAddr::new(a.server, a.server_port),
                 backlog: *backlog,
-            },
-            Op::Connect { port } => Cmd::Connect {
+            }],
+            Op::Connect { port } => vec![Cmd::Connect {
                 addr: SocketAddr::new(a.server, port.unwrap_or(a.server_port)),
-            },
-            Op::Accept => Cmd::Accept,
-            Op::Send { data } => send_cmd(data),
-            Op::Recv { max } => Cmd::Recv { max: *max },
-            Op::Close => Cmd::Close,
-            Op::Shutdown { how } => Cmd::Shutdown { how: *how },
-            Op::Linger { seconds } => Cmd::Linger { seconds: *seconds },
-            Op::UserTimeout { ms } => Cmd::UserTimeout { ms: *ms },
-            Op::Nodelay => Cmd::SetInt {
-                level: libc::IPPROTO_TCP,
-                name: libc::TCP_NODELAY,
-                value: 1,
-            },
-            Op::Rcvbuf { bytes } => Cmd::SetInt {
-                level: libc::SOL_SOCKET,
-                name: libc::SO_RCVBUF,
-                value: *bytes as i32,
-            },
-            Op::Sndbuf { bytes } => Cmd::SetInt {
-                level: libc::SOL_SOCKET,
-                name: libc::SO_SNDBUF,
-                value: *bytes as i32,
-            },
+            }],
+            Op::Accept => vec![Cmd::Accept],
+            Op::Send { data } => vec![send_cmd(&data.bytes())],
+            Op::Recv { max } => vec![Cmd::Recv { max: *max }],
+            Op::Close => vec![Cmd::Close],
+            Op::Shutdown { how } => vec![Cmd::Shutdown { how: *how }],
+            Op::Linger { seconds } => vec![Cmd::Linger { seconds: *seconds }],
+            Op::UserTimeout { ms } => vec![set(
+                libc::IPPROTO_TCP,
+                libc::TCP_USER_TIMEOUT,
+                *ms as i32,
+                "TCP_USER_TIMEOUT",
+            )],
+            Op::Nodelay => vec![set(libc::IPPROTO_TCP, libc::TCP_NODELAY, 1, "TCP_NODELAY")],
+            Op::Rcvbuf { bytes } => vec![set(
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                *bytes as i32,
+                "SO_RCVBUF",
+            )],
+            Op::Sndbuf { bytes } => vec![set(
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                *bytes as i32,
+                "SO_SNDBUF",
+            )],
+            // SO_KEEPALIVE first, as applications do. Set on an established socket, it arms
+            // the timer for the idle time from now; TCP_KEEPIDLE then re-arms it counting from
+            // the last packet received (tcp_sock_set_keepidle_locked()); the other order
+            // counts idle time from the setsockopt. TCP_KEEPIDLE comes last: once the idle
+            // time has already passed it sends the first probe at once and arms the next with
+            // the interval then in force, so a TCP_KEEPINTVL set after it would come too late
+            // for that probe (the next one then waits the default 75 s).
             Op::Keepalive {
                 idle,
                 interval,
                 count,
-            } => {
-                for (level, name, value) in [
-                    (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, *idle),
-                    (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, *interval),
-                    (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, *count),
-                ] {
-                    let cmd = Cmd::SetInt {
-                        level,
-                        name,
-                        value: value as i32,
-                    };
-                    let (o, _) = self.simple(actor, line, cmd)?;
-                    if o != Outcome::Ok {
-                        return Ok((o, false));
-                    }
-                }
-                Cmd::SetInt {
-                    level: libc::SOL_SOCKET,
-                    name: libc::SO_KEEPALIVE,
-                    value: 1,
-                }
+            } => vec![
+                set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1, "SO_KEEPALIVE"),
+                set(
+                    libc::IPPROTO_TCP,
+                    libc::TCP_KEEPINTVL,
+                    *interval as i32,
+                    "TCP_KEEPINTVL",
+                ),
+                set(
+                    libc::IPPROTO_TCP,
+                    libc::TCP_KEEPCNT,
+                    *count as i32,
+                    "TCP_KEEPCNT",
+                ),
+                set(
+                    libc::IPPROTO_TCP,
+                    libc::TCP_KEEPIDLE,
+                    *idle as i32,
+                    "TCP_KEEPIDLE",
+                ),
+            ],
+        };
+        let mut made = Made::none(self.now());
+        made.actor = Some(actor);
+        for cmd in cmds {
+            let i = self.issue(step, line, actor, target, cmd)?;
+            made.calls.push(i);
+            let c = &self.calls[i];
+            made.conn = made.conn.or(c.conn);
+            made.sigpipe |= c.sigpipe;
+            made.returned_ns = c.returned_ns.unwrap_or_else(proc::monotonic_ns);
+            let o = c.outcome.clone().unwrap_or(Outcome::Blocked);
+            let stop = o != Outcome::Ok;
+            made.outcome = Some(o);
+            if stop {
+                break;
             }
-            Op::Abort => return self.abort(actor, line).map(|o| (o, false)),
-        };
-        self.simple_indexed(index, actor, line, cmd)
+        }
+        if made.conn.is_none() && conn.is_none() {
+            made.conn = self.newest[idx(actor)];
+        }
+        Ok(made)
     }
 
-    /// A command whose answer must come back at once (options): its outcome.
-    fn simple(&mut self, actor: Actor, line: usize, cmd: Cmd) -> Result<(Outcome, bool), LabError> {
-        self.simple_indexed(usize::MAX, actor, line, cmd)
+    fn kill(&mut self, step: usize, actor: Actor) -> Result<Made, LabError> {
+        let start = self.now();
+        self.actor(actor).kill()?;
+        let end = self.now();
+        self.calls.push(CallRecord {
+            step,
+            host: actor,
+            by: Caller::Lab,
+            call: "kill (SIGKILL)".into(),
+            conn: None,
+            start_ns: start,
+            returned_ns: Some(end),
+            blocked: false,
+            outcome: Some(Outcome::Killed),
+            sigpipe: false,
+        });
+        Ok(Made {
+            actor: Some(actor),
+            conn: None,
+            outcome: Some(Outcome::Killed),
+            sigpipe: false,
+            calls: vec![self.calls.len() - 1],
+            returned_ns: end,
+        })
     }
 
-    /// SOCK_DESTROY of the actor's end of the connection, from its own namespace (`ss -K`).
-    fn abort(&mut self, actor: Actor, line: usize) -> Result<Outcome, LabError> {
-        let Some((c, s)) = self.conn else {
-            return Err(LabError::Scenario {
-                line,
-                message: "abort needs a connection".into(),
-            });
+    /// SOCK_DESTROY of the actor's end of a connection, from its own namespace (`ss -K`).
+    fn abort(
+        &mut self,
+        step: usize,
+        line: usize,
+        actor: Actor,
+        conn: Option<u32>,
+    ) -> Result<Made, LabError> {
+        let scenario = |message: String| LabError::Scenario { line, message };
+        let id = conn
+            .or(self.newest[idx(actor)])
+            .ok_or_else(|| scenario("abort needs a connection".into()))?;
+        let (c, s) = *self
+            .conns
+            .get(id as usize - 1)
+            .ok_or_else(|| scenario(format!("there is no connection #{id}")))?;
+        let (local, remote) = match actor {
+            Actor::Client => (c, s),
+            Actor::Server => (s, c),
         };
-        let (local, remote, diag) = match actor {
-            Actor::Client => (c, s, &mut self.hosts.client),
-            Actor::Server => (s, c, &mut self.hosts.server),
-        };
+        let diag = &mut self.diag[idx(actor)];
         let sock = diag
             .tcp_sockets()
             .unwrap_or_default()
             .into_iter()
             .find(|x| x.local == local && x.remote == remote)
-            .ok_or_else(|| LabError::Scenario {
-                line,
-                message: format!("the {actor} has no socket to abort"),
-            })?;
-        Ok(match diag.destroy(&sock) {
+            .ok_or_else(|| scenario(format!("the {actor} has no socket to abort")))?;
+        let start = proc::monotonic_ns();
+        let outcome = match diag.destroy(&sock) {
             Ok(()) => Outcome::Ok,
             Err(e) => Outcome::error(e.errno().unwrap_or(libc::EIO)),
+        };
+        let end = proc::monotonic_ns();
+        self.calls.push(CallRecord {
+            step,
+            host: actor,
+            by: Caller::Lab,
+            call: "SOCK_DESTROY (ss -K)".into(),
+            conn: Some(id),
+            start_ns: start,
+            returned_ns: Some(end),
+            blocked: false,
+            outcome: Some(outcome.clone()),
+            sigpipe: false,
+        });
+        Ok(Made {
+            actor: Some(actor),
+            conn: Some(id),
+            outcome: Some(outcome),
+            sigpipe: false,
+            calls: vec![self.calls.len() - 1],
+            returned_ns: end,
         })
     }
 
     /// The host forgets every connection: its sockets are destroyed while the router drops
     /// what they send (the RSTs tcp_abort() emits), then the path is open again.
     fn reboot(&mut self, host: Actor, line: usize) -> Result<(), LabError> {
-        let ip = match host {
-            Actor::Client => self.sandbox.addresses.client,
-            Actor::Server => self.sandbox.addresses.server,
-        };
+        let ip = self.sandbox.addresses.of(host);
         crate::faults::silence(&self.sandbox, ip, true).map_err(|e| e.at(line))?;
-        let diag = match host {
-            Actor::Client => &mut self.hosts.client,
-            Actor::Server => &mut self.hosts.server,
-        };
+        let diag = &mut self.diag[idx(host)];
         for sock in diag.tcp_sockets().unwrap_or_default() {
             // TIME_WAIT mini-sockets cannot be destroyed; a reboot would lose them too, but
             // they answer nothing but stray segments, which the next steps do not send.
@@ -332,175 +653,290 @@ impl Runner<'_> {
         crate::faults::silence(&self.sandbox, ip, false).map_err(|e| e.at(line))
     }
 
-    fn simple_indexed(
-        &mut self,
-        index: usize,
-        actor: Actor,
-        line: usize,
-        cmd: Cmd,
-    ) -> Result<(Outcome, bool), LabError> {
-        let a = self.sandbox.addresses.clone();
-        let (blocked_after, timeout) = (self.sc.blocked_after, self.opts.call_timeout);
-        let mut late = Vec::new();
-        let (id, reply) = self
-            .actor(actor)
-            .call(cmd, blocked_after, timeout, &mut late)?;
-        self.late.extend(late.into_iter().map(|l| (actor, l)));
-        self.calls.insert((actor, id), index);
-        match reply {
-            Reply::Returned {
-                outcome, sigpipe, ..
-            } => {
-                if let (Outcome::Connected { local }, None) = (&outcome, self.conn) {
-                    self.conn = Some((*local, SocketAddr::new(a.server, a.server_port)));
+    /// Runs one step's action.
+    fn act(&mut self, i: usize, step: &crate::scenario::Step) -> Result<Made, LabError> {
+        let scenario = |message: String| LabError::Scenario {
+            line: step.line,
+            message,
+        };
+        match &step.kind {
+            StepKind::Sleep { duration } => {
+                let end = Instant::now() + *duration;
+                while Instant::now() < end {
+                    if proc::interrupted() {
+                        return Err(LabError::Interrupted);
+                    }
+                    std::thread::sleep((end - Instant::now()).min(Duration::from_millis(10)));
                 }
-                Ok((outcome, sigpipe))
             }
-            Reply::Blocked { .. } => Ok((Outcome::Blocked, false)),
-            Reply::Refused { message, .. } => Err(LabError::Scenario { line, message }),
-            Reply::Completed { .. } | Reply::Info { .. } => {
-                Err(LabError::Actor("unexpected answer".into()))
+            StepKind::Call { actor, conn, op } => {
+                return self.call(i, step.line, *actor, *conn, op);
+            }
+            StepKind::Sysctl { host, key, value } => {
+                let ns = match host {
+                    Host::Client => &self.sandbox.client,
+                    Host::Router => &self.sandbox.router,
+                    Host::Server => &self.sandbox.server,
+                };
+                let (k, v) = (key.clone(), value.clone());
+                ns.run(move || tcpmortem_kernel::netns::write_sysctl(&k, &v))
+                    .and_then(|x| x)
+                    .map_err(|e| scenario(e.to_string()))?;
+            }
+            StepKind::Reboot { host } => self.reboot(*host, step.line)?,
+            StepKind::Net { op } => {
+                crate::faults::apply(&self.sandbox, op).map_err(|e| e.at(step.line))?;
             }
         }
+        Ok(Made::none(self.now()))
     }
 }
 
-/// Runs a scenario and returns what was observed.
+/// One end of a connection in a host's socket table. A request socket (NEW_SYN_RECV) is
+/// listed too; a full socket is preferred.
+fn end_in(
+    host: Actor,
+    conn: u32,
+    socks: &[DiagSocket],
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> EndState {
+    let s = socks
+        .iter()
+        .filter(|s| s.local == local && s.remote == remote)
+        .min_by_key(|s| u8::from(s.status.state == TcpState::NewSynRecv.number()));
+    EndState::from_kernel(host, conn, s.map(|s| &s.status), Source::SockDiag)
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// Runs a scenario and returns what was observed. A run cut short by SIGINT, SIGTERM or
+/// SIGHUP returns what was recorded before the signal, with [`Record::interrupted`] set.
 pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     let wall = Instant::now();
     check_privileges()?;
     crate::faults::preflight(sc)?;
     let sandbox = Sandbox::new(sc.ipv6)?;
     let kerr = |e: tcpmortem_kernel::Error| LabError::Setup(e.to_string());
-    let hosts = Hosts {
-        client: sandbox
+    let diag = [
+        sandbox
             .client
             .run(Diag::open)
             .and_then(|r| r)
             .map_err(kerr)?,
-        server: sandbox
+        sandbox
             .server
             .run(Diag::open)
             .and_then(|r| r)
             .map_err(kerr)?,
-    };
+    ];
+    let mut counter_files = vec![
+        CounterFiles::open(Host::Client, &sandbox.client, sc.ipv6),
+        CounterFiles::open(Host::Router, &sandbox.router, sc.ipv6),
+        CounterFiles::open(Host::Server, &sandbox.server, sc.ipv6),
+    ];
+    let last_counters = counter_files.iter_mut().map(CounterFiles::read).collect();
     let mut notes = Vec::new();
+    if counter_files.iter().any(|f| f.files.is_empty()) {
+        notes.push("kernel counters missing: /proc/net/netstat could not be read".into());
+    }
     let t0 = proc::monotonic_ns();
-    let observers = Observers::start(&sandbox, t0, opts.tracefs, &mut notes)?;
+    // The server-side ports of the run's connections: 8080, and those `connect N` names.
+    let mut ports = vec![sandbox.addresses.server_port];
+    ports.extend(sc.steps.iter().filter_map(|s| match &s.kind {
+        StepKind::Call {
+            op: Op::Connect { port: Some(p) },
+            ..
+        } => Some(*p),
+        _ => None,
+    }));
+    ports.sort_unstable();
+    ports.dedup();
+    let observers = Observers::start(&sandbox, t0, opts.tracefs, &ports, &mut notes)?;
     let client = ActorProc::spawn(&opts.actor_exe, sandbox.client.raw_fd())?;
     let server = ActorProc::spawn(&opts.actor_exe, sandbox.server.raw_fd())?;
     let mut r = Runner {
         sc,
         opts,
         sandbox,
-        hosts,
+        diag,
+        counter_files,
+        last_counters,
         observers,
-        client,
-        server,
-        t0,
+        actors: [client, server],
         settle: opts.settle.unwrap_or(sc.settle),
-        conn: None,
-        late: Vec::new(),
-        calls: HashMap::new(),
+        conns: Vec::new(),
+        newest: [None, None],
+        calls: Vec::new(),
+        pending: HashMap::new(),
         notes,
     };
     if !sc.listens_itself() {
-        r.call(usize::MAX, 0, Actor::Server, &Op::Listen { backlog: 128 })?;
+        // Interrupted before the first step: there is nothing to record.
+        r.call(
+            usize::MAX,
+            0,
+            Actor::Server,
+            None,
+            &Op::Listen { backlog: 128 },
+        )
+        .map_err(|e| {
+            if proc::interrupted() {
+                LabError::Interrupted
+            } else {
+                e
+            }
+        })?;
+        // The implicit listen is not a step of the scenario.
+        r.calls.clear();
+        r.pending.clear();
     }
-    let mut steps = Vec::new();
+    let _ = r.read_counters();
+    let mut steps: Vec<StepRecord> = Vec::new();
+    let mut interrupted: Option<usize> = None;
     for (i, step) in sc.steps.iter().enumerate() {
-        if proc::interrupted() {
-            return Err(LabError::Interrupted);
+        if let Some(p) = &opts.progress {
+            p(i, sc.steps.len());
         }
-        let before = r.ends();
-        let start_ns = r.now();
-        let (actor, outcome, sigpipe) = match &step.kind {
-            StepKind::Sleep { duration } => {
-                let end = Instant::now() + *duration;
-                while Instant::now() < end && !proc::interrupted() {
-                    std::thread::sleep((end - Instant::now()).min(Duration::from_millis(10)));
-                }
-                (None, None, false)
-            }
-            StepKind::Call { actor, op } => {
-                let (o, sp) = r.call(i, step.line, *actor, op)?;
-                (Some(*actor), Some(o), sp)
-            }
-            StepKind::Sysctl { host, key, value } => {
-                let ns = match host {
-                    crate::scenario::Host::Client => &r.sandbox.client,
-                    crate::scenario::Host::Router => &r.sandbox.router,
-                    crate::scenario::Host::Server => &r.sandbox.server,
-                };
-                let (k, v) = (key.clone(), value.clone());
-                ns.run(move || tcpmortem_kernel::netns::write_sysctl(&k, &v))
-                    .and_then(|x| x)
-                    .map_err(|e| LabError::Scenario {
-                        line: step.line,
-                        message: e.to_string(),
-                    })?;
-                (None, None, false)
-            }
-            StepKind::Reboot { host } => {
-                r.reboot(*host, step.line)?;
-                (None, None, false)
-            }
-            StepKind::Net { op } => {
-                crate::faults::apply(&r.sandbox, op).map_err(|e| e.at(step.line))?;
-                (None, None, false)
-            }
+        if proc::interrupted() {
+            interrupted = Some(i);
+            break;
+        }
+        // The network was quiet when the step before settled, and nothing has run since: its
+        // states after are this step's before.
+        let before = match steps.last() {
+            Some(prev) if !prev.after.is_empty() => prev.after.clone(),
+            _ => r.ends().0,
         };
-        let returned_ns = r.now();
+        let start_ns = r.now();
+        let made = match r.act(i, step) {
+            Ok(m) => m,
+            Err(e) if matches!(e, LabError::Interrupted) || proc::interrupted() => {
+                // The step is cut short: what it did so far is kept, nothing after.
+                steps.push(StepRecord {
+                    index: i,
+                    line: step.line,
+                    text: step.text.clone(),
+                    actor: match &step.kind {
+                        StepKind::Call { actor, .. } => Some(*actor),
+                        _ => None,
+                    },
+                    conn: None,
+                    start_ns,
+                    returned_ns: start_ns,
+                    settled_ns: start_ns,
+                    outcome: None,
+                    sigpipe: false,
+                    calls: r
+                        .calls
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.step == i)
+                        .map(|(k, _)| k)
+                        .collect(),
+                    before,
+                    after: Vec::new(),
+                    listeners: Vec::new(),
+                    counters: Vec::new(),
+                    other_os: Vec::new(),
+                });
+                interrupted = Some(i);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         r.settle(i);
-        let after = r.ends();
+        let interrupted_here = proc::interrupted();
+        let (after, listeners) = if interrupted_here {
+            (Vec::new(), Vec::new())
+        } else {
+            r.ends()
+        };
+        let counters = if interrupted_here {
+            Vec::new()
+        } else {
+            r.read_counters()
+        };
         steps.push(StepRecord {
             index: i,
             line: step.line,
             text: step.text.clone(),
-            actor,
+            actor: made.actor,
+            conn: made.conn,
             start_ns,
-            returned_ns,
+            returned_ns: made.returned_ns,
             settled_ns: r.now(),
-            outcome,
-            sigpipe,
+            outcome: made.outcome,
+            sigpipe: made.sigpipe,
+            calls: made.calls,
             before,
             after,
+            listeners,
+            counters,
             other_os: Vec::new(),
         });
+        if interrupted_here {
+            interrupted = Some(i);
+            break;
+        }
+    }
+    if let Some(p) = &opts.progress {
+        p(steps.len(), sc.steps.len());
     }
     r.drain();
-    // Times in the record count from the first step, not from the sandbox's set-up.
-    let shift = steps.first().map_or(0, |s| s.start_ns);
-    for s in &mut steps {
-        s.start_ns -= shift;
-        s.returned_ns -= shift;
-        s.settled_ns -= shift;
+    // A signal that came between steps cut short the one before it (its settling, or the
+    // reading of its states); one that came before any step leaves nothing to show.
+    if interrupted.is_some() && steps.is_empty() {
+        return Err(LabError::Interrupted);
     }
-    let t0 = r.t0 + shift;
+    let interruption = interrupted.and_then(|step| {
+        let (sig, at) = proc::interruption()?;
+        Some((step.min(steps.len() - 1), sig, at))
+    });
+    // Times in the record count from the first step, not from the sandbox's set-up.
+    let base = steps.first().map_or(t0, |s| s.start_ns);
+    let rel = |t: u64| t.saturating_sub(base);
+    // Nothing after an interrupt is recorded.
+    let cutoff = interruption.map_or(u64::MAX, |(_, _, at)| at);
+    for s in &mut steps {
+        s.start_ns = rel(s.start_ns);
+        s.returned_ns = rel(s.returned_ns.min(cutoff));
+        s.settled_ns = rel(s.settled_ns.min(cutoff));
+    }
+    for c in &mut r.calls {
+        c.start_ns = rel(c.start_ns);
+        if c.returned_ns.is_some_and(|t| t > cutoff) {
+            c.returned_ns = None;
+            c.outcome = None;
+            c.sigpipe = false;
+        }
+        c.returned_ns = c.returned_ns.map(rel);
+    }
     let tracefs = r.observers.tracefs;
-    let (mut frames, raw_events, lost) = r.observers.stop();
+    let (frames, raw_events, lost) = r.observers.stop();
+    // Frames are stamped from t0 (the observers' start); the record counts from `base`.
+    let shift = base.saturating_sub(t0);
+    let cutoff_rel = cutoff.saturating_sub(t0);
+    let mut frames: Vec<Captured> = frames
+        .into_iter()
+        .filter(|f| f.t_ns <= cutoff_rel)
+        .collect();
     for f in &mut frames {
         f.t_ns = f.t_ns.saturating_sub(shift);
     }
     if lost > 0 {
         r.notes.push(format!(
-            "the trace ring buffer dropped {lost} kernel events"
+            "the trace ring buffer dropped {lost} kernel events (other traffic on this host filled it while tcpmortem waited for a CPU): the kernel view is incomplete, and checks of RST reasons that found none are not checked"
         ));
     }
     let addresses = r.sandbox.addresses.clone();
-    let completions = r
-        .late
-        .iter()
-        .filter_map(|(actor, (t, reply))| match reply {
-            Reply::Completed { id, outcome, .. } => Some(Completion {
-                t_ns: instant_to_run_ns(*t, t0),
-                step: *r.calls.get(&(*actor, *id))?,
-                actor: *actor,
-                outcome: outcome.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
     let environment = Environment {
         kernel: proc::kernel_release(),
         congestion_control: CONGESTION_CONTROL.into(),
@@ -509,57 +945,79 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         settle_ms: r.settle.as_secs_f64() * 1e3,
         blocked_after_ms: sc.blocked_after.as_secs_f64() * 1e3,
         tracefs,
+        events_lost: lost,
     };
-    let packets = packets(&frames, &steps, &addresses);
-    let events = events(raw_events, &packets, &addresses, t0);
+    let raw_events: Vec<_> = raw_events
+        .into_iter()
+        .filter(|e| e.ts_ns <= cutoff)
+        .collect();
+    let packets = packets(&frames, &steps, &addresses, &mut r);
+    let events = events(raw_events, &packets, &addresses, base, &mut r);
+    let connections = r
+        .conns
+        .iter()
+        .enumerate()
+        .map(|(n, (c, s))| Connection {
+            id: n as u32 + 1,
+            client: *c,
+            server: *s,
+        })
+        .collect();
     let notes = std::mem::take(&mut r.notes);
+    let calls = std::mem::take(&mut r.calls);
+    let interrupted = interruption.map(|(step, sig, at)| Interruption {
+        signal: sig,
+        name: signal_name(sig),
+        at_ns: rel(at),
+        step,
+    });
     // The actors die with `r` (their Drop kills and reaps them), after capture has stopped,
     // so teardown packets are not part of the record.
+    drop(r);
     let mut record = Record {
         scenario: sc.clone(),
         environment,
         addresses,
+        connections,
         steps,
+        calls,
         packets,
         events,
-        completions,
         notes,
+        interrupted,
         expectations: Vec::new(),
         wall_ms: 0.0,
     };
     other_os::annotate(&mut record);
-    record.expectations = crate::expect::evaluate(&sc.expectations, &record);
+    record.expectations = crate::verdict::evaluate(&sc.expectations, &record);
     record.wall_ms = wall.elapsed().as_secs_f64() * 1e3;
     Ok(Run { record, frames })
 }
 
-fn instant_to_run_ns(t: Instant, t0: u64) -> u64 {
-    let now_mono = proc::monotonic_ns();
-    let ago = t.elapsed().as_nanos() as u64;
-    now_mono.saturating_sub(ago).saturating_sub(t0)
-}
-
-/// Builds one record per TCP segment: first sighting on the sender's link, `crossed` when
-/// the router forwarded it onto the far link. Sequence numbers are made relative per
-/// connection and direction.
+/// Builds one record per TCP segment and per ICMP error: first sighting on the sender's
+/// link, `crossed` when the router forwarded it onto the far link. Sequence numbers are made
+/// relative per connection and direction.
 fn packets(
     frames: &[Captured],
     steps: &[StepRecord],
-    a: &crate::record::Addresses,
+    a: &Addresses,
+    r: &mut Runner,
 ) -> Vec<PacketRecord> {
     let mut out: Vec<PacketRecord> = Vec::new();
     let mut isn: HashMap<(SocketAddr, SocketAddr), u32> = HashMap::new();
     let mut pending_far: Vec<(usize, TcpSegment)> = Vec::new();
+    let step_of = |t: u64| steps.iter().rposition(|s| s.start_ns <= t).unwrap_or(0);
     for (idx, f) in frames.iter().enumerate() {
         let Some(seg) = TcpSegment::from_ethernet(&f.data) else {
+            if let Some(p) = icmp(f, idx, a, &isn, step_of(f.t_ns), r) {
+                out.push(p);
+            }
             continue;
         };
-        let from = if seg.src.ip() == a.client {
-            Actor::Client
-        } else if seg.src.ip() == a.server {
-            Actor::Server
-        } else {
-            continue;
+        let from = match a.host_of(seg.src.ip()) {
+            Some(Host::Client) => Actor::Client,
+            Some(Host::Server) => Actor::Server,
+            _ => continue,
         };
         let sender_link = match from {
             Actor::Client => Link::ClientSide,
@@ -588,26 +1046,30 @@ fn packets(
         }
         let base = *isn.entry(key).or_insert(seg.seq);
         let peer_base = isn.get(&(seg.dst, seg.src)).copied();
-        let step = steps
-            .iter()
-            .rposition(|s| s.start_ns <= f.t_ns)
-            .unwrap_or(0);
+        let conn = match from {
+            Actor::Client => r.register(seg.src, seg.dst),
+            Actor::Server => r.register(seg.dst, seg.src),
+        };
         out.push(PacketRecord {
             t_ns: f.t_ns,
-            step,
-            from,
-            flags: seg.flags,
-            seq: seg.seq.wrapping_sub(base),
-            ack: match peer_base {
-                Some(b) if seg.flags.has(Flags::ACK) => seg.ack.wrapping_sub(b),
-                _ => seg.ack,
-            },
-            len: seg.payload_len,
-            window: seg.window,
+            step: step_of(f.t_ns),
+            conn,
+            from: from.into(),
+            link: f.link,
             ttl: seg.ttl,
             ip_id: seg.ip_id,
             crossed: forged,
             forged,
+            proto: Proto::Tcp {
+                flags: seg.flags,
+                seq: seg.seq.wrapping_sub(base),
+                ack: match peer_base {
+                    Some(b) if seg.flags.has(Flags::ACK) => seg.ack.wrapping_sub(b),
+                    _ => seg.ack,
+                },
+                len: seg.payload_len,
+                window: seg.window,
+            },
             frame: idx,
         });
         if !forged {
@@ -615,6 +1077,88 @@ fn packets(
         }
     }
     out
+}
+
+/// An ICMP or ICMPv6 error about one of the run's TCP segments, seen leaving the router (or
+/// arriving from a host).
+fn icmp(
+    f: &Captured,
+    idx: usize,
+    a: &Addresses,
+    isn: &HashMap<(SocketAddr, SocketAddr), u32>,
+    step: usize,
+    r: &mut Runner,
+) -> Option<PacketRecord> {
+    let ip =
+        tcpmortem_wire::link::ip_packet(tcpmortem_wire::pcapng::LINKTYPE_ETHERNET, &f.data).ok()?;
+    let q = tcpmortem_wire::icmp::unreachable(ip)?;
+    let to = match a.host_of(q.src.ip())? {
+        Host::Client => Actor::Client,
+        Host::Server => Actor::Server,
+        Host::Router => return None,
+    };
+    let from = a.host_of(q.from)?;
+    // A router's message is seen once, leaving toward the quoted segment's sender; a host's
+    // is seen arriving on its own link, then leaving on the far one: keep the first.
+    let first_link = match from {
+        Host::Router => f.outgoing,
+        _ => !f.outgoing,
+    };
+    if !first_link {
+        return None;
+    }
+    let v6 = q.from.is_ipv6();
+    let message = match (v6, q.icmp_type, q.icmp_code) {
+        (false, 3, 0) => "net-unreachable",
+        (false, 3, 1) => "host-unreachable",
+        (false, 3, 2) => "protocol-unreachable",
+        (false, 3, 3) => "port-unreachable",
+        (false, 3, 4) => "fragmentation-needed",
+        (false, 3, 13) => "administratively-prohibited",
+        (true, 1, 0) => "no-route",
+        (true, 1, 1) => "administratively-prohibited",
+        (true, 1, 3) => "address-unreachable",
+        (true, 1, 4) => "port-unreachable",
+        _ => "unreachable",
+    };
+    let (ttl, ip_id) = TcpSegment::from_ip(ip)
+        .map(|s| (s.ttl, s.ip_id))
+        .unwrap_or_else(|| {
+            if v6 {
+                (ip.get(7).copied().unwrap_or(0), None)
+            } else {
+                (
+                    ip.get(8).copied().unwrap_or(0),
+                    ip.get(4..6).map(|b| u16::from_be_bytes([b[0], b[1]])),
+                )
+            }
+        });
+    let conn = match to {
+        Actor::Client => r.register(q.src, q.dst),
+        Actor::Server => r.register(q.dst, q.src),
+    };
+    Some(PacketRecord {
+        t_ns: f.t_ns,
+        step,
+        conn,
+        from,
+        link: f.link,
+        ttl,
+        ip_id,
+        crossed: true,
+        forged: false,
+        proto: Proto::Icmp {
+            to,
+            message: message.into(),
+            icmp_type: q.icmp_type,
+            code: q.icmp_code,
+            v6,
+            quoted_seq: q
+                .seq
+                .map(|s| s.wrapping_sub(isn.get(&(q.src, q.dst)).copied().unwrap_or(0))),
+        },
+        frame: idx,
+    })
 }
 
 fn same_segment(a: &TcpSegment, b: &TcpSegment) -> bool {
@@ -627,58 +1171,86 @@ fn same_segment(a: &TcpSegment, b: &TcpSegment) -> bool {
         && a.ip_id == b.ip_id
 }
 
-/// Keeps the events of this run's addresses and orders them causally against the packets:
-/// on veth the receiver's events can be stamped before the sender's `tcp_send_reset`.
+/// Keeps the events of this run's addresses, ties them to their connection, and orders them
+/// causally against the packets: on veth the receiver's events can be stamped before the
+/// sender's `tcp_send_reset`.
 fn events(
     raw: Vec<tcpmortem_trace::TcpEvent>,
     packets: &[PacketRecord],
-    a: &crate::record::Addresses,
-    t0: u64,
+    a: &Addresses,
+    base: u64,
+    r: &mut Runner,
 ) -> Vec<KernelEvent> {
-    let host_of = |ip: std::net::IpAddr| {
-        if ip == a.client {
-            Some(Actor::Client)
-        } else if ip == a.server {
-            Some(Actor::Server)
-        } else {
-            None
-        }
-    };
-    let mut out: Vec<KernelEvent> = raw
-        .into_iter()
-        .filter_map(|e| {
-            let host = host_of(e.local?.ip())?;
-            let t = e.ts_ns.saturating_sub(t0);
-            Some(KernelEvent {
-                t_ns: t,
-                order_ns: t,
-                host: Some(host),
-                tcp: e,
-            })
-        })
-        .collect();
+    let mut out: Vec<KernelEvent> = Vec::new();
+    for e in raw {
+        let Some(local) = e.local else { continue };
+        let host = match a.host_of(local.ip()) {
+            Some(Host::Client) => Actor::Client,
+            Some(Host::Server) => Actor::Server,
+            _ => continue,
+        };
+        let conn = e.remote.and_then(|remote| match host {
+            Actor::Client => r.register(local, remote),
+            Actor::Server => r.register(remote, local),
+        });
+        let t = e.ts_ns.saturating_sub(base);
+        out.push(KernelEvent {
+            t_ns: t,
+            order_ns: t,
+            host,
+            conn,
+            event: e.event,
+            local: e.local,
+            remote: e.remote,
+            state: e.state,
+            old_state: e.old_state,
+            new_state: e.new_state,
+            reason: e.reason,
+            error: e.error,
+        });
+    }
     const NEAR: u64 = 5_000_000;
-    let rsts: Vec<&PacketRecord> = packets.iter().filter(|p| p.flags.has(Flags::RST)).collect();
+    let rsts: Vec<&PacketRecord> = packets.iter().filter(|p| p.has(Flags::RST)).collect();
     for e in &mut out {
-        let Some(host) = e.host else { continue };
-        if e.tcp.event == "tcp_send_reset" {
-            // The RST this host sent: the event belongs just before it.
+        let host = Host::from(e.host);
+        // A socket connecting has no local port yet when it enters SYN_SENT
+        // (tcp_v4_connect() sets the state before inet_hash_connect() picks the port): its
+        // connection is that of the SYN it sends next.
+        if e.conn.is_none() && e.local.is_some_and(|l| l.port() == 0) {
+            e.conn = packets
+                .iter()
+                .filter(|p| {
+                    p.from == host
+                        && p.t_ns >= e.t_ns
+                        && p.t_ns - e.t_ns < NEAR
+                        && p.flags().is_some_and(|f| f.has(Flags::SYN))
+                })
+                .find_map(|p| p.conn);
+        }
+        if e.event == "tcp_send_reset" {
+            // The RST this host sent: the event belongs just before it. A listener's RST
+            // (a handshake it cannot accept) names the listener, not the connection: the
+            // packet does.
             if let Some(p) = rsts
                 .iter()
                 .filter(|p| p.from == host && p.t_ns.abs_diff(e.t_ns) < NEAR)
+                .filter(|p| e.conn.is_none() || p.conn == e.conn)
                 .min_by_key(|p| p.t_ns.abs_diff(e.t_ns))
             {
                 e.order_ns = e.t_ns.min(p.t_ns.saturating_sub(1));
+                if e.conn.is_none() {
+                    e.conn = p.conn;
+                }
             }
         } else if let Some(p) = rsts
             .iter()
-            .filter(|p| p.from == host.peer() && p.t_ns.abs_diff(e.t_ns) < NEAR)
+            .filter(|p| p.from == Host::from(e.host.peer()) && p.t_ns.abs_diff(e.t_ns) < NEAR)
             .min_by_key(|p| p.t_ns.abs_diff(e.t_ns))
         {
             // What the receiving host did about a RST comes after the RST.
-            let caused = e.tcp.event == "tcp_receive_reset"
-                || e.tcp.event == "inet_sk_error_report"
-                || e.tcp.new_state == Some(TcpState::Close);
+            let caused = e.event == "tcp_receive_reset"
+                || e.event == "inet_sk_error_report"
+                || e.new_state == Some(TcpState::Close);
             if caused {
                 e.order_ns = e.t_ns.max(p.t_ns + 1);
             }

@@ -9,8 +9,9 @@
 //! client 198.18.B.1/30 ── eth0 │ to-client 198.18.B.2/30  router  to-server 198.18.B.5/30 │ eth0 ── server 198.18.B.6/30
 //! ```
 
-use crate::LabError;
+use crate::error::LabError;
 use crate::record::Addresses;
+use crate::scenario::Host;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::linux::net::SocketAddrExt;
@@ -36,6 +37,10 @@ const BLOCKS: u32 = 512;
 /// Namespaced sysctls recorded with each run: the ones that change how connections die.
 pub const RECORDED_SYSCTLS: &[&str] = &[
     "net.ipv4.tcp_syn_retries",
+    // Since 6.5 the first N SYN retransmissions come every initial RTO instead of doubling
+    // (tcp_model_timeout() still bounds the whole by tcp_syn_retries' exponential schedule),
+    // so a connect sends more SYNs than tcp_syn_retries + 1.
+    "net.ipv4.tcp_syn_linear_timeouts",
     "net.ipv4.tcp_synack_retries",
     "net.ipv4.tcp_retries2",
     "net.ipv4.tcp_fin_timeout",
@@ -56,7 +61,8 @@ pub struct Sandbox {
     pub server: NetNs,
     pub addresses: Addresses,
     pub host_congestion_control: String,
-    pub sysctls: BTreeMap<String, String>,
+    /// RECORDED_SYSCTLS per host, as they were once the sandbox was built.
+    pub sysctls: BTreeMap<Host, BTreeMap<String, String>>,
     /// Held for the run: the address block's reservation.
     _block: Reservation,
 }
@@ -212,14 +218,18 @@ impl Sandbox {
             .run(move || configure_host("eth0", s, Some(rs)))
             .and_then(|r| r)
             .map_err(kerr)?;
-        let sysctls = server
-            .run(|| {
-                RECORDED_SYSCTLS
-                    .iter()
-                    .filter_map(|k| read_sysctl(k).ok().map(|v| (k.to_string(), v)))
-                    .collect()
-            })
-            .map_err(kerr)?;
+        let mut sysctls = BTreeMap::new();
+        for (host, ns) in [(Host::Client, &client), (Host::Server, &server)] {
+            let values = ns
+                .run(|| {
+                    RECORDED_SYSCTLS
+                        .iter()
+                        .filter_map(|k| read_sysctl(k).ok().map(|v| (k.to_string(), v)))
+                        .collect()
+                })
+                .map_err(kerr)?;
+            sysctls.insert(host, values);
+        }
         Ok(Sandbox {
             client,
             router,

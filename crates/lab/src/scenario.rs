@@ -1,28 +1,15 @@
-//! The scenario language: one step per line, `ACTOR OP ARGS`.
-//!
-//! ```text
-//! # comment
-//! name server-closes-early
-//! description The server closes right after reading; the client keeps writing.
-//! settle 50ms
-//!
-//! client connect
-//! server accept
-//! client send 5
-//! client send "GET / HTTP/1.0\r\n\r\n"
-//! server recv
-//! server close
-//! sleep 50ms
-//! ```
-//!
-//! Parsing is pure; errors name the line and column.
+//! The scenario language as data: steps, the calls they make, faults on the path, and the
+//! `expect` lines that check a run. [`crate::parse`] turns text into these; the runner, the
+//! record and the renderers read them. Nothing here does I/O or knows about a run, so the
+//! language sits below everything that uses it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
+use tcpmortem_core::TcpState;
 
-/// Who performs a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+/// Who performs a call: the lab's process on the client host or on the server host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Actor {
     Client,
@@ -30,6 +17,8 @@ pub enum Actor {
 }
 
 impl Actor {
+    pub const BOTH: [Actor; 2] = [Actor::Client, Actor::Server];
+
     pub fn name(self) -> &'static str {
         match self {
             Actor::Client => "client",
@@ -43,6 +32,14 @@ impl Actor {
             Actor::Server => Actor::Client,
         }
     }
+
+    /// `client`, or `client#2` for the client's end of connection 2.
+    pub fn label(self, conn: Option<u32>) -> String {
+        match conn {
+            Some(n) => format!("{}#{n}", self.name()),
+            None => self.name().to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Actor {
@@ -52,7 +49,7 @@ impl fmt::Display for Actor {
 }
 
 /// shutdown(2)'s `how`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum How {
     Rd,
@@ -60,9 +57,91 @@ pub enum How {
     Rdwr,
 }
 
+impl How {
+    pub fn name(self) -> &'static str {
+        match self {
+            How::Rd => "rd",
+            How::Wr => "wr",
+            How::Rdwr => "rdwr",
+        }
+    }
+}
+
+/// The bytes a `send` writes: a count of the recognisable pattern "abcd...", or a quoted
+/// string. Serialized by length and content in hex, so that a 16 MiB send stays small in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payload {
+    /// `send 5`: "abcde".
+    Pattern(usize),
+    /// `send "GET /\r\n"`, as hex.
+    Hex(String),
+}
+
+impl Payload {
+    pub fn from_bytes(b: &[u8]) -> Payload {
+        Payload::Hex(to_hex(b))
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Pattern(n) => *n,
+            Payload::Hex(h) => h.len() / 2,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes themselves.
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Payload::Pattern(n) => (0..*n).map(|i| b'a' + (i % 26) as u8).collect(),
+            Payload::Hex(h) => from_hex(h).unwrap_or_default(),
+        }
+    }
+}
+
+/// Lower-case hex, two digits a byte. By table: a 16 MiB send is encoded in milliseconds,
+/// not in the seconds a `format!` per byte takes in a debug build.
+pub fn to_hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for &x in b {
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 15)]));
+    }
+    s
+}
+
+/// The bytes of a hex string; `None` unless it is whole bytes of hex digits. A plain loop:
+/// iterator adapters cost seconds on 32 MiB of hex in a debug build.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let s = s.as_bytes();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() / 2);
+    let mut i = 0;
+    while i < s.len() {
+        out.push((digit(s[i])? << 4) | digit(s[i + 1])?);
+        i += 2;
+    }
+    Some(out)
+}
+
 /// An operation an actor performs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Op {
     /// listen(2) with a backlog; the server listens with 128 before the first step unless
     /// the scenario has its own `server listen`.
@@ -75,7 +154,7 @@ pub enum Op {
     },
     Accept,
     Send {
-        data: Vec<u8>,
+        data: Payload,
     },
     Recv {
         max: usize,
@@ -94,7 +173,9 @@ pub enum Op {
     UserTimeout {
         ms: u32,
     },
-    /// SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL (seconds) and TCP_KEEPCNT.
+    /// SO_KEEPALIVE first, as applications set it, then TCP_KEEPINTVL, TCP_KEEPCNT and
+    /// TCP_KEEPIDLE (seconds, seconds, probes; idle last, so that a first probe it sends at
+    /// once is followed by the next at the new interval).
     Keepalive {
         idle: u32,
         interval: u32,
@@ -113,8 +194,96 @@ pub enum Op {
     Abort,
 }
 
+/// What a call needs to exist before it can be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    Nothing,
+    /// A listening socket (the server's).
+    Listener,
+    /// A connection of this actor.
+    Connection,
+    /// A connection, or else the listener (options that accepted sockets inherit, close).
+    ConnectionOrListener,
+}
+
+impl Op {
+    /// The op's word: `send`, `user-timeout`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Op::Listen { .. } => "listen",
+            Op::Connect { .. } => "connect",
+            Op::Accept => "accept",
+            Op::Send { .. } => "send",
+            Op::Recv { .. } => "recv",
+            Op::Close => "close",
+            Op::Shutdown { .. } => "shutdown",
+            Op::Linger { .. } => "linger",
+            Op::Kill => "kill",
+            Op::UserTimeout { .. } => "user-timeout",
+            Op::Keepalive { .. } => "keepalive",
+            Op::Nodelay => "nodelay",
+            Op::Rcvbuf { .. } => "rcvbuf",
+            Op::Sndbuf { .. } => "sndbuf",
+            Op::Abort => "abort",
+        }
+    }
+
+    /// The op as written in a scenario (`send 5`, `recv`, `shutdown wr`).
+    pub fn text(&self) -> String {
+        match self {
+            Op::Listen { backlog } => format!("listen {backlog}"),
+            Op::Connect { port: None } => "connect".into(),
+            Op::Connect { port: Some(p) } => format!("connect {p}"),
+            Op::Send { data } => format!("send {}", data.len()),
+            Op::Recv { max } if *max == DEFAULT_RECV => "recv".into(),
+            Op::Recv { max } => format!("recv {max}"),
+            Op::Shutdown { how } => format!("shutdown {}", how.name()),
+            Op::Linger { seconds: None } => "linger off".into(),
+            Op::Linger { seconds: Some(s) } => format!("linger {s}"),
+            Op::UserTimeout { ms } => format!("user-timeout {ms}ms"),
+            Op::Keepalive {
+                idle,
+                interval,
+                count,
+            } => format!("keepalive {idle} {interval} {count}"),
+            Op::Rcvbuf { bytes } => format!("rcvbuf {bytes}"),
+            Op::Sndbuf { bytes } => format!("sndbuf {bytes}"),
+            other => other.word().into(),
+        }
+    }
+
+    /// Whether the call can wait (and so be reported `blocked`).
+    pub fn may_block(&self) -> bool {
+        matches!(
+            self,
+            Op::Connect { .. } | Op::Accept | Op::Send { .. } | Op::Recv { .. }
+        )
+    }
+
+    /// What the actor must hold for the call to be possible.
+    pub fn needs(&self) -> Needs {
+        match self {
+            Op::Listen { .. } | Op::Connect { .. } | Op::Kill => Needs::Nothing,
+            Op::Accept => Needs::Listener,
+            Op::Send { .. }
+            | Op::Recv { .. }
+            | Op::Shutdown { .. }
+            | Op::UserTimeout { .. }
+            | Op::Abort => Needs::Connection,
+            Op::Close
+            | Op::Linger { .. }
+            | Op::Keepalive { .. }
+            | Op::Nodelay
+            | Op::Rcvbuf { .. }
+            | Op::Sndbuf { .. } => Needs::ConnectionOrListener,
+        }
+    }
+}
+
+pub const DEFAULT_RECV: usize = 65536;
+
 /// A host of the sandbox, for host-level steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Host {
     Client,
@@ -122,8 +291,33 @@ pub enum Host {
     Server,
 }
 
+impl Host {
+    pub fn name(self) -> &'static str {
+        match self {
+            Host::Client => "client",
+            Host::Router => "router",
+            Host::Server => "server",
+        }
+    }
+}
+
+impl From<Actor> for Host {
+    fn from(a: Actor) -> Host {
+        match a {
+            Actor::Client => Host::Client,
+            Actor::Server => Host::Server,
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Which packets a router fault applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     ClientToServer,
@@ -132,7 +326,7 @@ pub enum Direction {
 }
 
 /// A fault on the path, in the router's namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum NetOp {
     /// Silently drop the packets, from this step on (nftables `drop`); with `flags`, only
@@ -152,56 +346,20 @@ pub enum NetOp {
     Restore,
 }
 
-impl Op {
-    /// The op as written in a scenario (`send 5`, `recv`, `shutdown wr`).
-    pub fn text(&self) -> String {
-        match self {
-            Op::Listen { backlog } => format!("listen {backlog}"),
-            Op::Connect { port: None } => "connect".into(),
-            Op::Connect { port: Some(p) } => format!("connect {p}"),
-            Op::Accept => "accept".into(),
-            Op::Send { data } => format!("send {}", data.len()),
-            Op::Recv { max } if *max == DEFAULT_RECV => "recv".into(),
-            Op::Recv { max } => format!("recv {max}"),
-            Op::Close => "close".into(),
-            Op::Shutdown { how } => format!(
-                "shutdown {}",
-                match how {
-                    How::Rd => "rd",
-                    How::Wr => "wr",
-                    How::Rdwr => "rdwr",
-                }
-            ),
-            Op::Linger { seconds: None } => "linger off".into(),
-            Op::Linger { seconds: Some(s) } => format!("linger {s}"),
-            Op::Kill => "kill".into(),
-            Op::UserTimeout { ms } => format!("user-timeout {ms}ms"),
-            Op::Keepalive {
-                idle,
-                interval,
-                count,
-            } => format!("keepalive {idle} {interval} {count}"),
-            Op::Nodelay => "nodelay".into(),
-            Op::Rcvbuf { bytes } => format!("rcvbuf {bytes}"),
-            Op::Sndbuf { bytes } => format!("sndbuf {bytes}"),
-            Op::Abort => "abort".into(),
-        }
-    }
-}
-
-pub const DEFAULT_RECV: usize = 65536;
-
 /// One step of a scenario.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum StepKind {
+    /// A call by an actor, on its newest connection, or on connection `conn` (`client#2`).
     Call {
         actor: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conn: Option<u32>,
         #[serde(flatten)]
         op: Op,
     },
     Sleep {
-        #[serde(serialize_with = "ser_ms")]
+        #[serde(with = "ms")]
         duration: Duration,
     },
     Net {
@@ -214,16 +372,27 @@ pub enum StepKind {
         key: String,
         value: String,
     },
-    /// The host forgets every connection without sending anything (its sockets are destroyed
-    /// while the router drops what they send), as after a reboot.
+    /// The host forgets every connection, as after a reboot: its sockets are destroyed while
+    /// the router drops what they send (the RSTs tcp_abort() emits never arrive).
     Reboot { host: Actor },
 }
 
-fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64() * 1000.0)
+/// Durations as milliseconds (f64) in JSON.
+pub mod ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(v / 1000.0).map_err(serde::de::Error::custom)
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// 1-based line in the scenario file.
     pub line: usize,
@@ -233,19 +402,78 @@ pub struct Step {
     pub kind: StepKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What an `expect` line checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "kebab-case")]
+pub enum Check {
+    /// The most recent call of this op by this actor (on connection `conn`, if given)
+    /// returned this (`ECONNRESET`, `EOF`, `5`, `SIGPIPE`). A call reported `blocked` is
+    /// judged by what it finally returned, when it did.
+    Call {
+        actor: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conn: Option<u32>,
+        op: String,
+        result: String,
+    },
+    /// The actor's end (of its newest connection, or of `conn`) after the step (None: no
+    /// socket).
+    State {
+        actor: Actor,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conn: Option<u32>,
+        state: Option<TcpState>,
+    },
+    /// A packet from `from` with at least these flags during the step.
+    Packet { from: Actor, flags: String },
+    /// The kernel sent a RST with this reason during the step.
+    ResetReason { reason: String },
+}
+
+/// `on kernel >= 6.10` / `on kernel < 6.10`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    pub at_least: bool,
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl Scope {
+    /// Whether a kernel release is in scope; None when it cannot be read.
+    pub fn contains(&self, kernel: &str) -> Option<bool> {
+        let mut it = kernel.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = it.next()?.parse().ok()?;
+        let minor: u32 = it.next()?.parse().ok()?;
+        let ge = (major, minor) >= (self.major, self.minor);
+        Some(ge == self.at_least)
+    }
+}
+
+/// An `expect` line: a check of the step just before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectation {
+    pub line: usize,
+    pub text: String,
+    /// Index of the step it follows.
+    pub step: usize,
+    #[serde(flatten)]
+    pub check: Check,
+    pub scope: Option<Scope>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scenario {
     pub name: String,
     pub description: String,
     /// Quiet time (no packet, no state change) that ends each step.
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(with = "ms")]
     pub settle: Duration,
     /// How long a call may wait before it is reported as `blocked`.
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(with = "ms")]
     pub blocked_after: Duration,
     pub steps: Vec<Step>,
     /// `expect` lines, each checking the step before it.
-    pub expectations: Vec<crate::expect::Expectation>,
+    pub expectations: Vec<Expectation>,
     /// Run over IPv6 (`ipv6` at the top) instead of IPv4.
     pub ipv6: bool,
 }
@@ -258,806 +486,17 @@ impl Scenario {
                 s.kind,
                 StepKind::Call {
                     actor: Actor::Server,
-                    op: Op::Listen { .. }
+                    op: Op::Listen { .. },
+                    ..
                 }
             )
         })
     }
-}
-
-/// A syntax error, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{line}:{column}: {message}")]
-pub struct ParseError {
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
 }
 
 /// The default settle time: longer than Linux's delayed-ACK timer (TCP_DELACK_MIN, 40 ms).
 pub const DEFAULT_SETTLE: Duration = Duration::from_millis(50);
 pub const DEFAULT_BLOCKED_AFTER: Duration = Duration::from_millis(100);
-
-const OPS: &[&str] = &[
-    "listen",
-    "connect",
-    "accept",
-    "send",
-    "recv",
-    "close",
-    "shutdown",
-    "linger",
-    "kill",
-    "user-timeout",
-    "keepalive",
-    "nodelay",
-    "rcvbuf",
-    "sndbuf",
-    "abort",
-];
-
-/// A word of a line and the column (1-based, in characters) where it starts.
-#[derive(Debug, Clone)]
-struct Word {
-    text: String,
-    column: usize,
-    quoted: bool,
-}
-
-fn err(line: usize, column: usize, message: impl Into<String>) -> ParseError {
-    ParseError {
-        line,
-        column,
-        message: message.into(),
-    }
-}
-
-/// Splits a line into words; `"..."` is one word with C escapes; `#` outside quotes starts a
-/// comment.
-fn split(line: &str, lineno: usize) -> Result<Vec<Word>, ParseError> {
-    let chars: Vec<char> = line.chars().collect();
-    let mut words = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-            continue;
-        }
-        if c == '#' {
-            break;
-        }
-        let start = i + 1;
-        if c == '"' {
-            let mut s = String::new();
-            i += 1;
-            loop {
-                let Some(&c) = chars.get(i) else {
-                    return Err(err(lineno, start, "unterminated string"));
-                };
-                i += 1;
-                match c {
-                    '"' => break,
-                    '\\' => {
-                        let Some(&e) = chars.get(i) else {
-                            return Err(err(lineno, i, "unterminated escape"));
-                        };
-                        i += 1;
-                        match e {
-                            'n' => s.push('\n'),
-                            'r' => s.push('\r'),
-                            't' => s.push('\t'),
-                            '0' => s.push('\0'),
-                            '\\' => s.push('\\'),
-                            '"' => s.push('"'),
-                            'x' => {
-                                let hex: String = chars.iter().skip(i).take(2).collect();
-                                let v = u8::from_str_radix(&hex, 16)
-                                    .map_err(|_| err(lineno, i, "\\x needs two hex digits"))?;
-                                s.push(char::from(v));
-                                i += 2;
-                            }
-                            other => {
-                                return Err(err(lineno, i, format!("unknown escape \\{other}")));
-                            }
-                        }
-                    }
-                    c => s.push(c),
-                }
-            }
-            words.push(Word {
-                text: s,
-                column: start,
-                quoted: true,
-            });
-        } else {
-            let mut s = String::new();
-            while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '#' {
-                s.push(chars[i]);
-                i += 1;
-            }
-            words.push(Word {
-                text: s,
-                column: start,
-                quoted: false,
-            });
-        }
-    }
-    Ok(words)
-}
-
-/// Parses `50ms`, `1s`, `1.5s`, `200us`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
-    let v: f64 = num
-        .parse()
-        .ok()
-        .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
-    let secs = match unit {
-        "us" => v / 1e6,
-        "ms" => v / 1e3,
-        "s" => v,
-        _ => return None,
-    };
-    (secs <= 3600.0).then(|| Duration::from_secs_f64(secs))
-}
-
-pub fn parse(src: &str) -> Result<Scenario, ParseError> {
-    let mut sc = Scenario {
-        name: String::new(),
-        description: String::new(),
-        settle: DEFAULT_SETTLE,
-        blocked_after: DEFAULT_BLOCKED_AFTER,
-        steps: Vec::new(),
-        expectations: Vec::new(),
-        ipv6: false,
-    };
-    for (idx, raw) in src.lines().enumerate() {
-        let lineno = idx + 1;
-        let words = split(raw, lineno)?;
-        let Some(first) = words.first() else { continue };
-        let rest_text = |from: usize| -> String {
-            words[from..]
-                .iter()
-                .map(|w| w.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let duration_arg = |what: &str| -> Result<Duration, ParseError> {
-            let w = words.get(1).ok_or_else(|| {
-                err(
-                    lineno,
-                    first.column + first.text.len() + 1,
-                    format!("{what} needs a duration, e.g. 50ms"),
-                )
-            })?;
-            parse_duration(&w.text).ok_or_else(|| {
-                err(
-                    lineno,
-                    w.column,
-                    format!("bad duration {:?}: use e.g. 50ms, 1s, 200us", w.text),
-                )
-            })
-        };
-        match first.text.as_str() {
-            "name" => sc.name = rest_text(1),
-            "ipv6" if words.len() == 1 => {
-                if !sc.steps.is_empty() {
-                    return Err(err(
-                        lineno,
-                        first.column,
-                        "ipv6 goes at the top, before the steps",
-                    ));
-                }
-                sc.ipv6 = true;
-            }
-            "description" => sc.description = rest_text(1),
-            "settle" => sc.settle = duration_arg("settle")?,
-            "blocked-after" => sc.blocked_after = duration_arg("blocked-after")?,
-            "sleep" => {
-                let duration = duration_arg("sleep")?;
-                sc.steps.push(Step {
-                    line: lineno,
-                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
-                    kind: StepKind::Sleep { duration },
-                });
-            }
-            "expect" => {
-                let rest: Vec<&str> = words[1..].iter().map(|w| w.text.as_str()).collect();
-                let (check, scope) = crate::expect::parse(&rest).map_err(|(i, m)| {
-                    let col = words.get(i + 1).map_or(first.column, |w| w.column);
-                    err(lineno, col, m)
-                })?;
-                let step = sc.steps.len().checked_sub(1).ok_or_else(|| {
-                    err(
-                        lineno,
-                        first.column,
-                        "expect checks the step before it; there is none",
-                    )
-                })?;
-                sc.expectations.push(crate::expect::Expectation {
-                    line: lineno,
-                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
-                    step,
-                    check,
-                    scope,
-                });
-            }
-            "sysctl" => {
-                let host = match words.get(1).map(|w| w.text.as_str()) {
-                    Some("client") => Host::Client,
-                    Some("server") => Host::Server,
-                    Some("router") => Host::Router,
-                    _ => {
-                        let col = words.get(1).map_or(first.column + 7, |w| w.column);
-                        return Err(err(
-                            lineno,
-                            col,
-                            "sysctl needs a host: client, server or router",
-                        ));
-                    }
-                };
-                let kv = words
-                    .get(2)
-                    .filter(|_| words.len() == 3)
-                    .ok_or_else(|| err(lineno, first.column, "sysctl HOST KEY=VALUE"))?;
-                let (key, value) = kv
-                    .text
-                    .split_once('=')
-                    .filter(|(k, v)| k.starts_with("net.") && !v.is_empty())
-                    .ok_or_else(|| {
-                        err(
-                            lineno,
-                            kv.column,
-                            "only network sysctls, as net.ipv4.KEY=VALUE, are per namespace",
-                        )
-                    })?;
-                sc.steps.push(Step {
-                    line: lineno,
-                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
-                    kind: StepKind::Sysctl {
-                        host,
-                        key: key.into(),
-                        value: value.into(),
-                    },
-                });
-            }
-            "host" => {
-                let host = match (
-                    words.get(1).map(|w| w.text.as_str()),
-                    words.get(2).map(|w| w.text.as_str()),
-                ) {
-                    (Some("reboot"), Some("server")) => Actor::Server,
-                    (Some("reboot"), Some("client")) => Actor::Client,
-                    _ => return Err(err(lineno, first.column, "host reboot client|server")),
-                };
-                if let Some(x) = words.get(3) {
-                    return Err(err(lineno, x.column, format!("unexpected {:?}", x.text)));
-                }
-                sc.steps.push(Step {
-                    line: lineno,
-                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
-                    kind: StepKind::Reboot { host },
-                });
-            }
-            "net" => {
-                let op = parse_net(&words, lineno)?;
-                sc.steps.push(Step {
-                    line: lineno,
-                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
-                    kind: StepKind::Net { op },
-                });
-            }
-            "client" | "server" => {
-                let actor = if first.text == "client" {
-                    Actor::Client
-                } else {
-                    Actor::Server
-                };
-                let op = parse_op(actor, &words, lineno)?;
-                sc.steps.push(Step {
-                    line: lineno,
-                    text: raw.split('#').next().unwrap_or("").trim().to_string(),
-                    kind: StepKind::Call { actor, op },
-                });
-            }
-            other => {
-                return Err(err(
-                    lineno,
-                    first.column,
-                    format!(
-                        "unknown word {other:?}: a line starts with client, server, net, sysctl, host, sleep, expect, ipv6, name, description, settle or blocked-after"
-                    ),
-                ));
-            }
-        }
-    }
-    if sc.steps.is_empty() {
-        return Err(err(1, 1, "the scenario has no steps"));
-    }
-    Ok(sc)
-}
-
-fn parse_op(actor: Actor, words: &[Word], lineno: usize) -> Result<Op, ParseError> {
-    let Some(opw) = words.get(1) else {
-        let w = &words[0];
-        return Err(err(
-            lineno,
-            w.column + w.text.len() + 1,
-            format!("{} needs an operation: {}", actor, OPS.join(", ")),
-        ));
-    };
-    let arg = words.get(2);
-    let nargs = match opw.text.as_str() {
-        "accept" | "close" | "kill" | "nodelay" | "abort" => 0,
-        "keepalive" => 3,
-        _ => 1,
-    };
-    let extra = words.get(2 + nargs);
-    if let Some(x) = extra {
-        return Err(err(
-            lineno,
-            x.column,
-            format!("unexpected {:?} after {}", x.text, opw.text),
-        ));
-    }
-    let num = |w: &Word, what: &str| -> Result<u64, ParseError> {
-        w.text.parse::<u64>().map_err(|_| {
-            err(
-                lineno,
-                w.column,
-                format!("{what} must be a number, not {:?}", w.text),
-            )
-        })
-    };
-    let op = match opw.text.as_str() {
-        "listen" => Op::Listen {
-            backlog: match arg {
-                Some(w) => i32::try_from(num(w, "backlog")?)
-                    .map_err(|_| err(lineno, w.column, "backlog too large"))?,
-                None => 128,
-            },
-        },
-        "connect" => Op::Connect {
-            port: match arg {
-                Some(w) => Some(
-                    u16::try_from(num(w, "port")?)
-                        .ok()
-                        .filter(|p| *p != 0)
-                        .ok_or_else(|| err(lineno, w.column, "port must be 1-65535"))?,
-                ),
-                None => None,
-            },
-        },
-        "accept" => Op::Accept,
-        "close" => Op::Close,
-        "kill" => Op::Kill,
-        "send" => {
-            let w = arg.ok_or_else(|| {
-                err(
-                    lineno,
-                    opw.column + 5,
-                    "send needs a byte count or a \"quoted string\"",
-                )
-            })?;
-            let data = if w.quoted {
-                w.text.chars().map(|c| c as u32 as u8).collect()
-            } else {
-                let n = num(w, "send's byte count")?;
-                if n == 0 || n > 16 << 20 {
-                    return Err(err(lineno, w.column, "send sends 1 byte to 16 MiB"));
-                }
-                pattern(n as usize)
-            };
-            Op::Send { data }
-        }
-        "recv" => Op::Recv {
-            max: match arg {
-                Some(w) => {
-                    let n = num(w, "recv's size")?;
-                    if n == 0 || n > 16 << 20 {
-                        return Err(err(lineno, w.column, "recv reads 1 byte to 16 MiB"));
-                    }
-                    n as usize
-                }
-                None => DEFAULT_RECV,
-            },
-        },
-        "shutdown" => {
-            let w =
-                arg.ok_or_else(|| err(lineno, opw.column + 9, "shutdown needs rd, wr or rdwr"))?;
-            Op::Shutdown {
-                how: match w.text.as_str() {
-                    "rd" => How::Rd,
-                    "wr" => How::Wr,
-                    "rdwr" => How::Rdwr,
-                    _ => return Err(err(lineno, w.column, "shutdown takes rd, wr or rdwr")),
-                },
-            }
-        }
-        "linger" => {
-            let w =
-                arg.ok_or_else(|| err(lineno, opw.column + 7, "linger needs seconds or off"))?;
-            Op::Linger {
-                seconds: match w.text.as_str() {
-                    "off" => None,
-                    _ => Some(
-                        i32::try_from(num(w, "linger's seconds")?)
-                            .map_err(|_| err(lineno, w.column, "linger too large"))?,
-                    ),
-                },
-            }
-        }
-        "nodelay" => Op::Nodelay,
-        "abort" => Op::Abort,
-        "rcvbuf" | "sndbuf" => {
-            let w = arg.ok_or_else(|| {
-                err(
-                    lineno,
-                    opw.column + 7,
-                    format!("{} needs a size in bytes", opw.text),
-                )
-            })?;
-            let bytes = u32::try_from(num(w, "size")?)
-                .map_err(|_| err(lineno, w.column, "size too large"))?;
-            if opw.text == "rcvbuf" {
-                Op::Rcvbuf { bytes }
-            } else {
-                Op::Sndbuf { bytes }
-            }
-        }
-        "keepalive" => {
-            let mut v = [0u32; 3];
-            for (k, slot) in v.iter_mut().enumerate() {
-                let w = words.get(2 + k).ok_or_else(|| {
-                    err(
-                        lineno,
-                        opw.column + 10,
-                        "keepalive needs IDLE INTERVAL COUNT (seconds, seconds, probes)",
-                    )
-                })?;
-                *slot = u32::try_from(num(w, "keepalive value")?)
-                    .ok()
-                    .filter(|x| *x >= 1)
-                    .ok_or_else(|| err(lineno, w.column, "keepalive values are 1 or more"))?;
-            }
-            Op::Keepalive {
-                idle: v[0],
-                interval: v[1],
-                count: v[2],
-            }
-        }
-        "user-timeout" => {
-            let w = arg.ok_or_else(|| {
-                err(
-                    lineno,
-                    opw.column + 13,
-                    "user-timeout needs a duration, e.g. 1s",
-                )
-            })?;
-            let d = parse_duration(&w.text)
-                .filter(|d| d.as_millis() >= 1 && d.as_millis() <= u128::from(u32::MAX))
-                .ok_or_else(|| {
-                    err(
-                        lineno,
-                        w.column,
-                        format!("bad duration {:?}: use e.g. 500ms, 1s", w.text),
-                    )
-                })?;
-            Op::UserTimeout {
-                ms: d.as_millis() as u32,
-            }
-        }
-        other => {
-            let hint = OPS
-                .iter()
-                .find(|o| close_to(other, o))
-                .map(|o| format!("; did you mean {o}?"))
-                .unwrap_or_default();
-            return Err(err(
-                lineno,
-                opw.column,
-                format!(
-                    "unknown operation {other:?}{hint} (known: {})",
-                    OPS.join(", ")
-                ),
-            ));
-        }
-    };
-    if matches!(op, Op::Listen { .. } | Op::Accept) && actor == Actor::Client {
-        return Err(err(
-            lineno,
-            opw.column,
-            format!("{} is a server operation", opw.text),
-        ));
-    }
-    if matches!(op, Op::Connect { .. }) && actor == Actor::Server {
-        return Err(err(lineno, opw.column, "connect is a client operation"));
-    }
-    Ok(op)
-}
-
-fn parse_net(words: &[Word], lineno: usize) -> Result<NetOp, ParseError> {
-    let usage = "net drop DIR [flags F] [after BYTES] | net reset DIR | net unreachable DIR [host|port] | net restore (DIR: client->server, server->client, both)";
-    let Some(action) = words.get(1) else {
-        return Err(err(lineno, words[0].column + 4, usage));
-    };
-    if action.text == "restore" {
-        return match words.get(2) {
-            Some(x) => Err(err(lineno, x.column, format!("unexpected {:?}", x.text))),
-            None => Ok(NetOp::Restore),
-        };
-    }
-    let w = words
-        .get(2)
-        .ok_or_else(|| err(lineno, action.column + action.text.len() + 1, usage))?;
-    let direction = match w.text.as_str() {
-        "client->server" => Direction::ClientToServer,
-        "server->client" => Direction::ServerToClient,
-        "both" => Direction::Both,
-        _ => {
-            return Err(err(
-                lineno,
-                w.column,
-                "the direction is client->server, server->client or both",
-            ));
-        }
-    };
-    let rest: Vec<&Word> = words[3..].iter().collect();
-    let op = match (action.text.as_str(), rest.as_slice()) {
-        ("drop", filters) => {
-            let (mut flags, mut after) = (None, None);
-            let mut it = filters.iter();
-            while let Some(k) = it.next() {
-                let v = it
-                    .next()
-                    .ok_or_else(|| err(lineno, k.column, format!("{} needs a value", k.text)))?;
-                match k.text.as_str() {
-                    "flags" if flags.is_none() => {
-                        tcpmortem_wire::Flags::parse(&v.text).ok_or_else(|| {
-                            err(lineno, v.column, "flags are letters S F P R U and . (ACK)")
-                        })?;
-                        flags = Some(v.text.clone());
-                    }
-                    "after" if after.is_none() => {
-                        after =
-                            Some(v.text.parse::<u64>().map_err(|_| {
-                                err(lineno, v.column, "after takes a number of bytes")
-                            })?);
-                    }
-                    _ => {
-                        return Err(err(
-                            lineno,
-                            k.column,
-                            format!("unexpected {:?}: {usage}", k.text),
-                        ));
-                    }
-                }
-            }
-            NetOp::Drop {
-                direction,
-                flags,
-                after,
-            }
-        }
-        ("reset", []) => NetOp::Reset { direction },
-        ("unreachable", []) => NetOp::Unreachable {
-            direction,
-            port: false,
-        },
-        ("unreachable", [k]) if k.text == "host" || k.text == "port" => NetOp::Unreachable {
-            direction,
-            port: k.text == "port",
-        },
-        ("reset" | "unreachable", [x, ..]) => {
-            return Err(err(
-                lineno,
-                x.column,
-                format!("unexpected {:?}: {usage}", x.text),
-            ));
-        }
-        (other, _) => {
-            return Err(err(
-                lineno,
-                action.column,
-                format!("unknown net action {other:?}: {usage}"),
-            ));
-        }
-    };
-    Ok(op)
-}
-
-/// Printable, recognisable payload bytes: "abcdefghij..." repeating.
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| b'a' + (i % 26) as u8).collect()
-}
-
-/// One edit apart (a typo).
-fn close_to(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a.len().abs_diff(b.len()) > 1 {
-        return false;
-    }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
-    }
-    prev[b.len()] <= 2
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_seed_scenario() {
-        let sc = parse(
-            "# the seed\nname x\ndescription the seed's case\nsettle 60ms\n\nclient connect\nserver accept\nclient send 5\nclient send \"GET /\\r\\n\"\nserver recv 100\nserver close # comment\nsleep 1.5s\nserver linger 0\nclient shutdown wr\n",
-        )
-        .unwrap();
-        assert_eq!(sc.name, "x");
-        assert_eq!(sc.settle, Duration::from_millis(60));
-        assert_eq!(sc.steps.len(), 9);
-        assert_eq!(sc.steps[0].line, 6);
-        assert_eq!(
-            sc.steps[3].kind,
-            StepKind::Call {
-                actor: Actor::Client,
-                op: Op::Send {
-                    data: b"GET /\r\n".to_vec()
-                }
-            }
-        );
-        assert_eq!(
-            sc.steps[2].kind,
-            StepKind::Call {
-                actor: Actor::Client,
-                op: Op::Send {
-                    data: b"abcde".to_vec()
-                }
-            }
-        );
-        assert_eq!(sc.steps[5].text, "server close");
-        assert_eq!(
-            sc.steps[6].kind,
-            StepKind::Sleep {
-                duration: Duration::from_millis(1500)
-            }
-        );
-        assert!(!sc.listens_itself());
-    }
-
-    #[test]
-    fn errors_point_at_line_and_column() {
-        let e = parse("client connect\nserver acept\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 8));
-        assert!(e.message.contains("did you mean accept"), "{}", e.message);
-        let e = parse("client send \"abc\n").unwrap_err();
-        assert_eq!((e.line, e.column), (1, 13));
-        let e = parse("  sleep 5 parsecs").unwrap_err();
-        assert_eq!((e.line, e.column), (1, 9));
-        let e = parse("client accept").unwrap_err();
-        assert!(e.message.contains("server operation"));
-        let e = parse("bogus line").unwrap_err();
-        assert_eq!((e.line, e.column), (1, 1));
-        let e = parse("server close now").unwrap_err();
-        assert_eq!((e.line, e.column), (1, 14));
-        assert!(parse("# nothing\n").is_err());
-    }
-
-    #[test]
-    fn faults_and_user_timeout() {
-        let sc =
-            parse("client connect\nclient user-timeout 1s\nnet drop client->server\nnet restore\n")
-                .unwrap();
-        assert_eq!(
-            sc.steps[1].kind,
-            StepKind::Call {
-                actor: Actor::Client,
-                op: Op::UserTimeout { ms: 1000 }
-            }
-        );
-        assert_eq!(
-            sc.steps[2].kind,
-            StepKind::Net {
-                op: NetOp::Drop {
-                    direction: Direction::ClientToServer,
-                    flags: None,
-                    after: None
-                }
-            }
-        );
-        assert_eq!(sc.steps[3].kind, StepKind::Net { op: NetOp::Restore });
-        let e = parse("net drop sideways").unwrap_err();
-        assert_eq!((e.line, e.column), (1, 10));
-        let sc = parse("client connect\nnet drop client->server flags .\nnet reset both\nnet unreachable client->server port\nsysctl server net.ipv4.tcp_abort_on_overflow=1\nhost reboot server\nclient keepalive 1 1 2\nclient abort\n").unwrap();
-        assert_eq!(
-            sc.steps[1].kind,
-            StepKind::Net {
-                op: NetOp::Drop {
-                    direction: Direction::ClientToServer,
-                    flags: Some(".".into()),
-                    after: None
-                }
-            }
-        );
-        assert_eq!(
-            sc.steps[3].kind,
-            StepKind::Net {
-                op: NetOp::Unreachable {
-                    direction: Direction::ClientToServer,
-                    port: true
-                }
-            }
-        );
-        assert!(matches!(
-            sc.steps[4].kind,
-            StepKind::Sysctl {
-                host: Host::Server,
-                ..
-            }
-        ));
-        assert_eq!(
-            sc.steps[5].kind,
-            StepKind::Reboot {
-                host: Actor::Server
-            }
-        );
-        assert_eq!(
-            sc.steps[6].kind,
-            StepKind::Call {
-                actor: Actor::Client,
-                op: Op::Keepalive {
-                    idle: 1,
-                    interval: 1,
-                    count: 2
-                }
-            }
-        );
-        let sc = parse("net drop both after 1000 flags P.\n").unwrap();
-        assert_eq!(
-            sc.steps[0].kind,
-            StepKind::Net {
-                op: NetOp::Drop {
-                    direction: Direction::Both,
-                    flags: Some("P.".into()),
-                    after: Some(1000)
-                }
-            }
-        );
-        assert!(parse("net drop both after lots\n").is_err());
-        let e = parse("sysctl server kernel.panic=1\n").unwrap_err();
-        assert_eq!((e.line, e.column), (1, 15));
-        let e = parse("client keepalive 1 1\n").unwrap_err();
-        assert!(e.message.contains("IDLE INTERVAL COUNT"), "{}", e.message);
-    }
-
-    #[test]
-    fn expectations_refer_to_the_step_before() {
-        let sc = parse("client connect\nexpect client state = ESTABLISHED\nserver accept\nexpect packet client->server S.\n").unwrap();
-        assert_eq!(sc.expectations.len(), 2);
-        assert_eq!((sc.expectations[0].step, sc.expectations[1].step), (0, 1));
-        let e = parse("expect client state = CLOSE_WAIT\n").unwrap_err();
-        assert!(e.message.contains("there is none"));
-        let e = parse("client connect\nexpect client state = CLOSED_WAIT\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 23));
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("50ms"), Some(Duration::from_millis(50)));
-        assert_eq!(parse_duration("200us"), Some(Duration::from_micros(200)));
-        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_duration("5"), None);
-        assert_eq!(parse_duration("-1s"), None);
-        assert_eq!(parse_duration("1h"), None);
-    }
-}
+/// The most steps a scenario may have: at the default settle time a step takes about 60 ms,
+/// so this is a run of about ten minutes.
+pub const MAX_STEPS: usize = 10_000;

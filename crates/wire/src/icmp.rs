@@ -10,6 +10,15 @@ pub struct QuotedTcp {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub code: UnreachCode,
+    /// Who sent the ICMP message (a router, or the destination host).
+    pub from: IpAddr,
+    /// The message's type and code numbers (ICMP 3/1 is host unreachable, ICMPv6 1/3 address
+    /// unreachable).
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    /// The quoted segment's sequence number, when the quote is long enough (RFC 792 quotes
+    /// the IP header and 8 bytes: ports and sequence number).
+    pub seq: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +28,11 @@ pub enum UnreachCode {
     Port,
     /// Administratively prohibited and the rest.
     Other,
+}
+
+fn seq(tcp: &[u8]) -> Option<u32> {
+    let s = tcp.get(4..8)?;
+    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 fn ports(tcp: &[u8]) -> Option<(u16, u16)> {
@@ -53,12 +67,17 @@ pub fn unreachable(ip: &[u8]) -> Option<QuotedTcp> {
             if q[0] >> 4 != 4 || qihl < 20 || q.len() < qihl + 4 || q[9] != 6 {
                 return None;
             }
-            let a = |o: usize| IpAddr::V4(Ipv4Addr::new(q[o], q[o + 1], q[o + 2], q[o + 3]));
+            let a =
+                |b: &[u8], o: usize| IpAddr::V4(Ipv4Addr::new(b[o], b[o + 1], b[o + 2], b[o + 3]));
             let (sp, dp) = ports(&q[qihl..])?;
             Some(QuotedTcp {
-                src: SocketAddr::new(a(12), sp),
-                dst: SocketAddr::new(a(16), dp),
+                src: SocketAddr::new(a(q, 12), sp),
+                dst: SocketAddr::new(a(q, 16), dp),
                 code,
+                from: a(ip, 12),
+                icmp_type: icmp[0],
+                icmp_code: icmp[1],
+                seq: seq(&q[qihl..]),
             })
         }
         6 => {
@@ -80,16 +99,20 @@ pub fn unreachable(ip: &[u8]) -> Option<QuotedTcp> {
             if q.len() < 44 || q[0] >> 4 != 6 || q[6] != 6 {
                 return None;
             }
-            let a = |o: usize| {
+            let a = |p: &[u8], o: usize| {
                 let mut b = [0u8; 16];
-                b.copy_from_slice(&q[o..o + 16]);
+                b.copy_from_slice(&p[o..o + 16]);
                 IpAddr::V6(Ipv6Addr::from(b))
             };
             let (sp, dp) = ports(&q[40..])?;
             Some(QuotedTcp {
-                src: SocketAddr::new(a(8), sp),
-                dst: SocketAddr::new(a(24), dp),
+                src: SocketAddr::new(a(q, 8), sp),
+                dst: SocketAddr::new(a(q, 24), dp),
                 code,
+                from: a(ip, 8),
+                icmp_type: icmp[0],
+                icmp_code: icmp[1],
+                seq: seq(&q[40..]),
             })
         }
         _ => None,
@@ -114,6 +137,8 @@ mod tests {
         assert_eq!(q.src.to_string(), "198.18.0.2:40000");
         assert_eq!(q.dst.to_string(), "198.18.0.9:80");
         assert_eq!(q.code, UnreachCode::Host);
+        assert_eq!(q.from.to_string(), "198.18.0.1");
+        assert_eq!((q.icmp_type, q.icmp_code, q.seq), (3, 1, Some(1)));
         for n in 0..52 {
             assert_eq!(unreachable(&p[..n]), None);
         }

@@ -1,19 +1,22 @@
 //! `tcpmortem lab`: run, show and list scenarios.
 
+mod output;
+mod progress;
 mod svg;
 mod timeline;
 
 use crate::exit;
-use anyhow::Context;
+use output::Output;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use tcpmortem_core::catalog::{ENTRIES, Entry};
 use tcpmortem_lab::LabError;
 use tcpmortem_lab::builtin::{BUILTIN, source};
-use tcpmortem_lab::expect::Status;
-use tcpmortem_lab::record::{Outcome, Record};
-use tcpmortem_lab::run::{RunOptions, run};
-use tcpmortem_lab::scenario::{self, Scenario, parse_duration};
+use tcpmortem_lab::explain::{Fact, facts};
+use tcpmortem_lab::other_os::{Measured, measured};
+use tcpmortem_lab::parse::{self, parse_duration};
+use tcpmortem_lab::record::{Outcome, Record, Status};
+use tcpmortem_lab::run::{RunOptions, check_privileges, run};
+use tcpmortem_lab::scenario::Scenario;
 
 /// Reproduce how TCP connections die, with real client and server processes on real kernel
 /// sockets in a private network (client ↔ router ↔ server namespaces).
@@ -54,18 +57,28 @@ struct ReproArgs {
 }
 
 /// List the built-in scenarios with the errors they produce on Linux, Windows and macOS.
+///
+/// The Linux results are the scenarios' own measured expectations; Windows' and macOS' are
+/// derived from them by the same rules as a run's notes.
 #[derive(Debug, clap::Args)]
 struct ListArgs {
-    /// A JSON array of objects with name, description and errors.
+    /// A JSON array of objects with name, description and errors (each: call, id, linux,
+    /// windows, macos).
     #[arg(long)]
     json: bool,
 }
 
 /// Run a scenario: a built-in name (see `lab list`), a scenario file, or `-` for stdin.
 ///
+/// Each call is the blocking call an application makes, on a thread of its own: one still
+/// waiting after the scenario's `blocked-after` (100 ms) is shown `blocked`, and what it
+/// returns later is shown when it does. A scenario has at most 10,000 steps; steps that
+/// cannot work are refused before the run, with file:line:col.
+///
 /// Needs root (or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW, and CAP_DAC_OVERRIDE for the
 /// kernel's events). Nothing outside the run's own namespaces is touched, and nothing is left
-/// behind, however the run ends.
+/// behind, however the run ends: SIGINT, SIGTERM and SIGHUP end it cleanly with 130, 143 and
+/// 129, after printing what was recorded before the signal.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  tcpmortem lab run server-closes-early\n  tcpmortem lab run server-closes-early --pcap seed.pcapng\n  tcpmortem lab run ./my-scenario.tcpm --json\n  tcpmortem lab show half-close | sed 's/shutdown wr/shutdown rdwr/' | tcpmortem lab run -\n\nSCENARIO: `-` is stdin; anything with a slash (./x, dir/x) is a file; a built-in name is the\nbuilt-in, with a note when a file of that name is in this directory too (run it as ./NAME);\nany other name is a file."
@@ -88,16 +101,21 @@ struct RunArgs {
     jobs: u16,
 
     /// Write every packet of both router links as pcapng (one interface per link; each packet
-    /// carries a comment naming the step that caused it).
+    /// carries a comment naming the step that caused it and its connection). `-` is stdout
+    /// (the timeline then goes to stderr); with --all, a directory that gets NAME.pcapng per
+    /// scenario.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
 
-    /// Print the whole record as one JSON object.
+    /// Print the whole record as one JSON object: connections, steps with every connection's
+    /// states and the kernel counters that moved, calls, packets (TCP and ICMP), kernel
+    /// events, expectations, and the facts "What happened" is made of.
     #[arg(long)]
     json: bool,
 
-    /// Write a ladder diagram of the run (SVG): lifelines, packets, calls, states, kernel
-    /// events.
+    /// Write a ladder diagram of the run (SVG): lifelines, packets, ICMP errors, calls,
+    /// states, kernel events. `-` is stdout; with --all, a directory that gets NAME.svg per
+    /// scenario.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
 
@@ -120,7 +138,16 @@ struct ShowArgs {
 }
 
 fn segment_label(p: &tcpmortem_lab::record::PacketRecord) -> String {
-    crate::ladder::label(p.flags, p.seq, p.ack, p.len)
+    match &p.proto {
+        tcpmortem_lab::record::Proto::Tcp {
+            flags,
+            seq,
+            ack,
+            len,
+            ..
+        } => crate::ladder::label(*flags, *seq, *ack, *len),
+        tcpmortem_lab::record::Proto::Icmp { message, .. } => format!("ICMP {message}"),
+    }
 }
 
 fn duration(s: &str) -> Result<std::time::Duration, String> {
@@ -149,59 +176,35 @@ pub fn run_cmd(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
     }
 }
 
-/// The errors a built-in scenario produces, from the catalog's links to it.
-fn errors_of(name: &str) -> Vec<&'static Entry> {
-    ENTRIES
-        .iter()
-        .filter(|e| e.scenarios.contains(&name))
-        .collect()
+/// How one system's result of a measured call is shown.
+type Side<'a> = &'a dyn Fn(&Measured) -> Option<String>;
+
+fn side(o: &Option<tcpmortem_lab::record::OtherOs>) -> Option<String> {
+    o.as_ref()
+        .map(|o| format!("{} [{}]", o.result, o.basis.tag()))
 }
 
-/// "ECONNRESET / WSAECONNRESET 10054 / ECONNRESET 54", or the entry's id for non-errnos.
-fn identity(e: &Entry) -> String {
-    match (e.linux, e.windows, e.bsd) {
-        (None, None, None) => e.id.to_string(),
-        (l, w, b) => [
-            l.map(|x| x.name.to_string()).unwrap_or_else(|| "-".into()),
-            w.map(|x| format!("{} {}", x.name, x.code))
-                .unwrap_or_else(|| "-".into()),
-            b.map(|x| format!("{} {}", x.name, x.number))
-                .unwrap_or_else(|| "-".into()),
-        ]
-        .join(" / "),
-    }
-}
-
+/// The built-in scenarios with what their calls returned, as measured (their `expect`
+/// lines), and what Windows and macOS would return, by the rules a run's notes use.
 fn list(json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
-    #[derive(serde::Serialize)]
-    struct ErrorJson {
-        id: &'static str,
-        linux: Option<&'static str>,
-        windows: Option<String>,
-        macos: Option<String>,
-    }
     #[derive(serde::Serialize)]
     struct Item {
         name: &'static str,
         description: String,
-        errors: Vec<ErrorJson>,
+        errors: Vec<Measured>,
     }
     let items: Vec<Item> = BUILTIN
         .iter()
-        .map(|(name, src)| Item {
-            name,
-            description: scenario::parse(src)
-                .map(|s| s.description)
-                .unwrap_or_default(),
-            errors: errors_of(name)
-                .into_iter()
-                .map(|e| ErrorJson {
-                    id: e.id,
-                    linux: e.linux.map(|x| x.name),
-                    windows: e.windows.map(|w| format!("{} {}", w.name, w.code)),
-                    macos: e.bsd.map(|b| format!("{} {}", b.name, b.number)),
-                })
-                .collect(),
+        .map(|(name, src)| {
+            let sc = parse::parse(src).ok();
+            Item {
+                name,
+                description: sc
+                    .as_ref()
+                    .map(|s| s.description.clone())
+                    .unwrap_or_default(),
+                errors: sc.as_ref().map(measured).unwrap_or_default(),
+            }
         })
         .collect();
     if json {
@@ -209,23 +212,28 @@ fn list(json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
         writeln!(out)?;
         return Ok(exit::OK);
     }
-    // Names in a column as wide as the longest; on a terminal the text beside them wraps.
+    // Names in a column as wide as the longest; on a terminal the text beside them wraps,
+    // between words.
     let name_width = items.iter().map(|i| i.name.len()).max().unwrap_or(0);
     let text_width = crate::layout::terminal_width()
         .map_or(usize::MAX, |w| w.saturating_sub(name_width + 2).max(30));
     let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-    for (item, (name, _)) in items.iter().zip(BUILTIN) {
-        let errs: Vec<String> = errors_of(name).into_iter().map(identity).collect();
+    for item in &items {
         let mut lines = crate::layout::wrap(&words(&item.description), " ", text_width);
-        if !errs.is_empty() {
-            let label = "errors (Linux / Windows / macOS):";
-            let line = format!("{label} {}", errs.join("; "));
-            if line.chars().count() <= text_width {
-                lines.push(line);
-            } else {
-                // Wrapped between errors, never inside one.
-                lines.push(label.to_string());
-                lines.extend(crate::layout::wrap(&errs, "; ", text_width));
+        if !item.errors.is_empty() {
+            let per_os: [(&str, Side); 3] = [
+                ("Linux:", &|m| Some(m.linux.clone())),
+                ("Windows:", &|m| side(&m.windows)),
+                ("macOS:", &|m| side(&m.macos)),
+            ];
+            for (os, f) in per_os {
+                let calls: Vec<String> = item
+                    .errors
+                    .iter()
+                    .map(|m| format!("{} → {}", m.call, f(m).unwrap_or_else(|| "unknown".into())))
+                    .collect();
+                let line = format!("{os} {}", calls.join("; "));
+                lines.extend(crate::layout::wrap(&words(&line), " ", text_width));
             }
         }
         for (k, line) in lines.iter().enumerate() {
@@ -242,8 +250,29 @@ fn exit_code(e: &LabError) -> u8 {
         LabError::Setup(_) => exit::OS_ERROR,
         LabError::Unavailable { .. } => exit::UNAVAILABLE,
         LabError::Scenario { .. } => exit::BAD_SCENARIO,
-        LabError::Interrupted => exit::INTERRUPTED,
+        LabError::Interrupted => interrupted_code(),
         LabError::Actor(_) => exit::INTERNAL,
+    }
+}
+
+/// 128 + the signal, as a shell reports a process that died of it: 130 for SIGINT, 143 for
+/// SIGTERM, 129 for SIGHUP.
+fn interrupted_code() -> u8 {
+    match tcpmortem_kernel::proc::interruption() {
+        Some((sig, _)) => signal_code(sig),
+        None => exit::INTERRUPTED,
+    }
+}
+
+fn signal_code(sig: i32) -> u8 {
+    (128 + sig).clamp(129, 159) as u8
+}
+
+fn interrupted_message() -> String {
+    match tcpmortem_kernel::proc::interruption() {
+        Some((libc::SIGTERM, _)) => "interrupted by SIGTERM".into(),
+        Some((libc::SIGHUP, _)) => "interrupted by SIGHUP".into(),
+        _ => "interrupted by SIGINT".into(),
     }
 }
 
@@ -293,17 +322,21 @@ fn report_failures(record: &Record) -> bool {
     true
 }
 
+/// The record, with the facts "What happened" is made of and their sentences.
 #[derive(serde::Serialize)]
 struct RunJson<'a> {
     #[serde(flatten)]
     record: &'a Record,
+    facts: Vec<Fact>,
     explanation: Vec<String>,
 }
 
 fn run_json(record: &Record) -> RunJson<'_> {
+    let facts = facts(record);
     RunJson {
         record,
-        explanation: tcpmortem_lab::explain::explain(record),
+        explanation: facts.iter().map(|f| f.sentence(record)).collect(),
+        facts,
     }
 }
 
@@ -350,8 +383,7 @@ fn load(spec: &str) -> Result<Loaded, (u8, String)> {
         })?;
         (spec.to_string(), text(bytes, spec)?)
     };
-    let mut sc =
-        scenario::parse(&src).map_err(|e| (exit::BAD_SCENARIO, format!("{origin}:{e}")))?;
+    let mut sc = parse::parse(&src).map_err(|e| (exit::BAD_SCENARIO, format!("{origin}:{e}")))?;
     if sc.name.is_empty() {
         sc.name = match spec {
             "-" => "stdin".to_string(),
@@ -401,40 +433,79 @@ fn run_scenario(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
             return Ok(code);
         }
     };
-    let opts = match options(a.settle, !a.no_tracefs) {
+    // Output files are checked before the run: a path that cannot be written is a usage
+    // error now, not a lost run later.
+    let outputs = match Output::plan(a.pcap.as_deref(), a.svg.as_deref(), a.json) {
         Ok(o) => o,
-        Err(e) => return Ok(fail(&e)),
+        Err(msg) => {
+            eprintln!("tcpmortem: {msg}");
+            return Ok(exit::USAGE);
+        }
     };
-    let result = match run(&sc, &opts) {
+    let mut opts = match options(a.settle, !a.no_tracefs) {
+        Ok(o) => o,
+        Err(e) => {
+            outputs.abandon();
+            return Ok(fail(&e));
+        }
+    };
+    let progress = std::sync::Arc::new(progress::Progress::new(&sc.name));
+    {
+        let p = progress.clone();
+        opts.progress = Some(std::sync::Arc::new(move |i, n| p.update(i, n, "steps")));
+    }
+    let result = run(&sc, &opts);
+    progress.done();
+    let result = match result {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("tcpmortem: {}", located(&origin, &e));
+            outputs.abandon();
+            let msg = match &e {
+                LabError::Interrupted => interrupted_message(),
+                e => located(&origin, e),
+            };
+            eprintln!("tcpmortem: {msg}");
             return Ok(exit_code(&e));
         }
     };
-    if let Some(path) = &a.pcap {
-        let f =
-            std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
-        tcpmortem_lab::pcap::write(std::io::BufWriter::new(f), &result.record, &result.frames)
-            .with_context(|| format!("write {}", path.display()))?;
-    }
-    if let Some(path) = &a.svg {
-        std::fs::write(path, svg::render(&result.record))
-            .with_context(|| format!("write {}", path.display()))?;
-    }
-    if a.json {
-        serde_json::to_writer_pretty(&mut *out, &run_json(&result.record))?;
-        writeln!(out)?;
+    // The timeline (or JSON) first: a failing output file must not lose it.
+    if outputs.stdout_taken() {
+        let mut err = anstream::stderr().lock();
+        print_run(&result.record, a.json, &mut err)?;
     } else {
-        let explanation = tcpmortem_lab::explain::explain(&result.record);
-        timeline::render(&result.record, &explanation, out)?;
+        print_run(&result.record, a.json, out)?;
+        out.flush()?;
     }
-    out.flush()?;
-    Ok(if report_failures(&result.record) {
+    let written = outputs.write(&result, out);
+    let failed = report_failures(&result.record);
+    if let Some(i) = &result.record.interrupted {
+        eprintln!(
+            "tcpmortem: interrupted by {} during step {}; nothing after it was recorded",
+            i.name,
+            i.step + 1
+        );
+        return Ok(signal_code(i.signal));
+    }
+    if let Err(msg) = written {
+        eprintln!("tcpmortem: {msg}");
+        return Ok(exit::IO_ERROR);
+    }
+    Ok(if failed {
         exit::EXPECTATION_FAILED
     } else {
         exit::OK
     })
+}
+
+fn print_run(record: &Record, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &run_json(record))?;
+        writeln!(out)?;
+    } else {
+        let explanation = tcpmortem_lab::explain::explain(record);
+        timeline::render(record, &explanation, out)?;
+    }
+    Ok(())
 }
 
 /// One line of the `run --all` matrix.
@@ -449,9 +520,15 @@ struct Row {
     reset_reasons: Vec<String>,
     ms: f64,
     error: Option<String>,
+    /// Writing its --pcap or --svg file failed.
+    output_error: Option<String>,
 }
 
-fn row(name: &'static str, r: Result<tcpmortem_lab::run::Run, LabError>) -> (Row, Option<Record>) {
+fn row(
+    name: &'static str,
+    r: Result<tcpmortem_lab::run::Run, LabError>,
+    output_error: Option<String>,
+) -> (Row, Option<Record>) {
     match r {
         Err(e) => (
             Row {
@@ -463,17 +540,24 @@ fn row(name: &'static str, r: Result<tcpmortem_lab::run::Run, LabError>) -> (Row
                 reset_reasons: Vec::new(),
                 ms: 0.0,
                 error: Some(e.to_string()),
+                output_error,
             },
             None,
         ),
         Ok(run) => {
             let rec = run.record;
             let count = |st: Status| rec.expectations.iter().filter(|v| v.status == st).count();
+            // What each call finally returned: a call reported blocked counts by its result.
             let results = rec
                 .steps
                 .iter()
                 .filter_map(|s| {
-                    let o = s.outcome.as_ref()?;
+                    let o = s
+                        .calls
+                        .last()
+                        .and_then(|&i| rec.calls.get(i))
+                        .and_then(|c| c.outcome.as_ref())
+                        .or(s.outcome.as_ref())?;
                     matches!(o, Outcome::Eof | Outcome::Error { .. } | Outcome::Blocked).then(
                         || {
                             let op = s
@@ -495,8 +579,8 @@ fn row(name: &'static str, r: Result<tcpmortem_lab::run::Run, LabError>) -> (Row
             let reset_reasons = rec
                 .events
                 .iter()
-                .filter(|e| e.tcp.event == "tcp_send_reset")
-                .filter_map(|e| e.tcp.reason.map(|r| r.name()))
+                .filter(|e| e.event == "tcp_send_reset")
+                .filter_map(|e| e.reason.map(|r| r.name()))
                 .collect();
             (
                 Row {
@@ -508,6 +592,7 @@ fn row(name: &'static str, r: Result<tcpmortem_lab::run::Run, LabError>) -> (Row
                     reset_reasons,
                     ms: rec.wall_ms,
                     error: None,
+                    output_error,
                 },
                 Some(rec),
             )
@@ -518,35 +603,62 @@ fn row(name: &'static str, r: Result<tcpmortem_lab::run::Run, LabError>) -> (Row
 /// Runs the whole catalog, `jobs` scenarios at a time. Each worker thread spawns its own
 /// actors, and lives as long as their run (PR_SET_PDEATHSIG is tied to the thread).
 fn run_all(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
+    // One line and one exit code for the whole catalog, not one error per scenario.
+    if let Err(e) = check_privileges() {
+        return Ok(fail(&e));
+    }
+    let dirs = match output::Dirs::plan(a.pcap.as_deref(), a.svg.as_deref()) {
+        Ok(d) => d,
+        Err(msg) => {
+            eprintln!("tcpmortem: {msg}");
+            return Ok(exit::USAGE);
+        }
+    };
     let opts = match options(a.settle, !a.no_tracefs) {
         Ok(o) => o,
         Err(e) => return Ok(fail(&e)),
     };
     let start = std::time::Instant::now();
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let progress = progress::Progress::new("lab run --all");
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..a.jobs.min(BUILTIN.len() as u16) {
             scope.spawn(|| {
                 loop {
+                    if tcpmortem_kernel::proc::interrupted() {
+                        break;
+                    }
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let Some((name, src)) = BUILTIN.get(i) else {
                         break;
                     };
-                    let r = scenario::parse(src)
+                    let r = parse::parse(src)
                         .map_err(|e| LabError::Scenario {
                             line: e.line,
                             message: e.message,
                         })
                         .and_then(|sc| run(&sc, &opts));
-                    let done = row(name, r);
+                    let written = match &r {
+                        Ok(run) => dirs.write(name, run),
+                        Err(_) => Ok(()),
+                    };
+                    let done = row(name, r, written.err());
                     if let Ok(mut v) = results.lock() {
                         v.push((i, done));
                     }
+                    let n = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    progress.update(n, BUILTIN.len(), "scenarios");
                 }
             });
         }
     });
+    progress.done();
+    if tcpmortem_kernel::proc::interrupted() {
+        eprintln!("tcpmortem: {}", interrupted_message());
+        return Ok(interrupted_code());
+    }
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
     let wall = start.elapsed().as_secs_f64();
@@ -565,16 +677,23 @@ fn run_all(a: &RunArgs, out: &mut impl Write) -> anyhow::Result<u8> {
     }
     out.flush()?;
     let mut failed = false;
+    let mut io_failed = false;
     for (_, (r, rec)) in &results {
         if let Some(e) = &r.error {
             eprintln!("tcpmortem: {}: {e}", r.name);
             failed = true;
         }
+        if let Some(e) = &r.output_error {
+            eprintln!("tcpmortem: {}: {e}", r.name);
+            io_failed = true;
+        }
         if let Some(rec) = rec {
             failed |= report_failures(rec);
         }
     }
-    Ok(if failed {
+    Ok(if io_failed {
+        exit::IO_ERROR
+    } else if failed {
         exit::EXPECTATION_FAILED
     } else {
         exit::OK
@@ -609,14 +728,22 @@ fn repro(a: &ReproArgs, out: &mut impl Write) -> anyhow::Result<u8> {
     let mut failed = false;
     for name in entry.scenarios {
         let Some(src) = source(name) else { continue };
-        let sc = scenario::parse(src).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let sc = parse::parse(src).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         let r = match run(&sc, &opts) {
             Ok(r) => r,
+            Err(LabError::Interrupted) => {
+                eprintln!("tcpmortem: {}", interrupted_message());
+                return Ok(interrupted_code());
+            }
             Err(e) => {
                 eprintln!("tcpmortem: {name}: {e}");
                 return Ok(exit_code(&e));
             }
         };
+        if r.record.interrupted.is_some() {
+            eprintln!("tcpmortem: {}", interrupted_message());
+            return Ok(interrupted_code());
+        }
         failed |= report_failures(&r.record);
         if !a.json {
             writeln!(out, "━━━ tcpmortem lab run {name}")?;

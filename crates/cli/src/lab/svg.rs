@@ -1,14 +1,16 @@
 //! `--svg FILE`: the run as a ladder diagram, like the seed's figures. Two lifelines (client
 //! and server) with the router between them; packets as slanted arrows labelled with their
 //! flags, seq/ack and length; the application's calls and their results in the margins; each
-//! end's TCP state along its lifeline; kernel events (RST reasons, stored errors) as notes.
+//! end's TCP state along its lifeline; kernel events (RST reasons, stored errors) and the
+//! counters that moved as notes; ICMP errors as arrows from the router. With several
+//! connections, every label names its connection (`#2`).
 //!
 //! Rows, not times, set the vertical layout: every step, packet and event gets its own row,
 //! so that the diagram stays readable whatever the timing.
 
 use std::fmt::Write as _;
-use tcpmortem_lab::record::{EndState, Outcome, Record};
-use tcpmortem_lab::scenario::Actor;
+use tcpmortem_lab::record::{EndState, Outcome, Proto, Record};
+use tcpmortem_lab::scenario::{Actor, Host};
 use tcpmortem_wire::Flags;
 
 const WIDTH: f64 = 1120.0;
@@ -49,6 +51,7 @@ enum Row<'a> {
     Packet(&'a tcpmortem_lab::record::PacketRecord),
     Event(&'a tcpmortem_lab::record::KernelEvent),
     States(&'a [EndState], &'a [EndState]),
+    Counted(Actor, String),
 }
 
 pub fn render(r: &Record) -> String {
@@ -66,22 +69,43 @@ pub fn render(r: &Record) -> String {
             r.events
                 .iter()
                 .filter(|e| e.order_ns >= s.start_ns && e.order_ns < end)
-                .filter(|e| {
-                    matches!(
-                        e.tcp.event.as_str(),
-                        "tcp_send_reset" | "inet_sk_error_report"
-                    )
-                })
+                .filter(|e| matches!(e.event.as_str(), "tcp_send_reset" | "inet_sk_error_report"))
                 .map(|e| (e.order_ns, Row::Event(e))),
         );
         items.sort_by_key(|(t, _)| *t);
         rows.extend(items.into_iter().map(|(_, row)| row));
-        if s.before
-            .iter()
-            .zip(&s.after)
-            .any(|(b, a)| b.state != a.state)
-            || (s.before.is_empty() && !s.after.is_empty())
-        {
+        for host in Actor::BOTH {
+            let moved: Vec<String> = s
+                .counters
+                .iter()
+                .filter(|d| {
+                    d.host == Host::from(host)
+                        && tcpmortem_lab::counters::telling(&d.group, &d.name)
+                })
+                .map(|d| format!("{} {:+}", d.name, d.delta))
+                .collect();
+            // Rows of at most about 30 characters, so that notes stay inside the margins.
+            let mut line = String::new();
+            for m in moved {
+                if !line.is_empty() && line.len() + m.len() > 30 {
+                    rows.push(Row::Counted(host, std::mem::take(&mut line)));
+                }
+                if !line.is_empty() {
+                    line.push_str(", ");
+                }
+                line.push_str(&m);
+            }
+            if !line.is_empty() {
+                rows.push(Row::Counted(host, line));
+            }
+        }
+        let changed = s.after.iter().any(|a| {
+            s.before
+                .iter()
+                .find(|b| b.host == a.host && b.conn == a.conn)
+                .is_none_or(|b| b.state != a.state)
+        });
+        if changed {
             rows.push(Row::States(&s.before, &s.after));
         }
     }
@@ -142,7 +166,11 @@ pub fn render(r: &Record) -> String {
                     Some(Outcome::Eof | Outcome::Blocked | Outcome::Killed) => "#b26a00",
                     _ => "#1b5e20",
                 };
-                let label = format!("[{}] {}{}", s.index + 1, s.text, result);
+                let conn = match s.conn {
+                    Some(c) if r.several() => format!(" (#{c})"),
+                    _ => String::new(),
+                };
+                let label = format!("[{}] {}{conn}{}", s.index + 1, s.text, result);
                 let (x, anchor) = match s.actor {
                     Some(Actor::Client) => (CLIENT_X - 10.0, "end"),
                     Some(Actor::Server) => (SERVER_X + 10.0, "start"),
@@ -155,28 +183,68 @@ pub fn render(r: &Record) -> String {
                 );
             }
             Row::Packet(p) => {
-                let (x1, x2) = if p.forged {
-                    (ROUTER_X, x_of(p.from.peer()))
-                } else {
-                    (
-                        x_of(p.from),
-                        if p.crossed {
-                            x_of(p.from.peer())
+                let conn = match p.conn {
+                    Some(c) if r.several() => format!("#{c} "),
+                    _ => String::new(),
+                };
+                let (x1, x2, color, dash, label) = match &p.proto {
+                    Proto::Icmp {
+                        to,
+                        message,
+                        v6,
+                        quoted_seq,
+                        ..
+                    } => {
+                        let from_x = match p.from {
+                            Host::Client => CLIENT_X,
+                            Host::Server => SERVER_X,
+                            Host::Router => ROUTER_X,
+                        };
+                        (
+                            from_x,
+                            x_of(*to),
+                            "#1565c0",
+                            r#" stroke-dasharray="2 3""#,
+                            format!(
+                                "{conn}{} {message}{}",
+                                if *v6 { "ICMPv6" } else { "ICMP" },
+                                quoted_seq
+                                    .map(|s| format!(" (seq {s})"))
+                                    .unwrap_or_default()
+                            ),
+                        )
+                    }
+                    Proto::Tcp { flags, .. } => {
+                        let from = p.sender().unwrap_or(Actor::Client);
+                        let (x1, x2) = if p.forged {
+                            (ROUTER_X, x_of(from.peer()))
                         } else {
-                            ROUTER_X
-                        },
-                    )
+                            (
+                                x_of(from),
+                                if p.crossed {
+                                    x_of(from.peer())
+                                } else {
+                                    ROUTER_X
+                                },
+                            )
+                        };
+                        let mut label = format!("{conn}{}", super::segment_label(p));
+                        if p.forged {
+                            label.push_str(" (forged by the router)");
+                        }
+                        (
+                            x1,
+                            x2,
+                            flag_color(*flags),
+                            if p.forged {
+                                r#" stroke-dasharray="6 3""#
+                            } else {
+                                ""
+                            },
+                            label,
+                        )
+                    }
                 };
-                let color = flag_color(p.flags);
-                let dash = if p.forged {
-                    r#" stroke-dasharray="6 3""#
-                } else {
-                    ""
-                };
-                let mut label = super::segment_label(p);
-                if p.forged {
-                    label.push_str(" (forged by the router)");
-                }
                 let _ = writeln!(
                     svg,
                     r##"<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{color}" stroke-width="1.6" marker-end="url(#arrow)"{dash}/>
@@ -196,16 +264,19 @@ pub fn render(r: &Record) -> String {
                 }
             }
             Row::Event(e) => {
-                let host = e.host.unwrap_or(Actor::Client);
-                let text = match e.tcp.event.as_str() {
+                let host = e.host;
+                let conn = match e.conn {
+                    Some(c) if r.several() => format!("#{c} "),
+                    _ => String::new(),
+                };
+                let text = match e.event.as_str() {
                     "tcp_send_reset" => format!(
-                        "kernel sends RST: {}",
-                        e.tcp
-                            .reason
+                        "{conn}kernel sends RST: {}",
+                        e.reason
                             .map(|r| r.name())
                             .unwrap_or_else(|| "no reason".into())
                     ),
-                    _ => format!("kernel stores {}", e.tcp.error.as_deref().unwrap_or("?")),
+                    _ => format!("{conn}kernel stores {}", e.error.as_deref().unwrap_or("?")),
                 };
                 let (x, anchor) = match host {
                     Actor::Client => (CLIENT_X - 10.0, "end"),
@@ -217,17 +288,37 @@ pub fn render(r: &Record) -> String {
                     esc(&text)
                 );
             }
+            Row::Counted(host, text) => {
+                let (x, anchor) = match host {
+                    Actor::Client => (CLIENT_X - 10.0, "end"),
+                    Actor::Server => (SERVER_X + 10.0, "start"),
+                };
+                let _ = writeln!(
+                    svg,
+                    r##"<text x="{x}" y="{y}" text-anchor="{anchor}" fill="#1565c0" font-size="11">kernel counted: {}</text>"##,
+                    esc(&text)
+                );
+            }
             Row::States(before, after) => {
+                // Several connections' changes share the row, side by side on each lifeline.
+                let mut offset = [0.0f64; 2];
                 for a in after {
                     let changed = before
                         .iter()
-                        .find(|b| b.host == a.host)
+                        .find(|b| b.host == a.host && b.conn == a.conn)
                         .is_none_or(|b| b.state != a.state);
                     if !changed {
                         continue;
                     }
-                    let x = x_of(a.host);
-                    let label = a.state.map(|s| s.name()).unwrap_or("(no socket)");
+                    let side = usize::from(a.host == Actor::Server);
+                    let x = x_of(a.host) + offset[side];
+                    let state = a.state.map(|s| s.name()).unwrap_or("(no socket)");
+                    let label = if r.several() {
+                        format!("#{} {state}", a.conn)
+                    } else {
+                        state.to_string()
+                    };
+                    let label = label.as_str();
                     let w = label.len() as f64 * 7.4 + 10.0;
                     let _ = writeln!(
                         svg,
@@ -237,6 +328,7 @@ pub fn render(r: &Record) -> String {
                         ry = y - 12.0,
                         ty = y,
                     );
+                    offset[side] += if side == 0 { -(w + 6.0) } else { w + 6.0 };
                 }
             }
         }

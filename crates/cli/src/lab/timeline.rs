@@ -1,14 +1,16 @@
-//! The human timeline of a lab run: steps, both ends' states (the seed's netstat), the packet
-//! ladder between client and server, kernel events, what Windows and macOS would do, and the
-//! plain-language ending.
+//! The human timeline of a lab run: steps, every connection's two ends (the seed's netstat),
+//! the packet ladder between client and server with the router's ICMP errors, kernel events,
+//! the kernel's counters, what Windows and macOS would do, and the plain-language ending.
+//! With several connections every line names its own (`client#2`).
 
 use crate::layout::{Cell, Column, Table, count};
 use anstyle::{AnsiColor, Style};
 use std::io::{self, Write};
 use tcpmortem_core::TcpState;
-use tcpmortem_lab::expect::Status;
-use tcpmortem_lab::record::{EndState, KernelEvent, Outcome, PacketRecord, Record};
-use tcpmortem_lab::scenario::Actor;
+use tcpmortem_lab::record::{
+    CallRecord, EndState, KernelEvent, Outcome, PacketRecord, Proto, Record, Status, StepRecord,
+};
+use tcpmortem_lab::scenario::{Actor, Host};
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
@@ -17,6 +19,7 @@ const YELLOW: Style = AnsiColor::Yellow.on_default();
 const GREEN: Style = AnsiColor::Green.on_default();
 const CYAN: Style = AnsiColor::Cyan.on_default();
 const MAGENTA: Style = AnsiColor::Magenta.on_default();
+const BLUE: Style = AnsiColor::Blue.on_default();
 
 const LADDER: usize = crate::ladder::WIDTH;
 
@@ -27,7 +30,17 @@ fn ms(ns: u64) -> String {
 enum Item<'a> {
     Packet(&'a PacketRecord),
     Event(&'a KernelEvent),
-    Completion(&'a tcpmortem_lab::record::Completion),
+    Returned(&'a CallRecord),
+}
+
+/// `after 1031.2 ms`, for a call that took long enough for its time to matter.
+fn took(c: &CallRecord) -> String {
+    match c.returned_ns {
+        Some(t) if t.saturating_sub(c.start_ns) >= 10_000_000 => {
+            format!(" after {:.1} ms", t.saturating_sub(c.start_ns) as f64 / 1e6)
+        }
+        _ => String::new(),
+    }
 }
 
 pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::Result<()> {
@@ -47,6 +60,14 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
         r.environment.host_congestion_control,
         r.environment.settle_ms
     )?;
+    if r.several() {
+        let conns: Vec<String> = r
+            .connections
+            .iter()
+            .map(|c| format!("#{} {} → {}", c.id, c.client, c.server))
+            .collect();
+        writeln!(out, "{DIM}connections: {}{DIM:#}", conns.join(", "))?;
+    }
     writeln!(out)?;
     writeln!(
         out,
@@ -55,26 +76,9 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
         format!("client{}server", " ".repeat(LADDER + 4)),
         width = LADDER + 8
     )?;
+    let mut prev: &[tcpmortem_lab::record::ListenerState] = &[];
     for s in &r.steps {
-        let result = match &s.outcome {
-            Some(o) => {
-                let style = match o {
-                    Outcome::Error { .. } => RED,
-                    Outcome::Eof | Outcome::Blocked | Outcome::Killed => YELLOW,
-                    _ => GREEN,
-                };
-                let sig = if s.sigpipe { " + SIGPIPE" } else { "" };
-                format!(" → {style}{}{sig}{style:#}", o.text())
-            }
-            None => String::new(),
-        };
-        writeln!(
-            out,
-            "{}  {BOLD}[{}] {}{BOLD:#}{result}",
-            ms(s.start_ns),
-            s.index + 1,
-            s.text
-        )?;
+        step_line(out, r, s)?;
         let end = r.steps.get(s.index + 1).map_or(u64::MAX, |n| n.start_ns);
         let mut items: Vec<(u64, Item)> = Vec::new();
         items.extend(
@@ -91,27 +95,59 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
                 .map(|e| (e.order_ns, Item::Event(e))),
         );
         items.extend(
-            r.completions
+            r.calls
                 .iter()
-                .filter(|c| c.t_ns >= s.start_ns && c.t_ns < end)
-                .map(|c| (c.t_ns, Item::Completion(c))),
+                .filter(|c| c.blocked)
+                .filter_map(|c| c.returned_ns.map(|t| (t, c)))
+                .filter(|(t, _)| *t >= s.start_ns && *t < end)
+                .map(|(t, c)| (t, Item::Returned(c))),
         );
         items.sort_by_key(|(t, _)| *t);
         for (t, item) in items {
             match item {
-                Item::Packet(p) => packet(out, t, p)?,
-                Item::Event(e) => event(out, t, e)?,
-                Item::Completion(c) => writeln!(
+                Item::Packet(p) => packet(out, r, t, p)?,
+                Item::Event(e) => event(out, r, t, e)?,
+                Item::Returned(c) => writeln!(
                     out,
-                    "{}  {YELLOW}↳ [{}] `{}` (was blocked) returned → {}{YELLOW:#}",
+                    "{}  {YELLOW}↳ [{}] `{}` (was blocked) returned → {}{}{}{YELLOW:#}",
                     ms(t),
                     c.step + 1,
-                    r.steps[c.step].text,
-                    c.outcome.text()
+                    r.steps
+                        .get(c.step)
+                        .map_or(c.call.as_str(), |s| s.text.as_str()),
+                    c.outcome.as_ref().map_or("?".into(), Outcome::text),
+                    if c.sigpipe { " + SIGPIPE" } else { "" },
+                    took(c)
                 )?,
             }
         }
-        states(out, &s.before, &s.after)?;
+        states(out, r, &s.before, &s.after)?;
+        // A listener is shown while connections wait in its accept queue, and once more
+        // when the queue changes.
+        let queued: Vec<String> = s
+            .listeners
+            .iter()
+            .filter(|l| {
+                let before = prev.iter().find(|p| p.host == l.host && p.local == l.local);
+                l.accept_queue > 0 || before.is_some_and(|p| p.accept_queue != l.accept_queue)
+            })
+            .map(|l| {
+                format!(
+                    "{} {} LISTEN (accept queue {}, backlog {})",
+                    l.host, l.local, l.accept_queue, l.backlog
+                )
+            })
+            .collect();
+        prev = &s.listeners;
+        if !queued.is_empty() {
+            writeln!(
+                out,
+                "{:>9}  {DIM}listener: {}{DIM:#}",
+                "",
+                queued.join(" │ ")
+            )?;
+        }
+        counted(out, s)?;
         for v in r.expectations.iter().filter(|v| v.step == s.index) {
             let (mark, style) = match v.status {
                 Status::Passed => ("✓", GREEN),
@@ -136,6 +172,15 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
             )?;
         }
     }
+    if let Some(i) = &r.interrupted {
+        writeln!(
+            out,
+            "{}  {RED}✕ interrupted by {} during step {}: nothing after it is recorded{RED:#}",
+            ms(i.at_ns),
+            i.name,
+            i.step + 1
+        )?;
+    }
     writeln!(out)?;
     writeln!(out, "{BOLD}What happened{BOLD:#}")?;
     for line in explanation {
@@ -156,66 +201,169 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
     }
     writeln!(
         out,
-        "{DIM}{}, {}, {} in {:.0} ms · states by sock_diag after each step settled; R = RST, F = FIN, S = SYN, P = PSH, . = ACK{DIM:#}",
+        "{DIM}{}, {}, {}, {} in {:.0} ms · states by sock_diag after each step settled · calls block, each on its own thread · R = RST, F = FIN, S = SYN, P = PSH, . = ACK{DIM:#}",
         count(r.steps.len(), "step", "steps"),
+        count(r.connections.len(), "connection", "connections"),
         count(r.packets.len(), "packet", "packets"),
         count(r.events.len(), "kernel event", "kernel events"),
         r.wall_ms
     )
 }
 
+fn step_line(out: &mut impl Write, r: &Record, s: &StepRecord) -> io::Result<()> {
+    let last = s.calls.last().and_then(|&i| r.calls.get(i));
+    let result = match &s.outcome {
+        Some(o) => {
+            let style = match o {
+                Outcome::Error { .. } => RED,
+                Outcome::Eof | Outcome::Blocked | Outcome::Killed => YELLOW,
+                _ => GREEN,
+            };
+            let sig = if s.sigpipe { " + SIGPIPE" } else { "" };
+            let after = last.filter(|c| !c.blocked).map(took).unwrap_or_default();
+            format!(" → {style}{}{sig}{style:#}{after}", o.text())
+        }
+        None if r.interrupted.as_ref().is_some_and(|i| i.step == s.index) => {
+            format!(" → {RED}interrupted{RED:#}")
+        }
+        None => String::new(),
+    };
+    let conn = match s.conn {
+        Some(c) if r.several() => format!(" {DIM}(connection #{c}){DIM:#}"),
+        _ => String::new(),
+    };
+    writeln!(
+        out,
+        "{}  {BOLD}[{}] {}{BOLD:#}{conn}{result}",
+        ms(s.start_ns),
+        s.index + 1,
+        s.text
+    )?;
+    if s.calls.len() > 1 {
+        let calls: Vec<String> = s
+            .calls
+            .iter()
+            .filter_map(|&i| r.calls.get(i))
+            .map(|c| {
+                format!(
+                    "{} → {}",
+                    c.call,
+                    c.outcome.as_ref().map_or("blocked".into(), Outcome::text)
+                )
+            })
+            .collect();
+        writeln!(out, "{:>9}  {DIM}calls: {}{DIM:#}", "", calls.join(" · "))?;
+    }
+    Ok(())
+}
+
 /// State changes are shown through the states line; events that explain a death are shown
 /// on their own.
 fn show_event(e: &KernelEvent) -> bool {
-    match e.tcp.event.as_str() {
-        "inet_sock_set_state" => e.tcp.new_state == Some(TcpState::Close),
+    match e.event.as_str() {
+        "inet_sock_set_state" => e.new_state == Some(TcpState::Close),
         _ => true,
     }
 }
 
-fn packet(out: &mut impl Write, t: u64, p: &PacketRecord) -> io::Result<()> {
-    let lost = if p.forged {
-        " ⚠ forged by the router"
-    } else if p.crossed {
-        ""
-    } else {
-        " ✕ not forwarded"
-    };
-    let label = super::segment_label(p);
-    crate::ladder::rung(
-        out,
-        t as f64 / 1e6,
-        p.from == Actor::Client,
-        p.flags,
-        &label,
-        lost,
-    )
+fn ends(r: &Record, conn: Option<u32>) -> (String, String) {
+    (r.label(Actor::Client, conn), r.label(Actor::Server, conn))
 }
 
-fn event(out: &mut impl Write, t: u64, e: &KernelEvent) -> io::Result<()> {
-    let host = e.host.map(|h| h.name()).unwrap_or("?");
-    let text = match e.tcp.event.as_str() {
+fn packet(out: &mut impl Write, r: &Record, t: u64, p: &PacketRecord) -> io::Result<()> {
+    let (left, right) = ends(r, p.conn);
+    match &p.proto {
+        Proto::Tcp { flags, .. } => {
+            let rejected = !p.crossed
+                && !p.forged
+                && r.packets.iter().any(|q| {
+                    matches!(&q.proto, Proto::Icmp { quoted_seq, .. } if q.conn == p.conn && Some(seq_of(p)) == *quoted_seq && q.t_ns >= p.t_ns)
+                });
+            let lost = if p.forged {
+                " ⚠ forged by the router"
+            } else if p.crossed {
+                ""
+            } else if rejected {
+                " ✕ rejected by the router"
+            } else {
+                " ✕ not forwarded"
+            };
+            let label = super::segment_label(p);
+            crate::ladder::rung_between(
+                out,
+                t as f64 / 1e6,
+                (&left, &right),
+                p.from == Host::Client,
+                crate::ladder::style(*flags),
+                &label,
+                lost,
+            )
+        }
+        Proto::Icmp {
+            to,
+            message,
+            v6,
+            quoted_seq,
+            ..
+        } => {
+            let about = quoted_seq
+                .map(|s| format!(" (seq {s})"))
+                .unwrap_or_default();
+            let label = format!("{} {message}{about}", if *v6 { "ICMPv6" } else { "ICMP" });
+            if p.from == Host::Router {
+                crate::ladder::rung_from_router(
+                    out,
+                    t as f64 / 1e6,
+                    (&left, &right),
+                    *to == Actor::Client,
+                    BLUE,
+                    &label,
+                    "",
+                )
+            } else {
+                crate::ladder::rung_between(
+                    out,
+                    t as f64 / 1e6,
+                    (&left, &right),
+                    p.from == Host::Client,
+                    BLUE,
+                    &label,
+                    "",
+                )
+            }
+        }
+    }
+}
+
+fn seq_of(p: &PacketRecord) -> u32 {
+    match &p.proto {
+        Proto::Tcp { seq, .. } => *seq,
+        Proto::Icmp { .. } => u32::MAX,
+    }
+}
+
+fn event(out: &mut impl Write, r: &Record, t: u64, e: &KernelEvent) -> io::Result<()> {
+    let host = r.label(e.host, e.conn);
+    let text = match e.event.as_str() {
         "tcp_send_reset" => format!(
             "{host} kernel sends RST: {}{}",
-            e.tcp
-                .reason
+            e.reason
                 .map(|r| r.name())
                 .unwrap_or_else(|| "no reason (kernel < 6.10)".into()),
-            e.tcp
-                .state
+            e.state
                 .map(|s| format!(" (socket in {s})"))
                 .unwrap_or_default()
         ),
         "tcp_receive_reset" => format!("{host} kernel receives the RST"),
         "inet_sk_error_report" => format!(
             "{host} kernel stores {} on the socket (not necessarily what the next call returns)",
-            e.tcp.error.as_deref().unwrap_or("?")
+            e.error.as_deref().unwrap_or("?")
         ),
         "inet_sock_set_state" => format!(
             "{host} socket {} → {}{}",
-            e.tcp.old_state.map(|s| s.name()).unwrap_or("?"),
-            e.tcp.new_state.map(|s| s.name()).unwrap_or("?"),
-            match e.tcp.old_state {
+            e.old_state.map(|s| s.name()).unwrap_or("?"),
+            e.new_state.map(|s| s.name()).unwrap_or("?"),
+            match e.old_state {
                 // tcp_time_wait(): a closed socket's FIN_WAIT2 or TIME_WAIT continues as a
                 // timewait mini-socket, which sock_diag still lists.
                 Some(TcpState::FinWait2 | TcpState::TimeWait) =>
@@ -241,22 +389,61 @@ fn one_state(e: &EndState) -> String {
     }
 }
 
-fn states(out: &mut impl Write, before: &[EndState], after: &[EndState]) -> io::Result<()> {
+fn states(
+    out: &mut impl Write,
+    r: &Record,
+    before: &[EndState],
+    after: &[EndState],
+) -> io::Result<()> {
     if after.is_empty() {
         return Ok(());
     }
-    let mut parts = Vec::new();
-    for a in after {
-        let b = before.iter().find(|b| b.host == a.host);
-        let text = match b {
-            Some(b) if b.state != a.state => {
-                format!("{} {} → {}", a.host, b.state_name(), one_state(a))
-            }
-            _ => format!("{} {}", a.host, one_state(a)),
-        };
-        parts.push(text);
+    let mut conns: Vec<u32> = after.iter().map(|e| e.conn).collect();
+    conns.dedup();
+    for (n, conn) in conns.iter().enumerate() {
+        let mut parts = Vec::new();
+        for a in after.iter().filter(|e| e.conn == *conn) {
+            let label = r.label(a.host, Some(a.conn));
+            let b = before.iter().find(|b| b.host == a.host && b.conn == a.conn);
+            let text = match b {
+                Some(b) if b.state != a.state => {
+                    let was = b.state.map_or("no socket", |s| s.name());
+                    format!("{label} {was} → {}", one_state(a))
+                }
+                _ => format!("{label} {}", one_state(a)),
+            };
+            parts.push(text);
+        }
+        let head = if n == 0 { "states: " } else { "        " };
+        writeln!(out, "{:>9}  {DIM}{head}{}{DIM:#}", "", parts.join(" │ "))?;
     }
-    writeln!(out, "{:>9}  {DIM}states: {}{DIM:#}", "", parts.join(" │ "))
+    Ok(())
+}
+
+/// The counters that tell how a connection died, per host: "kernel counted: server
+/// ListenOverflows +1, ListenDrops +1".
+fn counted(out: &mut impl Write, s: &StepRecord) -> io::Result<()> {
+    let mut parts = Vec::new();
+    for host in [Host::Client, Host::Router, Host::Server] {
+        let moved: Vec<String> = s
+            .counters
+            .iter()
+            .filter(|d| d.host == host && tcpmortem_lab::counters::telling(&d.group, &d.name))
+            .map(|d| format!("{} {:+}", d.name, d.delta))
+            .collect();
+        if !moved.is_empty() {
+            parts.push(format!("{host} {}", moved.join(", ")));
+        }
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:>9}  {BLUE}kernel counted: {}{BLUE:#}",
+        "",
+        parts.join(" · ")
+    )
 }
 
 /// The `lab run --all` matrix: one row per scenario, columns as wide as their content; on a
@@ -325,6 +512,7 @@ mod tests {
             reset_reasons: reasons.iter().map(|s| s.to_string()).collect(),
             ms: 1176.0,
             error: None,
+            output_error: None,
         }
     }
 
@@ -375,5 +563,63 @@ mod tests {
             assert_eq!(from(line, results, reasons), res, "\n{text}");
             assert_eq!(from(line, reasons, usize::MAX), rst, "\n{text}");
         }
+    }
+}
+
+/// Timelines rendered from saved records (no root needed).
+#[cfg(test)]
+mod records {
+    use tcpmortem_lab::record::Record;
+
+    /// A record saved from a real run (tests/data/lab, made by scripts/refresh-lab-records).
+    pub fn record(name: &str) -> Record {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/lab")
+            .join(format!("{name}.json"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    /// The text without its colours.
+    pub fn plain(b: &[u8]) -> String {
+        let s = String::from_utf8_lossy(b);
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn timeline(name: &str) -> String {
+        let r = record(name);
+        let mut out = Vec::new();
+        super::render(&r, &tcpmortem_lab::explain::explain(&r), &mut out).unwrap();
+        plain(&out)
+    }
+
+    /// Several connections: every line names its own.
+    #[test]
+    fn accept_queue_abort_timeline() {
+        insta::assert_snapshot!(timeline("accept-queue-abort"));
+    }
+
+    /// The router's ICMP errors, the blocking connect's time, the kernel's counters.
+    #[test]
+    fn icmp_unreachable_connect_timeline() {
+        insta::assert_snapshot!(timeline("icmp-unreachable-connect"));
+    }
+
+    /// The seed.
+    #[test]
+    fn server_closes_early_timeline() {
+        insta::assert_snapshot!(timeline("server-closes-early"));
     }
 }

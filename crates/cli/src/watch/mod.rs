@@ -224,7 +224,6 @@ pub fn run(args: &Args, _out: &mut impl Write) -> anyhow::Result<u8> {
         && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     proc::catch_interrupts()?;
-    proc::catch_hangup()?;
     let metrics = match args.metrics {
         Some(addr) => match serve::serve(addr) {
             Ok((m, bound)) => Some((m, bound)),
