@@ -24,8 +24,8 @@ pub const BAD_INPUT: u8 = 65;
 pub const BAD_SCENARIO: u8 = 65;
 /// No such scenario or file (EX_NOINPUT).
 pub const NO_INPUT: u8 = 66;
-/// A program tcpmortem needs is not installed: `nft` for the lab's network faults
-/// (EX_UNAVAILABLE).
+/// A program tcpmortem needs is not installed: `nft` for the lab's network faults, or the
+/// program of an `exec` step (EX_UNAVAILABLE).
 pub const UNAVAILABLE: u8 = 69;
 /// A bug in tcpmortem: a panic, or an error no path expected (EX_SOFTWARE).
 pub const INTERNAL: u8 = 70;
@@ -52,7 +52,8 @@ Exit codes:
       analyze: not a capture file (an empty one included), a corrupt one, or no TCP
       found while some frames were not decoded (a tunnel, a link type)
   66  lab: no such scenario or file; analyze: no such file
-  69  lab: a program it needs is missing (nft, for network faults: install nftables)
+  69  lab: a program it needs is missing: nft for network faults (install nftables), or
+      the program of an `exec` step
   70  internal error: a bug in tcpmortem
   71  lab: the sandbox could not be built; watch: no event source (no eBPF, no tracefs)
   74  reading or writing failed (analyze: a capture; any command: its output; lab: --pcap

@@ -20,6 +20,7 @@ pub mod mmap;
 pub mod netlink;
 pub mod netns;
 pub mod proc;
+pub mod procnet;
 pub mod sock;
 pub mod tracefs;
 

@@ -22,6 +22,15 @@ pub fn alive(pid: i32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
+/// When a process started, in clock ticks after boot (field 22 of `/proc/PID/stat`, see
+/// proc(5)): with its pid, a name for the process that a reused pid does not share.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// Sends a signal to a process we started.
 pub fn signal(pid: i32, sig: libc::c_int) -> Result<()> {
     // SAFETY: kill takes integers only.
@@ -210,6 +219,73 @@ pub fn spawn_in_netns(
         })
     };
     cmd.spawn()
+}
+
+/// Spawns a user's program inside the network namespace `netns`: in a process group of its
+/// own (its pid is the group's id, so the whole tree is signalled at once and a terminal's
+/// Ctrl-C, sent to tcpmortem's group, does not reach it), killed by the kernel when the
+/// calling thread exits (PR_SET_PDEATHSIG), with the default disposition of the signals a
+/// parent may have ignored, so that `signal TERM` works as it would from a shell.
+pub fn spawn_program(
+    cmd: &mut std::process::Command,
+    netns: std::os::fd::RawFd,
+) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+    // syscalls (setns, setpgid, prctl, signal, getppid); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(netns, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
+    cmd.spawn()
+}
+
+/// The calling thread's id (from /proc/thread-self, which names `PID/task/TID`).
+pub fn thread_id() -> Option<i32> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+/// The local and remote addresses of a TCP socket held as descriptor `fd` by task `pid`:
+/// the socket's inode from `/proc/PID/fd/FD` (`socket:[INODE]`), looked up in the task's own
+/// namespace's `/proc/PID/net/tcp` and `tcp6`. None when the descriptor is not a TCP socket
+/// or is gone.
+pub fn tcp_socket_of(pid: i32, fd: i32) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+    let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    let inode: u64 = link
+        .to_str()?
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()?;
+    for file in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")) else {
+            continue;
+        };
+        if let Some(found) = crate::procnet::find_inode(&text, inode) {
+            return Some(found);
+        }
+    }
+    None
 }
 
 /// The first interrupting signal received (0: none).

@@ -143,6 +143,23 @@ impl Instance {
         self.write(&format!("events/{event}/filter"), filter)
     }
 
+    /// Writes one of the instance's files (`options/event-fork`, `events/.../enable`).
+    pub fn set(&self, file: &str, value: &str) -> Result<()> {
+        self.write(file, value)
+    }
+
+    /// Appends to one of the instance's files: `set_event_pid` adds the pid to the list
+    /// rather than replacing it.
+    pub fn append(&self, file: &str, value: &str) -> Result<()> {
+        use std::io::Write;
+        let p = self.path.join(file);
+        OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .and_then(|mut f| f.write_all(value.as_bytes()))
+            .map_err(|e| Error::new(format!("append to {}", p.display()), e))
+    }
+
     pub fn name(&self) -> String {
         self.path
             .file_name()

@@ -73,9 +73,31 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("local-abort", include_str!("../scenarios/local-abort.tcpm")),
 ];
 
+/// Built-in scenarios that run programs found on Debian (curl, python3) in place of one
+/// side: `lab list` shows them, `lab run NAME` runs them; `lab run --all` keeps to
+/// [`BUILTIN`], which needs nothing but tcpmortem.
+pub const WITH_PROGRAMS: &[(&str, &str)] = &[
+    (
+        "curl-empty-reply",
+        include_str!("../scenarios/curl-empty-reply.tcpm"),
+    ),
+    (
+        "curl-reset-by-peer",
+        include_str!("../scenarios/curl-reset-by-peer.tcpm"),
+    ),
+    (
+        "http-server-killed",
+        include_str!("../scenarios/http-server-killed.tcpm"),
+    ),
+];
+
 /// The source of a built-in scenario.
 pub fn source(name: &str) -> Option<&'static str> {
-    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    BUILTIN
+        .iter()
+        .chain(WITH_PROGRAMS)
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
 }
 
 #[cfg(test)]
@@ -84,7 +106,7 @@ mod tests {
 
     #[test]
     fn every_builtin_parses_and_is_named_after_its_file() {
-        for (name, src) in BUILTIN {
+        for (name, src) in BUILTIN.iter().chain(WITH_PROGRAMS) {
             let sc = crate::parse::parse(src).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(&sc.name, name);
             assert!(!sc.description.is_empty());

@@ -858,7 +858,36 @@ impl Fact {
                         reads.join(", ")
                     ));
                 }
+                // A program's own calls on that socket, after the event.
+                let program_next = r.program_calls.iter().find(|c| {
+                    c.host == e.host
+                        && c.conn.is_some()
+                        && c.conn == e.conn
+                        && c.returned_ns.is_some_and(|t| t >= e.t_ns)
+                        && c.outcome.is_some()
+                });
                 match then.first.map(|i| (i, &r.calls[i])) {
+                    None if program_next.is_some() => {
+                        let c = program_next.expect("checked");
+                        let o = c.outcome.as_ref().expect("checked");
+                        if o.errno() == Some(error) {
+                            s.push_str(&format!(
+                                "; {}'s {} (fd {}) returned it",
+                                c.program, c.call, c.fd
+                            ));
+                        } else {
+                            s.push_str(&format!(
+                                "; {}'s next call on it, {} (fd {}), returned {}",
+                                c.program,
+                                c.call,
+                                c.fd,
+                                o.text()
+                            ));
+                        }
+                    }
+                    None if r.programs.iter().any(|p| p.host == e.host) => {
+                        s.push_str("; no later call of the program on it was traced")
+                    }
                     None => s.push_str("; no later call read it"),
                     Some((_, c)) if c.outcome.as_ref().and_then(|o| o.errno()) == Some(error) => {
                         s.push_str(&format!("; {} returned it", call_ref(r, c)));

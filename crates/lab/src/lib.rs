@@ -7,7 +7,8 @@
 //! - [`builtin`]: the scenarios shipped in the binary;
 //! - [`sandbox`]: namespaces, veths and addresses;
 //! - [`faults`]: faults on the path (nftables in the router's namespace);
-//! - [`actor`]: the client and server processes;
+//! - [`actor`]: the client and server processes; [`program`]: the user's own programs
+//!   (`client exec ...`), and [`calls`]: their socket calls, from syscall tracepoints;
 //! - [`observe`]: packet capture and tracefs readers;
 //! - [`run`]: the runner and its settle logic;
 //! - [`record`]: what a run observed, the model every renderer reads, and [`verdict`]: the
@@ -16,6 +17,7 @@
 
 pub mod actor;
 pub mod builtin;
+pub mod calls;
 pub mod counters;
 pub mod error;
 pub mod explain;
@@ -24,6 +26,7 @@ pub mod observe;
 pub mod other_os;
 pub mod parse;
 pub mod pcap;
+pub mod program;
 pub mod record;
 pub mod run;
 pub mod sandbox;

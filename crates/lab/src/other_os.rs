@@ -208,13 +208,54 @@ fn own_shutdown(sc: &Scenario, actor: Actor, before: usize) -> bool {
     })
 }
 
-/// Fills `other_os` for every step of the record.
+/// The situation of a program's call, as for a scripted one: the packets of its connection
+/// before it started. Whether the program had shut down its own side is not known (the
+/// tracepoint's `how` is not read): taken as not.
+pub fn program_context(r: &Record, c: &crate::record::ProgramCall) -> Option<CallContext> {
+    let outcome = c.outcome.as_ref()?;
+    // A non-blocking call's "not yet" is not the blocking call's error the rules know
+    // (Winsock answers a non-blocking connect in progress with WSAEWOULDBLOCK, not
+    // WSAEINPROGRESS): no note rather than a wrong one.
+    if matches!(
+        outcome.errno(),
+        Some("EINPROGRESS" | "EAGAIN" | "EWOULDBLOCK" | "EALREADY")
+    ) {
+        return None;
+    }
+    let before = |flag: u8, t: u64| {
+        r.packets
+            .iter()
+            .filter(|p| p.from == Host::from(c.host.peer()) && p.has(flag) && p.t_ns < t)
+            .filter(|p| c.conn.is_none() || p.conn == c.conn)
+            .map(|p| p.t_ns)
+            .min()
+    };
+    let rst = before(Flags::RST, c.start_ns);
+    Some(CallContext {
+        op: c.family(),
+        result: Result::of(outcome),
+        fin_then_rst: rst.is_some_and(|rst| before(Flags::FIN, rst).is_some()),
+        rst_before: rst.is_some(),
+        fin_before: before(Flags::FIN, c.start_ns).is_some(),
+        own_shutdown: false,
+    })
+}
+
+/// Fills `other_os` for every step of the record, and for every program call.
 pub fn annotate(r: &mut Record) {
-    let notes: Vec<Vec<OtherOs>> = (0..r.steps.len())
+    let step_notes: Vec<Vec<OtherOs>> = (0..r.steps.len())
         .map(|i| context(r, i).map(|c| notes(&c)).unwrap_or_default())
         .collect();
-    for (s, n) in r.steps.iter_mut().zip(notes) {
+    for (s, n) in r.steps.iter_mut().zip(step_notes) {
         s.other_os = n;
+    }
+    let program_notes: Vec<Vec<OtherOs>> = r
+        .program_calls
+        .iter()
+        .map(|c| program_context(r, c).map(|x| notes(&x)).unwrap_or_default())
+        .collect();
+    for (c, n) in r.program_calls.iter_mut().zip(program_notes) {
+        c.other_os = n;
     }
 }
 

@@ -22,8 +22,9 @@
 //! they are refused here rather than halfway through a run.
 
 use crate::scenario::{
-    Actor, Check, DEFAULT_BLOCKED_AFTER, DEFAULT_RECV, DEFAULT_SETTLE, Direction, Expectation,
-    Host, How, MAX_STEPS, Needs, NetOp, Op, Payload, Scenario, Scope, Step, StepKind,
+    Actor, Check, DEFAULT_BLOCKED_AFTER, DEFAULT_PROGRAM_TIMEOUT, DEFAULT_RECV, DEFAULT_SETTLE,
+    Direction, Expectation, Host, How, MAX_STEPS, Needs, NetOp, Op, Payload, Scenario, Scope,
+    Signal, Step, StepKind,
 };
 use std::time::Duration;
 use tcpmortem_core::{RstReason, TcpState};
@@ -222,6 +223,8 @@ struct Model {
     killed: [Option<usize>; 2],
     /// Calls made so far, as (actor, conn, op word), for `expect` lines.
     calls: Vec<(Actor, Option<u32>, &'static str)>,
+    /// Line of each side's `exec`: that side is the user's program from then on.
+    program: [Option<usize>; 2],
 }
 
 impl Model {
@@ -235,6 +238,16 @@ impl Model {
     ) -> Result<(), ParseError> {
         let who = actor.label(conn);
         let idx = actor as usize;
+        if let Some(line) = self.program[idx] {
+            return Err(err(
+                lineno,
+                column,
+                format!(
+                    "the {actor} is the program started at line {line}: it makes its own calls, so `{who} {}` cannot be scripted (use wait, kill, stop, cont or signal)",
+                    op.text()
+                ),
+            ));
+        }
         if let Some(line) = self.killed[idx] {
             return Err(err(
                 lineno,
@@ -326,14 +339,13 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
         steps: Vec::new(),
         expectations: Vec::new(),
         ipv6: false,
+        program_timeout: DEFAULT_PROGRAM_TIMEOUT,
     };
     // Whether the scenario has its own `server listen`: otherwise the server listens with
     // 128 before the first step.
     let own_listen = src.lines().any(|l| {
-        split(l, 0).is_ok_and(|w| {
-            w.first().is_some_and(|w| w.text == "server")
-                && w.get(1).is_some_and(|w| w.text == "listen")
-        })
+        let mut w = l.split_whitespace();
+        w.next() == Some("server") && matches!(w.next(), Some("listen" | "exec"))
     });
     let mut model = Model {
         listening: !own_listen,
@@ -341,10 +353,16 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
     };
     for (idx, raw) in src.lines().enumerate() {
         let lineno = idx + 1;
-        let words = split(raw, lineno)?;
+        let words = if is_exec(raw) {
+            exec_words(raw, lineno)?
+        } else {
+            split(raw, lineno)?
+        };
         let Some(first) = words.first() else { continue };
-        let is_step = matches!(first.text.as_str(), "sleep" | "sysctl" | "host" | "net")
-            || party(first, lineno)?.is_some();
+        let is_step = matches!(
+            first.text.as_str(),
+            "sleep" | "sysctl" | "host" | "net" | "wait"
+        ) || party(first, lineno)?.is_some();
         if is_step && sc.steps.len() == MAX_STEPS {
             return Err(err(
                 lineno,
@@ -401,6 +419,11 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
             "description" => sc.description = rest_text(1),
             "settle" => sc.settle = duration_arg("settle")?,
             "blocked-after" => sc.blocked_after = duration_arg("blocked-after")?,
+            "program-timeout" => sc.program_timeout = duration_arg("program-timeout")?,
+            "wait" => {
+                let kind = parse_wait(&words, lineno, &model)?;
+                sc.steps.push(step(kind));
+            }
             "sleep" => {
                 let duration = duration_arg("sleep")?;
                 sc.steps.push(step(StepKind::Sleep { duration }));
@@ -487,6 +510,10 @@ pub fn parse(src: &str) -> Result<Scenario, ParseError> {
                         ),
                     ));
                 };
+                if let Some(kind) = process_step(actor, conn, raw, &words, lineno, &mut model)? {
+                    sc.steps.push(step(kind));
+                    continue;
+                }
                 let op = parse_op(actor, &words, lineno)?;
                 let opw = &words[1];
                 model.check(actor, conn, &op, lineno, opw.column)?;
@@ -511,69 +538,118 @@ fn parse_expect(words: &[Word], lineno: usize) -> Result<(Check, Option<Scope>),
         ),
         None => (&texts[..], None),
     };
-    let usage = "expect takes: ACTOR OP = RESULT, ACTOR state = STATE, packet DIR FLAGS, or kernel reset reason = REASON (ACTOR: client, server, client#N, server#N)";
-    let check =
-        match body {
-            ["packet", dir, flags] => {
-                let from = match *dir {
-                    "client->server" => Actor::Client,
-                    "server->client" => Actor::Server,
-                    _ => {
-                        return Err(err(
-                            lineno,
-                            at(2),
-                            "packet direction is client->server or server->client",
-                        ));
-                    }
-                };
-                tcpmortem_wire::Flags::parse(flags).ok_or_else(|| {
-                    err(
+    let usage = "expect takes: ACTOR OP = RESULT, ACTOR state = STATE, ACTOR exit = STATUS, ACTOR call OP = RESULT, packet DIR FLAGS, or kernel reset reason = REASON (ACTOR: client, server, client#N, server#N)";
+    let check = match body {
+        ["packet", dir, flags] => {
+            let from = match *dir {
+                "client->server" => Actor::Client,
+                "server->client" => Actor::Server,
+                _ => {
+                    return Err(err(
                         lineno,
-                        at(3),
-                        format!("bad flags {flags:?}: letters S F P R U and . (ACK)"),
-                    )
-                })?;
-                Check::Packet {
-                    from,
-                    flags: flags.to_string(),
+                        at(2),
+                        "packet direction is client->server or server->client",
+                    ));
                 }
+            };
+            tcpmortem_wire::Flags::parse(flags).ok_or_else(|| {
+                err(
+                    lineno,
+                    at(3),
+                    format!("bad flags {flags:?}: letters S F P R U and . (ACK)"),
+                )
+            })?;
+            Check::Packet {
+                from,
+                flags: flags.to_string(),
             }
-            ["kernel", "reset", "reason", "=", r] => {
-                RstReason::parse(r)
-                    .ok_or_else(|| err(lineno, at(5), format!("unknown RST reason {r:?}")))?;
-                Check::ResetReason {
-                    reason: r.to_ascii_uppercase(),
-                }
+        }
+        ["kernel", "reset", "reason", "=", r] => {
+            RstReason::parse(r)
+                .ok_or_else(|| err(lineno, at(5), format!("unknown RST reason {r:?}")))?;
+            Check::ResetReason {
+                reason: r.to_ascii_uppercase(),
             }
-            [_, "state", "=", st] => {
-                let (actor, conn) =
-                    party(&words[1], lineno)?.ok_or_else(|| err(lineno, at(1), usage))?;
-                Check::State {
-                    actor,
-                    conn,
-                    state: match *st {
-                        "-" | "none" => None,
-                        s => Some(TcpState::parse(s).ok_or_else(|| {
+        }
+        [_, "exit", "=", st] => {
+            let (actor, conn) =
+                party(&words[1], lineno)?.ok_or_else(|| err(lineno, at(1), usage))?;
+            if conn.is_some() {
+                return Err(err(
+                    lineno,
+                    at(1),
+                    "exit belongs to a program, not a connection",
+                ));
+            }
+            let ok = st.parse::<u8>().is_ok()
+                || st.strip_prefix("SIG").and_then(Signal::parse).is_some()
+                || ["SIGSEGV", "SIGABRT", "SIGPIPE"].contains(st);
+            if !ok {
+                return Err(err(
+                    lineno,
+                    at(4),
+                    format!("exit is a status 0-255 or a signal (SIGKILL, SIGTERM...), not {st:?}"),
+                ));
+            }
+            Check::Exit {
+                actor,
+                status: st.to_string(),
+            }
+        }
+        [_, "call", op, "=", result] => {
+            let (actor, conn) =
+                party(&words[1], lineno)?.ok_or_else(|| err(lineno, at(1), usage))?;
+            if conn.is_some() {
+                return Err(err(
+                    lineno,
+                    at(1),
+                    "a program's calls are checked on any of the scenario's connections: write `expect client call ...`",
+                ));
+            }
+            if !PROGRAM_OPS.contains(op) {
+                return Err(err(
+                    lineno,
+                    at(3),
+                    format!("unknown call {op:?}: one of {}", PROGRAM_OPS.join(", ")),
+                ));
+            }
+            Check::ProgramCall {
+                actor,
+                op: op.to_string(),
+                result: result.to_string(),
+            }
+        }
+        [_, "state", "=", st] => {
+            let (actor, conn) =
+                party(&words[1], lineno)?.ok_or_else(|| err(lineno, at(1), usage))?;
+            Check::State {
+                actor,
+                conn,
+                state: match *st {
+                    "-" | "none" => None,
+                    s => {
+                        Some(TcpState::parse(s).ok_or_else(|| {
                             err(lineno, at(4), format!("unknown TCP state {s:?}"))
-                        })?),
-                    },
-                }
+                        })?)
+                    }
+                },
             }
-            [_, op, "=", result] => {
-                let (actor, conn) =
-                    party(&words[1], lineno)?.ok_or_else(|| err(lineno, at(1), usage))?;
-                if !OPS.contains(op) {
-                    return Err(err(lineno, at(2), format!("unknown operation {op:?}")));
-                }
-                Check::Call {
-                    actor,
-                    conn,
-                    op: op.to_string(),
-                    result: result.to_string(),
-                }
+        }
+        [_, op, "=", result] => {
+            let (actor, conn) =
+                party(&words[1], lineno)?.ok_or_else(|| err(lineno, at(1), usage))?;
+            if !OPS.contains(op) {
+                return Err(err(lineno, at(2), format!("unknown operation {op:?}")));
             }
-            _ => return Err(err(lineno, at(1), usage)),
-        };
+            Check::Call {
+                actor,
+                conn,
+                op: op.to_string(),
+                result: result.to_string(),
+            }
+        }
+        _ => return Err(err(lineno, at(1), usage)),
+    };
     Ok((check, scope))
 }
 
@@ -604,6 +680,15 @@ fn check_expect(
                     ),
                 ));
             }
+        }
+        Check::Exit { actor, .. } | Check::ProgramCall { actor, .. }
+            if model.program[*actor as usize].is_none() =>
+        {
+            return Err(err(
+                lineno,
+                col,
+                format!("there is no `{actor} exec` before this line: the {actor} runs no program"),
+            ));
         }
         Check::State {
             conn: Some(n),
@@ -949,6 +1034,324 @@ fn close_to(a: &str, b: &str) -> bool {
         prev = cur;
     }
     prev[b.len()] <= 2
+}
+
+/// The calls `expect ACTOR call OP = RESULT` knows: families and system call names.
+pub const PROGRAM_OPS: &[&str] = &[
+    "connect", "accept", "recv", "send", "shutdown", "close", "read", "write", "readv", "writev",
+    "recvfrom", "recvmsg", "sendto", "sendmsg", "sendfile", "accept4",
+];
+
+/// The placeholders `exec` replaces, and the environment variables of the same values.
+pub const PLACEHOLDERS: &[(&str, &str)] = &[
+    ("server", "SERVER"),
+    ("server_addr", "SERVER_ADDR"),
+    ("port", "PORT"),
+    ("client_addr", "CLIENT_ADDR"),
+];
+
+/// `client exec ...` / `server exec ...`: these lines are split as a shell splits words.
+fn is_exec(raw: &str) -> bool {
+    let mut w = raw.split_whitespace();
+    matches!(w.next(), Some("client" | "server")) && w.next() == Some("exec")
+}
+
+/// Splits a line as a POSIX shell splits words, without expansions: `"..."` keeps spaces and
+/// takes `\"`, `\\`, `\$` and `` \` `` as escapes (any other backslash stays), `'...'` is
+/// literal, a backslash outside quotes escapes the next character, adjacent parts join into
+/// one word, and `#` at the start of a word starts a comment.
+fn exec_words(line: &str, lineno: usize) -> Result<Vec<Word>, ParseError> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if chars[i] == '#' {
+            break;
+        }
+        let start = i + 1;
+        let mut text = String::new();
+        let mut quoted = false;
+        while i < chars.len() && !chars[i].is_whitespace() {
+            match chars[i] {
+                '"' => {
+                    quoted = true;
+                    let open = i + 1;
+                    i += 1;
+                    loop {
+                        match chars.get(i) {
+                            None => return Err(err(lineno, open, "unterminated \"...\"")),
+                            Some('"') => break,
+                            Some('\\')
+                                if matches!(chars.get(i + 1), Some('"' | '\\' | '$' | '`')) =>
+                            {
+                                text.push(chars[i + 1]);
+                                i += 2;
+                            }
+                            Some(&c) => {
+                                text.push(c);
+                                i += 1;
+                            }
+                        }
+                    }
+                    i += 1;
+                }
+                '\'' => {
+                    quoted = true;
+                    let open = i + 1;
+                    i += 1;
+                    loop {
+                        match chars.get(i) {
+                            None => return Err(err(lineno, open, "unterminated '...'")),
+                            Some('\'') => break,
+                            Some(&c) => {
+                                text.push(c);
+                                i += 1;
+                            }
+                        }
+                    }
+                    i += 1;
+                }
+                '\\' => {
+                    let Some(&c) = chars.get(i + 1) else {
+                        return Err(err(lineno, i + 1, "a backslash at the end of the line"));
+                    };
+                    text.push(c);
+                    i += 2;
+                }
+                c => {
+                    text.push(c);
+                    i += 1;
+                }
+            }
+        }
+        words.push(Word {
+            bytes: Vec::new(),
+            text,
+            column: start,
+            quoted,
+        });
+    }
+    Ok(words)
+}
+
+/// Checks the `{name}` placeholders of an exec word: an unknown one is an error (a brace
+/// that does not open `{letters}`, and `%{...}` and `${...}`, are left as written).
+fn check_placeholders(w: &Word, lineno: usize) -> Result<(), ParseError> {
+    let t = &w.text;
+    let mut from = 0;
+    while let Some(open) = t[from..].find('{').map(|o| o + from) {
+        let Some(close) = t[open..].find('}').map(|c| c + open) else {
+            break;
+        };
+        let name = &t[open + 1..close];
+        // `%{time_total}` is curl's -w format and `${VAR}` a shell's: not placeholders.
+        let foreign = t[..open].ends_with(['%', '$']);
+        if !foreign
+            && !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            && !PLACEHOLDERS.iter().any(|(p, _)| *p == name)
+        {
+            let col = w.column + t[..open].chars().count() + usize::from(w.quoted);
+            return Err(err(
+                lineno,
+                col,
+                format!(
+                    "unknown placeholder {{{name}}}: {}",
+                    PLACEHOLDERS
+                        .iter()
+                        .map(|(p, _)| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        from = close + 1;
+    }
+    Ok(())
+}
+
+/// Replaces the placeholders of an exec word with the run's values (`values` in the order of
+/// [`PLACEHOLDERS`]).
+pub fn substitute(word: &str, values: &[String; 4]) -> String {
+    let mut out = String::new();
+    let mut rest = word;
+    'scan: while let Some(open) = rest.find('{') {
+        let foreign = rest[..open].ends_with(['%', '$']);
+        out.push_str(&rest[..open]);
+        rest = &rest[open..];
+        if !foreign {
+            for ((name, _), v) in PLACEHOLDERS.iter().zip(values) {
+                let p = format!("{{{name}}}");
+                if let Some(after) = rest.strip_prefix(p.as_str()) {
+                    out.push_str(v);
+                    rest = after;
+                    continue 'scan;
+                }
+            }
+        }
+        out.push('{');
+        rest = &rest[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `wait client|server [TIMEOUT]`, `wait server listening [TIMEOUT]`.
+fn parse_wait(words: &[Word], lineno: usize, model: &Model) -> Result<StepKind, ParseError> {
+    let usage = "wait client|server [TIMEOUT], or wait server listening [TIMEOUT]";
+    let first = &words[0];
+    let who = words
+        .get(1)
+        .ok_or_else(|| err(lineno, first.column + 5, usage))?;
+    let actor = match who.text.as_str() {
+        "client" => Actor::Client,
+        "server" => Actor::Server,
+        _ => return Err(err(lineno, who.column, usage)),
+    };
+    let listening = words.get(2).is_some_and(|w| w.text == "listening");
+    if listening && actor != Actor::Server {
+        return Err(err(lineno, words[2].column, "only the server listens"));
+    }
+    let rest = &words[2 + usize::from(listening)..];
+    if let Some(x) = rest.get(1) {
+        return Err(err(lineno, x.column, format!("unexpected {:?}", x.text)));
+    }
+    let timeout = match rest.first() {
+        Some(w) => Some(parse_duration(&w.text).ok_or_else(|| {
+            err(
+                lineno,
+                w.column,
+                format!("bad timeout {:?}: use e.g. 5s, 500ms ({usage})", w.text),
+            )
+        })?),
+        None => None,
+    };
+    if listening {
+        return Ok(StepKind::WaitListening { timeout });
+    }
+    if model.program[actor as usize].is_none() {
+        return Err(err(
+            lineno,
+            who.column,
+            format!("wait {actor} waits for its program: there is no `{actor} exec` before it"),
+        ));
+    }
+    Ok(StepKind::Wait { actor, timeout })
+}
+
+/// The steps that act on a side's process rather than on a socket: `exec`, and for a
+/// program side `kill`, `stop`, `cont`, `signal SIG`. None: a socket call.
+fn process_step(
+    actor: Actor,
+    conn: Option<u32>,
+    _raw: &str,
+    words: &[Word],
+    lineno: usize,
+    model: &mut Model,
+) -> Result<Option<StepKind>, ParseError> {
+    let Some(opw) = words.get(1) else {
+        return Ok(None);
+    };
+    let idx = actor as usize;
+    let op = opw.text.as_str();
+    if !matches!(op, "exec" | "kill" | "stop" | "cont" | "signal") {
+        return Ok(None);
+    }
+    if conn.is_some() {
+        return Err(err(
+            lineno,
+            words[0].column,
+            format!(
+                "{op} acts on the {actor}'s process, not on a connection: write `{actor} {op}`"
+            ),
+        ));
+    }
+    if op == "exec" {
+        if let Some(line) = model.program[idx] {
+            return Err(err(
+                lineno,
+                opw.column,
+                format!(
+                    "the {actor} already runs the program of line {line}: one program per side"
+                ),
+            ));
+        }
+        if model.calls.iter().any(|(a, _, _)| *a == actor) {
+            return Err(err(
+                lineno,
+                opw.column,
+                format!(
+                    "the {actor} already made scripted calls: a side is either scripted or a program"
+                ),
+            ));
+        }
+        let argv = &words[2..];
+        let Some(prog) = argv.first() else {
+            return Err(err(
+                lineno,
+                opw.column + 5,
+                "exec needs a program, e.g. `client exec curl -sS http://{server}/`",
+            ));
+        };
+        if prog.text.is_empty() {
+            return Err(err(lineno, prog.column, "the program's name is empty"));
+        }
+        for w in argv {
+            check_placeholders(w, lineno)?;
+        }
+        model.program[idx] = Some(lineno);
+        if actor == Actor::Server {
+            // The program listens itself; there is no implicit `listen 128`.
+            model.listening = false;
+        }
+        return Ok(Some(StepKind::Exec {
+            actor,
+            argv: argv.iter().map(|w| w.text.clone()).collect(),
+        }));
+    }
+    if model.program[idx].is_none() {
+        if op == "kill" {
+            return Ok(None);
+        }
+        return Err(err(
+            lineno,
+            opw.column,
+            format!("`{actor} {op}` signals a program: there is no `{actor} exec` before it"),
+        ));
+    }
+    let signal = match op {
+        "kill" => Signal::Kill,
+        "stop" => Signal::Stop,
+        "cont" => Signal::Cont,
+        _ => {
+            let w = words.get(2).ok_or_else(|| {
+                err(
+                    lineno,
+                    opw.column + 7,
+                    "signal needs a name: TERM, INT, HUP, KILL, STOP, CONT, USR1, USR2, QUIT",
+                )
+            })?;
+            Signal::parse(&w.text).ok_or_else(|| {
+                err(
+                    lineno,
+                    w.column,
+                    format!(
+                        "unknown signal {:?}: TERM, INT, HUP, KILL, STOP, CONT, USR1, USR2, QUIT",
+                        w.text
+                    ),
+                )
+            })?
+        }
+    };
+    let nargs = if op == "signal" { 3 } else { 2 };
+    if let Some(x) = words.get(nargs) {
+        return Err(err(lineno, x.column, format!("unexpected {:?}", x.text)));
+    }
+    Ok(Some(StepKind::Signal { actor, signal }))
 }
 
 #[cfg(test)]

@@ -51,14 +51,47 @@ pub fn write(out: impl Write, record: &Record, frames: &[Captured]) -> io::Resul
         ROUTER_SERVER_IF,
         &format!("router link to the server {}", a.server),
     )?;
-    for f in frames {
+    let mut prev_t = None;
+    let last = frames.len().saturating_sub(1);
+    for (n, f) in frames.iter().enumerate() {
         let step = record.steps.iter().rposition(|s| s.start_ns <= f.t_ns);
+        // The programs' calls that returned since the previous frame: what the application
+        // did just before this packet.
+        let calls: Vec<String> = record
+            .program_calls
+            .iter()
+            .filter(|c| {
+                let t = c.returned_ns.unwrap_or(c.start_ns);
+                t <= f.t_ns && prev_t.is_none_or(|p| t > p)
+            })
+            .map(|c| format!("{}[{}] {} {}", c.program, c.pid, c.host, c.text()))
+            .collect();
+        prev_t = Some(f.t_ns);
+        // Those after the last packet go on the last packet.
+        let after: Vec<String> = if n == last {
+            record
+                .program_calls
+                .iter()
+                .filter(|c| c.returned_ns.unwrap_or(c.start_ns) > f.t_ns)
+                .map(|c| format!("{}[{}] {} {}", c.program, c.pid, c.host, c.text()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let comment = step.map(|i| {
             let s = &record.steps[i];
             let mut c = format!("tcpmortem step {} (line {}): {}", i + 1, s.line, s.text);
             if let Some(conn) = connection(record, f) {
                 c.push_str(" · ");
                 c.push_str(&conn);
+            }
+            if !calls.is_empty() {
+                c.push_str(" · program calls before it: ");
+                c.push_str(&calls.join("; "));
+            }
+            if !after.is_empty() {
+                c.push_str(" · program calls after it: ");
+                c.push_str(&after.join("; "));
             }
             c
         });

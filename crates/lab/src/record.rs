@@ -37,6 +37,106 @@ pub struct Record {
     pub expectations: Vec<Verdict>,
     /// Wall time of the whole run, sandbox set-up and teardown included.
     pub wall_ms: f64,
+    /// The user's programs (`client exec ...`), with how they ended and what they printed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub programs: Vec<ProgramRecord>,
+    /// The programs' own socket calls on the run's connections, from the kernel's
+    /// system-call tracepoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub program_calls: Vec<ProgramCall>,
+}
+
+/// A program of the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProgramRecord {
+    pub host: Actor,
+    /// The command line, placeholders replaced.
+    pub argv: Vec<String>,
+    /// Its name as the record shows it: `curl`.
+    pub name: String,
+    pub pid: i32,
+    /// The step that started it.
+    pub step: usize,
+    pub started_ns: u64,
+    /// When it exited (None: still running when the run ended, and killed then).
+    pub ended_ns: Option<u64>,
+    /// How it ended by itself or by a scenario's signal; None: still running at the end.
+    pub exit: Option<crate::program::Exit>,
+    /// The lab killed it at its time limit (`program-timeout`).
+    pub timed_out: bool,
+    /// The first 16 KiB of its stdout and stderr, as text (invalid UTF-8 replaced).
+    pub stdout: String,
+    pub stderr: String,
+    /// Their full lengths.
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+}
+
+/// One socket call of a program, as the syscall tracepoints saw it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProgramCall {
+    /// The step during which it was made (when it started).
+    pub step: usize,
+    pub host: Actor,
+    /// The program's name (`curl`), as the timeline marks its calls.
+    pub program: String,
+    pub pid: i32,
+    pub tid: i32,
+    /// The thread's name, as the kernel knows it.
+    pub comm: String,
+    /// The system call: `connect`, `recvfrom`, `sendto`, `close`...
+    pub call: String,
+    pub fd: i32,
+    /// For accept: the descriptor it returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_fd: Option<i32>,
+    pub conn: Option<u32>,
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+    pub start_ns: u64,
+    /// None: still waiting when the run ended.
+    pub returned_ns: Option<u64>,
+    pub outcome: Option<Outcome>,
+    /// Identical calls in a row (EAGAIN polled again and again) shown once: how many.
+    pub repeat: u32,
+    /// What Windows and macOS would have returned in its place, where known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_os: Vec<OtherOs>,
+}
+
+impl ProgramCall {
+    /// `recvfrom fd 5 → ECONNRESET (104)`, `read → EAGAIN (11) ×37`.
+    pub fn text(&self) -> String {
+        let result = self
+            .outcome
+            .as_ref()
+            .map_or("(still waiting)".into(), Outcome::text);
+        let times = if self.repeat > 1 {
+            format!(" ×{}", self.repeat)
+        } else {
+            String::new()
+        };
+        format!("{} fd {} → {result}{times}", self.call, self.fd)
+    }
+
+    /// The call's family, as `expect ACTOR call OP` names it: `recv` for read, readv,
+    /// recvfrom, recvmsg; `send` for write, writev, sendto, sendmsg, sendfile.
+    pub fn family(&self) -> &'static str {
+        match self.call.as_str() {
+            "read" | "readv" | "recvfrom" | "recvmsg" => "recv",
+            "write" | "writev" | "sendto" | "sendmsg" | "sendfile64" => "send",
+            "accept" | "accept4" => "accept",
+            "connect" => "connect",
+            "shutdown" => "shutdown",
+            "close" => "close",
+            _ => "other",
+        }
+    }
+
+    /// Whether `expect ... call OP` means this call: a family or the call's own name.
+    pub fn is(&self, op: &str) -> bool {
+        op == self.family() || op == self.call || (op == "sendfile" && self.call == "sendfile64")
+    }
 }
 
 impl Record {
@@ -128,6 +228,9 @@ pub struct Environment {
     /// view is incomplete.
     #[serde(default)]
     pub events_lost: u64,
+    /// Whether the programs' socket calls were traced (syscall tracepoints).
+    #[serde(default)]
+    pub call_tracing: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -205,6 +308,18 @@ pub enum Outcome {
         peer: SocketAddr,
     },
     Killed,
+    /// `exec`: the program started with this pid.
+    Started {
+        pid: i32,
+    },
+    /// `wait`: the program exited with this status.
+    Exited {
+        code: i32,
+    },
+    /// `wait`: the program was killed by this signal.
+    Signaled {
+        signal: String,
+    },
 }
 
 impl Outcome {
@@ -232,6 +347,9 @@ impl Outcome {
             Outcome::Connected { local } => format!("connected from {local}"),
             Outcome::Accepted { peer } => format!("accepted {peer}"),
             Outcome::Killed => "killed (SIGKILL)".into(),
+            Outcome::Started { pid } => format!("started, pid {pid}"),
+            Outcome::Exited { code } => format!("exited {code}"),
+            Outcome::Signaled { signal } => format!("killed by {signal}"),
         }
     }
 

@@ -1,16 +1,19 @@
 //! Running a scenario: sandbox, actors, observers, steps with settle detection, and the record.
 
 use crate::actor::{ActorProc, Cmd, Done, Held, Reply, Target, send_cmd};
+use crate::calls::CallTracer;
 use crate::counters::{self, Counters};
 use crate::error::LabError;
 use crate::observe::{Captured, Observers};
 use crate::other_os;
+use crate::program::Program;
 use crate::record::{
     Addresses, CallRecord, Caller, Connection, EndState, Environment, Interruption, KernelEvent,
     Link, ListenerState, Outcome, PacketRecord, Proto, Record, Source, StepRecord,
 };
+use crate::record::{ProgramCall, ProgramRecord};
 use crate::sandbox::{CONGESTION_CONTROL, Sandbox};
-use crate::scenario::{Actor, Host, Op, Scenario, StepKind};
+use crate::scenario::{Actor, Host, Op, Scenario, Signal, StepKind};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -156,6 +159,10 @@ struct Runner<'a> {
     /// (actor, request id) of a call reported blocked → its index in `calls`.
     pending: HashMap<(Actor, u64), usize>,
     notes: Vec<String>,
+    /// The user's programs, with the step that started each.
+    programs: Vec<(usize, Program)>,
+    /// Their socket calls, when tracefs is available.
+    tracer: Option<CallTracer>,
 }
 
 fn idx(a: Actor) -> usize {
@@ -333,6 +340,7 @@ impl Runner<'_> {
                 return;
             }
             self.drain();
+            self.enforce_limits();
             let now_dump = dump(self);
             let now = proc::monotonic_ns();
             if now_dump != last {
@@ -684,11 +692,204 @@ impl Runner<'_> {
                     .map_err(|e| scenario(e.to_string()))?;
             }
             StepKind::Reboot { host } => self.reboot(*host, step.line)?,
+            StepKind::Exec { actor, argv } => return self.exec(i, step.line, *actor, argv),
+            StepKind::Wait { actor, timeout } => return self.wait(step.line, *actor, *timeout),
+            StepKind::WaitListening { timeout } => return self.wait_listening(*timeout),
+            StepKind::Signal { actor, signal } => {
+                return self.signal(step.line, *actor, *signal);
+            }
             StepKind::Net { op } => {
                 crate::faults::apply(&self.sandbox, op).map_err(|e| e.at(step.line))?;
             }
         }
         Ok(Made::none(self.now()))
+    }
+}
+
+impl Runner<'_> {
+    /// The placeholders' values: `{server}`, `{server_addr}`, `{port}`, `{client_addr}`.
+    fn placeholder_values(&self) -> [String; 4] {
+        let a = &self.sandbox.addresses;
+        [
+            SocketAddr::new(a.server, a.server_port).to_string(),
+            a.server.to_string(),
+            a.server_port.to_string(),
+            a.client.to_string(),
+        ]
+    }
+
+    fn program(&mut self, actor: Actor) -> Option<&mut Program> {
+        self.programs
+            .iter_mut()
+            .rev()
+            .find(|(_, p)| p.actor == actor)
+            .map(|(_, p)| p)
+    }
+
+    /// Kills the programs that outlived their time limit.
+    fn enforce_limits(&mut self) {
+        let limit = self.sc.program_timeout;
+        let mut killed = Vec::new();
+        for (_, p) in &mut self.programs {
+            if p.enforce_limit() {
+                killed.push(format!(
+                    "the {}'s program {} (pid {}) ran past its time limit of {:?} and was killed (SIGKILL); `program-timeout` sets the limit",
+                    p.actor, p.argv[0], p.pid, limit
+                ));
+            }
+        }
+        self.notes.extend(killed);
+    }
+
+    fn exec(
+        &mut self,
+        step: usize,
+        line: usize,
+        actor: Actor,
+        argv: &[String],
+    ) -> Result<Made, LabError> {
+        let values = self.placeholder_values();
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|w| crate::parse::substitute(w, &values))
+            .collect();
+        let env = crate::parse::PLACEHOLDERS
+            .iter()
+            .zip(&values)
+            .map(|((_, var), v)| (var.to_string(), v.clone()))
+            .collect();
+        let ns = match actor {
+            Actor::Client => self.sandbox.client.raw_fd(),
+            Actor::Server => self.sandbox.server.raw_fd(),
+        };
+        let trace = self
+            .tracer
+            .as_ref()
+            .map(|t| (t.instance.clone(), t.events.clone()));
+        let p =
+            Program::start(actor, argv, env, ns, self.sc.program_timeout, trace).map_err(|e| {
+                LabError::Scenario {
+                    line,
+                    message: e.to_string(),
+                }
+            })?;
+        if let Some(t) = &self.tracer {
+            t.add_program(p.pid);
+        }
+        let mut made = Made::none(p.started_ns);
+        made.actor = Some(actor);
+        made.outcome = Some(Outcome::Started { pid: p.pid });
+        self.programs.push((step, p));
+        Ok(made)
+    }
+
+    /// How a program ended, as a step's outcome.
+    fn ended_outcome(e: &crate::program::Exit) -> Outcome {
+        match e {
+            crate::program::Exit::Code { code } => Outcome::Exited { code: *code },
+            crate::program::Exit::Signal { signal, .. } => Outcome::Signaled {
+                signal: signal.clone(),
+            },
+        }
+    }
+
+    fn wait(
+        &mut self,
+        line: usize,
+        actor: Actor,
+        timeout: Option<Duration>,
+    ) -> Result<Made, LabError> {
+        let start = Instant::now();
+        let p = self.program(actor).ok_or_else(|| LabError::Scenario {
+            line,
+            message: format!("the {actor} runs no program"),
+        })?;
+        // Up to the timeout given, or to the program's time limit (then it is killed).
+        let until_limit = p.deadline.saturating_duration_since(start);
+        let budget = timeout.map_or(until_limit, |t| t.min(until_limit));
+        let exited = p.wait(budget, proc::interrupted);
+        if !exited && proc::interrupted() {
+            return Err(LabError::Interrupted);
+        }
+        if !exited && timeout.is_none_or(|t| t >= until_limit) {
+            self.enforce_limits();
+            if let Some(p) = self.program(actor) {
+                p.wait(Duration::from_secs(2), || false);
+            }
+        }
+        let p = self.program(actor).expect("found above");
+        let mut made = Made::none(proc::monotonic_ns());
+        made.actor = Some(actor);
+        made.outcome = Some(match p.ended() {
+            Some((e, at)) => {
+                made.returned_ns = at;
+                Self::ended_outcome(&e)
+            }
+            None => Outcome::Blocked,
+        });
+        Ok(made)
+    }
+
+    fn wait_listening(&mut self, timeout: Option<Duration>) -> Result<Made, LabError> {
+        let end = Instant::now() + timeout.unwrap_or(self.sc.program_timeout);
+        let port = self.sandbox.addresses.server_port;
+        let mut made = Made::none(proc::monotonic_ns());
+        made.actor = Some(Actor::Server);
+        loop {
+            let listening = self.diag[1]
+                .tcp_sockets()
+                .unwrap_or_default()
+                .iter()
+                .any(|s| s.status.state == TcpState::Listen.number() && s.local.port() == port);
+            if listening {
+                made.outcome = Some(Outcome::Ok);
+                break;
+            }
+            if let Some((e, at)) = self.program(Actor::Server).and_then(|p| p.ended()) {
+                // It exited without ever listening.
+                made.outcome = Some(Self::ended_outcome(&e));
+                made.returned_ns = at;
+                return Ok(made);
+            }
+            if proc::interrupted() {
+                return Err(LabError::Interrupted);
+            }
+            if Instant::now() >= end {
+                made.outcome = Some(Outcome::Blocked);
+                break;
+            }
+            self.enforce_limits();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        made.returned_ns = proc::monotonic_ns();
+        Ok(made)
+    }
+
+    fn signal(&mut self, line: usize, actor: Actor, signal: Signal) -> Result<Made, LabError> {
+        let p = self.program(actor).ok_or_else(|| LabError::Scenario {
+            line,
+            message: format!("the {actor} runs no program"),
+        })?;
+        let sent = p.signal(signal.number());
+        if let Err(errno) = sent {
+            // The program had already exited: the step says so, the run goes on.
+            let mut made = Made::none(proc::monotonic_ns());
+            made.actor = Some(actor);
+            made.outcome = Some(Outcome::error(errno));
+            return Ok(made);
+        }
+        if signal == Signal::Kill {
+            // The kernel closes its sockets as it dies: the step is about what follows.
+            p.wait(Duration::from_secs(2), || false);
+        }
+        let mut made = Made::none(proc::monotonic_ns());
+        made.actor = Some(actor);
+        made.outcome = Some(if signal == Signal::Kill {
+            Outcome::Killed
+        } else {
+            Outcome::Ok
+        });
+        Ok(made)
     }
 }
 
@@ -723,6 +924,9 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     let wall = Instant::now();
     check_privileges()?;
     crate::faults::preflight(sc)?;
+    crate::program::check_programs(sc)?;
+    // Programs an earlier tcpmortem left when it was SIGKILLed.
+    let swept = crate::program::sweep();
     let sandbox = Sandbox::new(sc.ipv6)?;
     let kerr = |e: tcpmortem_kernel::Error| LabError::Setup(e.to_string());
     let diag = [
@@ -759,7 +963,42 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     }));
     ports.sort_unstable();
     ports.dedup();
+    if !swept.is_empty() {
+        notes.push(format!(
+            "killed {} program process(es) an earlier tcpmortem run had left behind: {:?}",
+            swept.len(),
+            swept
+        ));
+    }
+    // The programs' tracefs instance is made while the observers make theirs: each costs
+    // ~50 ms of ring-buffer resets, mostly waiting.
+    let tracing_calls = sc.runs_programs() && opts.tracefs;
+    let tracer_start = tracing_calls.then(|| {
+        let ours = [sandbox.addresses.client, sandbox.addresses.server];
+        std::thread::spawn(move || CallTracer::start(ours))
+    });
     let observers = Observers::start(&sandbox, t0, opts.tracefs, &ports, &mut notes)?;
+    let tracer = match tracer_start.map(|h| h.join()) {
+        Some(Ok(Ok(t))) => Some(t),
+        Some(Ok(Err(e))) => {
+            notes.push(format!(
+                "the programs' socket calls are not traced (syscall tracepoints): {e}"
+            ));
+            None
+        }
+        Some(Err(_)) => {
+            notes.push(
+                "the programs' socket calls are not traced: the tracer's thread failed".into(),
+            );
+            None
+        }
+        None => {
+            if sc.runs_programs() {
+                notes.push("the programs' socket calls are not traced: tracefs was not used (--no-tracefs)".into());
+            }
+            None
+        }
+    };
     let client = ActorProc::spawn(&opts.actor_exe, sandbox.client.raw_fd())?;
     let server = ActorProc::spawn(&opts.actor_exe, sandbox.server.raw_fd())?;
     let mut r = Runner {
@@ -777,6 +1016,8 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         calls: Vec::new(),
         pending: HashMap::new(),
         notes,
+        programs: Vec::new(),
+        tracer,
     };
     if !sc.listens_itself() {
         // Interrupted before the first step: there is nothing to record.
@@ -920,7 +1161,17 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         c.returned_ns = c.returned_ns.map(rel);
     }
     let tracefs = r.observers.tracefs;
+    // The two instances are removed side by side: each waits on the kernel's tracepoint
+    // unregistering (~50-100 ms), not on a CPU.
+    let call_tracing = r.tracer.is_some();
+    let tracer_stop = r
+        .tracer
+        .take()
+        .map(|t| std::thread::spawn(move || t.stop()));
     let (frames, raw_events, lost) = r.observers.stop();
+
+    let traced = tracer_stop.and_then(|h| h.join().ok()).unwrap_or_default();
+    let (programs, program_calls) = programs(&mut r, traced, &steps, base, cutoff);
     // Frames are stamped from t0 (the observers' start); the record counts from `base`.
     let shift = base.saturating_sub(t0);
     let cutoff_rel = cutoff.saturating_sub(t0);
@@ -946,6 +1197,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         blocked_after_ms: sc.blocked_after.as_secs_f64() * 1e3,
         tracefs,
         events_lost: lost,
+        call_tracing,
     };
     let raw_events: Vec<_> = raw_events
         .into_iter()
@@ -987,6 +1239,8 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         interrupted,
         expectations: Vec::new(),
         wall_ms: 0.0,
+        programs,
+        program_calls,
     };
     other_os::annotate(&mut record);
     record.expectations = crate::verdict::evaluate(&sc.expectations, &record);
@@ -1258,4 +1512,155 @@ fn events(
     }
     out.sort_by_key(|e| e.order_ns);
     out
+}
+
+/// The programs' records and their calls, on the record's clock. Programs still running are
+/// killed now (after capture stopped: their teardown is not part of the record).
+fn programs(
+    r: &mut Runner,
+    traced: crate::calls::TraceOut,
+    steps: &[StepRecord],
+    base: u64,
+    cutoff: u64,
+) -> (Vec<ProgramRecord>, Vec<ProgramCall>) {
+    let rel = |t: u64| t.saturating_sub(base);
+    let step_at = |t: u64| {
+        steps
+            .iter()
+            .rposition(|s| s.start_ns <= rel(t))
+            .unwrap_or(0)
+    };
+    let last_settled = steps.last().map_or(u64::MAX, |s| s.settled_ns + base);
+    let mut records = Vec::new();
+    let mut names: Vec<(i32, Actor, String)> = Vec::new();
+    for (step, p) in std::mem::take(&mut r.programs) {
+        let (actor, argv, pid, started) = (p.actor, p.argv.clone(), p.pid, p.started_ns);
+        let timed_out = p.timed_out;
+        let (ended, stdout, stderr) = p.finish();
+        // Killed at the teardown: it was still running when the run ended.
+        let ended = ended.filter(|(_, t)| *t <= last_settled);
+        let name = std::path::Path::new(&argv[0])
+            .file_name()
+            .map_or(argv[0].clone(), |n| n.to_string_lossy().to_string());
+        names.push((pid, actor, name.clone()));
+        records.push(ProgramRecord {
+            host: actor,
+            argv,
+            name,
+            pid,
+            step,
+            started_ns: rel(started),
+            ended_ns: ended.as_ref().map(|(_, t)| rel(*t)),
+            exit: ended.map(|(e, _)| e),
+            timed_out,
+            stdout: String::from_utf8_lossy(&stdout.head).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr.head).into_owned(),
+            stdout_bytes: stdout.total,
+            stderr_bytes: stderr.total,
+        });
+    }
+    if traced.unidentified > 0 {
+        r.notes.push(format!(
+            "{} call(s) of the programs were on descriptors closed before they could be tied to a socket: left out",
+            traced.unidentified
+        ));
+    }
+    if traced.lost > 0 {
+        r.notes.push(format!(
+            "the programs' trace ring buffer dropped {} events: their calls are incomplete",
+            traced.lost
+        ));
+    }
+    let mut calls: Vec<ProgramCall> = Vec::new();
+    let mut traced_calls = traced.calls;
+    traced_calls.sort_by_key(|t| t.call.start_ns);
+    for t in traced_calls {
+        if t.call.start_ns > cutoff {
+            continue;
+        }
+        // The program's process tree: a child's pid is not a program's, its host is.
+        let (host, program) = names
+            .iter()
+            .find(|(pid, _, _)| *pid == t.pid)
+            .map(|(_, a, n)| (*a, n.clone()))
+            .or_else(|| {
+                let (l, _) = t.ends?;
+                let host = match r.sandbox.addresses.host_of(l.ip())? {
+                    Host::Client => Actor::Client,
+                    Host::Server => Actor::Server,
+                    Host::Router => return None,
+                };
+                names
+                    .iter()
+                    .find(|(_, a, _)| *a == host)
+                    .map(|(_, a, n)| (*a, n.clone()))
+            })
+            .unwrap_or((Actor::Client, t.call.comm.clone()));
+        let conn = t.ends.and_then(|(l, rem)| match host {
+            Actor::Client => r.register(l, rem),
+            Actor::Server => r.register(rem, l),
+        });
+        let ret = t
+            .call
+            .ret
+            .filter(|_| t.call.end_ns.is_some_and(|e| e <= cutoff));
+        let is_accept = matches!(t.call.call.as_str(), "accept" | "accept4");
+        let outcome = ret.map(|ret| syscall_outcome(&t.call.call, ret, t.ends));
+        let c = ProgramCall {
+            step: step_at(t.call.start_ns),
+            host,
+            program,
+            pid: t.pid,
+            tid: t.call.tid,
+            comm: t.call.comm.clone(),
+            call: t.call.call.clone(),
+            fd: t.call.fd,
+            new_fd: ret.filter(|r| is_accept && *r >= 0).map(|r| r as i32),
+            conn,
+            local: t.ends.map(|e| e.0),
+            remote: t.ends.map(|e| e.1),
+            start_ns: rel(t.call.start_ns),
+            returned_ns: ret.and(t.call.end_ns.map(rel)),
+            outcome,
+            repeat: 1,
+            other_os: Vec::new(),
+        };
+        // EAGAIN polled again and again on the same descriptor: one line with a count.
+        if let Some(prev) = calls.last_mut()
+            && prev.tid == c.tid
+            && prev.fd == c.fd
+            && prev.call == c.call
+            && prev.outcome == c.outcome
+            && c.outcome.as_ref().and_then(Outcome::errno) == Some("EAGAIN")
+        {
+            prev.repeat += 1;
+            prev.returned_ns = c.returned_ns;
+            continue;
+        }
+        calls.push(c);
+    }
+    (records, calls)
+}
+
+/// A system call's return value as an outcome: -errno, a count, EOF, a new descriptor.
+fn syscall_outcome(call: &str, ret: i64, ends: Option<(SocketAddr, SocketAddr)>) -> Outcome {
+    if ret < 0 {
+        return Outcome::error((-ret) as i32);
+    }
+    match call {
+        "read" | "readv" | "recvfrom" | "recvmsg" if ret == 0 => Outcome::Eof,
+        "read" | "readv" | "recvfrom" | "recvmsg" | "write" | "writev" | "sendto" | "sendmsg"
+        | "sendfile64" => Outcome::Bytes {
+            bytes: ret as usize,
+        },
+        "connect" => match ends {
+            Some((local, _)) => Outcome::Connected { local },
+            None => Outcome::Ok,
+        },
+        "accept" | "accept4" => match ends {
+            Some((_, peer)) => Outcome::Accepted { peer },
+            None => Outcome::Ok,
+        },
+        _ => Outcome::Ok,
+    }
 }

@@ -375,6 +375,131 @@ pub enum StepKind {
     /// The host forgets every connection, as after a reboot: its sockets are destroyed while
     /// the router drops what they send (the RSTs tcp_abort() emits never arrive).
     Reboot { host: Actor },
+    /// `client exec curl -sS http://{server}/`: starts the user's program in that host's
+    /// namespace without waiting for it. Placeholders are replaced when the run knows the
+    /// addresses.
+    Exec { actor: Actor, argv: Vec<String> },
+    /// `wait client [TIMEOUT]`: until that side's program exits (None: its time limit).
+    Wait {
+        actor: Actor,
+        #[serde(default, with = "opt_ms", skip_serializing_if = "Option::is_none")]
+        timeout: Option<Duration>,
+    },
+    /// `wait server listening [TIMEOUT]`: until the server host listens on the scenario's port.
+    WaitListening {
+        #[serde(default, with = "opt_ms", skip_serializing_if = "Option::is_none")]
+        timeout: Option<Duration>,
+    },
+    /// A signal to that side's program and its process group: `server kill` (KILL),
+    /// `server stop`, `server cont`, `client signal TERM`.
+    Signal { actor: Actor, signal: Signal },
+}
+
+/// The signals a scenario may send to a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Signal {
+    Kill,
+    Term,
+    Int,
+    Hup,
+    Stop,
+    Cont,
+    Usr1,
+    Usr2,
+    Quit,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 9] = [
+        Signal::Kill,
+        Signal::Term,
+        Signal::Int,
+        Signal::Hup,
+        Signal::Stop,
+        Signal::Cont,
+        Signal::Usr1,
+        Signal::Usr2,
+        Signal::Quit,
+    ];
+
+    /// `KILL`, as `kill -s` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Kill => "KILL",
+            Signal::Term => "TERM",
+            Signal::Int => "INT",
+            Signal::Hup => "HUP",
+            Signal::Stop => "STOP",
+            Signal::Cont => "CONT",
+            Signal::Usr1 => "USR1",
+            Signal::Usr2 => "USR2",
+            Signal::Quit => "QUIT",
+        }
+    }
+
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Kill => libc::SIGKILL,
+            Signal::Term => libc::SIGTERM,
+            Signal::Int => libc::SIGINT,
+            Signal::Hup => libc::SIGHUP,
+            Signal::Stop => libc::SIGSTOP,
+            Signal::Cont => libc::SIGCONT,
+            Signal::Usr1 => libc::SIGUSR1,
+            Signal::Usr2 => libc::SIGUSR2,
+            Signal::Quit => libc::SIGQUIT,
+        }
+    }
+
+    /// `TERM`, `SIGTERM` or `term`.
+    pub fn parse(s: &str) -> Option<Signal> {
+        let u = s.to_ascii_uppercase();
+        let u = u.strip_prefix("SIG").unwrap_or(&u);
+        Signal::ALL.into_iter().find(|x| x.name() == u)
+    }
+
+    /// `SIGTERM` for a signal number, or `signal N`.
+    pub fn name_of(n: i32) -> String {
+        Signal::ALL
+            .into_iter()
+            .find(|x| x.number() == n)
+            .map(|x| format!("SIG{}", x.name()))
+            .or_else(|| {
+                [
+                    (libc::SIGSEGV, "SIGSEGV"),
+                    (libc::SIGABRT, "SIGABRT"),
+                    (libc::SIGPIPE, "SIGPIPE"),
+                    (libc::SIGBUS, "SIGBUS"),
+                    (libc::SIGFPE, "SIGFPE"),
+                    (libc::SIGILL, "SIGILL"),
+                    (libc::SIGALRM, "SIGALRM"),
+                ]
+                .into_iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+            })
+            .unwrap_or_else(|| format!("signal {n}"))
+    }
+}
+
+/// Optional durations as milliseconds (f64) in JSON.
+pub mod opt_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64() * 1000.0),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let v = Option::<f64>::deserialize(d)?;
+        v.map(|v| Duration::try_from_secs_f64(v / 1000.0).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// Durations as milliseconds (f64) in JSON.
@@ -428,6 +553,18 @@ pub enum Check {
     Packet { from: Actor, flags: String },
     /// The kernel sent a RST with this reason during the step.
     ResetReason { reason: String },
+    /// `expect client exit = 56` / `= SIGKILL`: how that side's program ended, by the end of
+    /// the step.
+    Exit { actor: Actor, status: String },
+    /// `expect client call recv = ECONNRESET`: some traced call of that side's program on a
+    /// connection of the scenario, of this family (`recv` = read, readv, recvfrom, recvmsg;
+    /// `send` = write, writev, sendto, sendmsg, sendfile), returned this by the end of the
+    /// step.
+    ProgramCall {
+        actor: Actor,
+        op: String,
+        result: String,
+    },
 }
 
 /// `on kernel >= 6.10` / `on kernel < 6.10`.
@@ -476,7 +613,17 @@ pub struct Scenario {
     pub expectations: Vec<Expectation>,
     /// Run over IPv6 (`ipv6` at the top) instead of IPv4.
     pub ipv6: bool,
+    /// How long a program (`exec`) may run before the lab kills it (`program-timeout 30s`).
+    #[serde(default = "default_program_timeout", with = "ms")]
+    pub program_timeout: Duration,
 }
+
+fn default_program_timeout() -> Duration {
+    DEFAULT_PROGRAM_TIMEOUT
+}
+
+/// A program's time limit unless the scenario sets `program-timeout`.
+pub const DEFAULT_PROGRAM_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Scenario {
     /// Whether the scenario sets up its own listener (no implicit `listen 128`).
@@ -488,9 +635,19 @@ impl Scenario {
                     actor: Actor::Server,
                     op: Op::Listen { .. },
                     ..
+                } | StepKind::Exec {
+                    actor: Actor::Server,
+                    ..
                 }
             )
         })
+    }
+
+    /// Whether one side runs a program of the user's (`exec`).
+    pub fn runs_programs(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.kind, StepKind::Exec { .. }))
     }
 }
 

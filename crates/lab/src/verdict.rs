@@ -14,6 +14,9 @@ fn result_text(o: &Outcome, sigpipe: bool) -> Vec<String> {
         Outcome::Blocked => vec!["blocked".into()],
         Outcome::Killed => vec!["killed".into()],
         Outcome::Ok | Outcome::Connected { .. } | Outcome::Accepted { .. } => vec!["ok".into()],
+        Outcome::Started { .. } => vec!["started".into()],
+        Outcome::Exited { code } => vec![code.to_string()],
+        Outcome::Signaled { signal } => vec![signal.clone()],
     };
     if sigpipe {
         v.push("SIGPIPE".into());
@@ -140,6 +143,45 @@ fn one(e: &Expectation, r: &Record) -> Verdict {
                 );
             }
             (ok, format!("resets in this step: {}", listed(&seen)))
+        }
+        Check::Exit { actor, status } => {
+            let Some(p) = r.programs.iter().find(|p| p.host == *actor) else {
+                return verdict(Status::Failed, format!("the {actor} ran no program"));
+            };
+            match (&p.exit, p.ended_ns) {
+                (Some(x), Some(t)) if t < end => {
+                    (x.matches(status), format!("{} {}", p.name, x.text()))
+                }
+                _ => (false, format!("{} was still running", p.name)),
+            }
+        }
+        Check::ProgramCall { actor, op, result } => {
+            if !r.environment.call_tracing {
+                return verdict(
+                    Status::NotChecked,
+                    "the programs' calls were not traced in this run".into(),
+                );
+            }
+            let calls: Vec<&crate::record::ProgramCall> = r
+                .program_calls
+                .iter()
+                .filter(|c| c.host == *actor && c.is(op) && c.start_ns < end)
+                .collect();
+            let got: Vec<String> = calls
+                .iter()
+                .filter_map(|c| {
+                    c.outcome
+                        .as_ref()
+                        .filter(|_| c.returned_ns.is_some_and(|t| t < end))
+                })
+                .flat_map(|o| result_text(o, false))
+                .collect();
+            let mut shown = got.clone();
+            shown.dedup();
+            (
+                got.iter().any(|g| g.eq_ignore_ascii_case(result)),
+                format!("{actor}'s {op} calls returned: {}", listed(&shown)),
+            )
         }
     };
     verdict(if ok { Status::Passed } else { Status::Failed }, observed)

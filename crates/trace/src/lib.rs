@@ -13,6 +13,7 @@
 
 pub mod bpf;
 pub mod btf;
+pub mod syscall;
 
 use std::net::{IpAddr, SocketAddr};
 use tcpmortem_core::errno::{Numbering, name_in};
@@ -118,7 +119,7 @@ pub fn parse_line(line: &str) -> Option<TraceLine<'_>> {
     })
 }
 
-fn split_event(line: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_event(line: &str) -> Option<(&str, &str)> {
     // The timestamp is the first "digits.digits:" token followed by a space.
     let bytes = line.as_bytes();
     let mut i = 0;
@@ -137,7 +138,7 @@ fn split_event(line: &str) -> Option<(&str, &str)> {
     None
 }
 
-fn parse_ts(s: &str) -> Option<u64> {
+pub(crate) fn parse_ts(s: &str) -> Option<u64> {
     let (sec, frac) = s.split_once('.')?;
     let sec: u64 = sec.parse().ok()?;
     let digits = frac.len().min(9);

@@ -192,9 +192,13 @@ fn list(json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
         name: &'static str,
         description: String,
         errors: Vec<Measured>,
+        /// The programs the scenario runs (`exec`): `lab run --all` leaves it out.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        programs: Vec<String>,
     }
     let items: Vec<Item> = BUILTIN
         .iter()
+        .chain(tcpmortem_lab::builtin::WITH_PROGRAMS)
         .map(|(name, src)| {
             let sc = parse::parse(src).ok();
             Item {
@@ -204,6 +208,16 @@ fn list(json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
                     .map(|s| s.description.clone())
                     .unwrap_or_default(),
                 errors: sc.as_ref().map(measured).unwrap_or_default(),
+                programs: sc
+                    .iter()
+                    .flat_map(|s| &s.steps)
+                    .filter_map(|s| match &s.kind {
+                        tcpmortem_lab::scenario::StepKind::Exec { argv, .. } => {
+                            Some(argv[0].clone())
+                        }
+                        _ => None,
+                    })
+                    .collect(),
             }
         })
         .collect();

@@ -52,6 +52,7 @@ enum Row<'a> {
     Event(&'a tcpmortem_lab::record::KernelEvent),
     States(&'a [EndState], &'a [EndState]),
     Counted(Actor, String),
+    Program(&'a tcpmortem_lab::record::ProgramCall),
 }
 
 pub fn render(r: &Record) -> String {
@@ -71,6 +72,14 @@ pub fn render(r: &Record) -> String {
                 .filter(|e| e.order_ns >= s.start_ns && e.order_ns < end)
                 .filter(|e| matches!(e.event.as_str(), "tcp_send_reset" | "inet_sk_error_report"))
                 .map(|e| (e.order_ns, Row::Event(e))),
+        );
+        // The programs' own calls, in the margin of their host, when they returned.
+        items.extend(
+            r.program_calls
+                .iter()
+                .map(|c| (c.returned_ns.unwrap_or(c.start_ns), c))
+                .filter(|(t, _)| (*t >= s.start_ns || i == 0) && *t < end)
+                .map(|(t, c)| (t, Row::Program(c))),
         );
         items.sort_by_key(|(t, _)| *t);
         rows.extend(items.into_iter().map(|(_, row)| row));
@@ -286,6 +295,27 @@ pub fn render(r: &Record) -> String {
                     svg,
                     r##"<text x="{x}" y="{y}" text-anchor="{anchor}" fill="#0d47a1" font-style="italic">⚙ {}</text>"##,
                     esc(&text)
+                );
+            }
+            Row::Program(c) => {
+                let (x, anchor) = match c.host {
+                    Actor::Client => (CLIENT_X - 10.0, "end"),
+                    Actor::Server => (SERVER_X + 10.0, "start"),
+                };
+                let color = match &c.outcome {
+                    Some(Outcome::Error { errno, .. })
+                        if errno != "EINPROGRESS" && errno != "EAGAIN" =>
+                    {
+                        "#c62828"
+                    }
+                    Some(Outcome::Eof) | None => "#b26a00",
+                    _ => "#00695c",
+                };
+                let _ = writeln!(
+                    svg,
+                    r##"<text x="{x}" y="{y}" text-anchor="{anchor}" fill="{color}" font-size="11">{}: {}</text>"##,
+                    esc(&c.program),
+                    esc(&c.text())
                 );
             }
             Row::Counted(host, text) => {

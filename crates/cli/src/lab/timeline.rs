@@ -8,7 +8,8 @@ use anstyle::{AnsiColor, Style};
 use std::io::{self, Write};
 use tcpmortem_core::TcpState;
 use tcpmortem_lab::record::{
-    CallRecord, EndState, KernelEvent, Outcome, PacketRecord, Proto, Record, Status, StepRecord,
+    CallRecord, EndState, KernelEvent, Outcome, PacketRecord, ProgramCall, Proto, Record, Status,
+    StepRecord,
 };
 use tcpmortem_lab::scenario::{Actor, Host};
 
@@ -31,6 +32,96 @@ enum Item<'a> {
     Packet(&'a PacketRecord),
     Event(&'a KernelEvent),
     Returned(&'a CallRecord),
+    Program(&'a ProgramCall),
+}
+
+/// When a program's call is shown: when it returned (its result is the news), or when it
+/// started if it never did.
+fn program_call_at(c: &ProgramCall) -> u64 {
+    c.returned_ns.unwrap_or(c.start_ns)
+}
+
+/// `  46.963  curl[2028] client connect fd 5 → EINPROGRESS (115)`.
+fn program_call(out: &mut impl Write, r: &Record, t: u64, c: &ProgramCall) -> io::Result<()> {
+    let style = match &c.outcome {
+        Some(Outcome::Error { errno, .. }) if errno != "EINPROGRESS" && errno != "EAGAIN" => RED,
+        Some(Outcome::Eof) | None => YELLOW,
+        _ => CYAN,
+    };
+    let waited = match c.returned_ns {
+        Some(e) if e.saturating_sub(c.start_ns) >= 10_000_000 => {
+            format!(" (waited {:.1} ms)", (e - c.start_ns) as f64 / 1e6)
+        }
+        None => " (still waiting at the end)".into(),
+        _ => String::new(),
+    };
+    writeln!(
+        out,
+        "{}  {style}{}[{}] {} {}{waited}{style:#}",
+        ms(t),
+        c.program,
+        c.pid,
+        r.label(c.host, c.conn),
+        c.text()
+    )?;
+    for o in &c.other_os {
+        writeln!(
+            out,
+            "{:>9}  {MAGENTA}{}: {}{MAGENTA:#} {DIM}[{}] {}{DIM:#}",
+            "",
+            o.os,
+            o.result,
+            o.basis.tag(),
+            o.why
+        )?;
+    }
+    Ok(())
+}
+
+/// The programs at the end of the timeline: how each ended, and what it printed.
+fn programs(out: &mut impl Write, r: &Record) -> io::Result<()> {
+    if r.programs.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{BOLD}Programs{BOLD:#}")?;
+    for p in &r.programs {
+        let end = match (&p.exit, p.ended_ns) {
+            (Some(e), Some(t)) => format!("{} at {:.1} ms", e.text(), t as f64 / 1e6),
+            _ if p.timed_out => "killed at its time limit".into(),
+            _ => "still running when the run ended (killed then)".into(),
+        };
+        writeln!(
+            out,
+            "  {} {} (pid {}): {end} · {}",
+            p.host,
+            p.name,
+            p.pid,
+            p.argv.join(" ")
+        )?;
+        for (name, text, total) in [
+            ("stdout", &p.stdout, p.stdout_bytes),
+            ("stderr", &p.stderr, p.stderr_bytes),
+        ] {
+            if total == 0 {
+                continue;
+            }
+            let mut lines = text.lines();
+            if let Some(first) = lines.next() {
+                writeln!(out, "    {DIM}{name}:{DIM:#} {first}")?;
+            }
+            for l in lines {
+                writeln!(out, "    {:w$} {l}", "", w = name.len() + 1)?;
+            }
+            if total as usize > text.len() {
+                writeln!(
+                    out,
+                    "    {DIM}({} of {total} bytes shown){DIM:#}",
+                    text.len()
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `after 1031.2 ms`, for a call that took long enough for its time to matter.
@@ -102,11 +193,19 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
                 .filter(|(t, _)| *t >= s.start_ns && *t < end)
                 .map(|(t, c)| (t, Item::Returned(c))),
         );
+        items.extend(
+            r.program_calls
+                .iter()
+                .map(|c| (program_call_at(c), c))
+                .filter(|(t, _)| (*t >= s.start_ns || s.index == 0) && *t < end)
+                .map(|(t, c)| (t, Item::Program(c))),
+        );
         items.sort_by_key(|(t, _)| *t);
         for (t, item) in items {
             match item {
                 Item::Packet(p) => packet(out, r, t, p)?,
                 Item::Event(e) => event(out, r, t, e)?,
+                Item::Program(c) => program_call(out, r, t, c)?,
                 Item::Returned(c) => writeln!(
                     out,
                     "{}  {YELLOW}↳ [{}] `{}` (was blocked) returned → {}{}{}{YELLOW:#}",
@@ -186,6 +285,7 @@ pub fn render(r: &Record, explanation: &[String], out: &mut impl Write) -> io::R
     for line in explanation {
         writeln!(out, "  • {line}")?;
     }
+    programs(out, r)?;
     if !r.expectations.is_empty() {
         let count = |st: Status| r.expectations.iter().filter(|v| v.status == st).count();
         writeln!(
