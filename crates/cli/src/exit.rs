@@ -55,10 +55,11 @@ Exit codes:
   69  lab: a program it needs is missing: nft for network faults (install nftables), or
       the program of an `exec` step
   70  internal error: a bug in tcpmortem
-  71  lab: the sandbox could not be built; watch: no tracefs
+  71  lab: the sandbox could not be built; watch: no event source (no eBPF, no tracefs)
   74  reading or writing failed (analyze: a capture; any command: its output; lab: --pcap
       or --svg, after the timeline was printed)
-  77  lab, watch: missing privilege (root, or CAP_SYS_ADMIN + CAP_NET_ADMIN + CAP_NET_RAW)
+  77  lab, watch: missing privilege (lab: root, or CAP_SYS_ADMIN + CAP_NET_ADMIN +
+      CAP_NET_RAW; watch: CAP_BPF + CAP_PERFMON, or root for tracefs)
   129 lab: interrupted by SIGHUP; everything was cleaned up
   130 lab: interrupted by SIGINT (Ctrl-C); everything was cleaned up
   143 lab: interrupted by SIGTERM; everything was cleaned up";

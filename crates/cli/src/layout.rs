@@ -6,7 +6,7 @@ use std::io::{self, IsTerminal, Write};
 
 /// "1 step", "2 steps", "0 steps".
 pub fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+    tcpmortem_core::count::count(n, one, many).to_string()
 }
 
 /// The width to fit: COLUMNS when set, else the terminal's width when stdout is one; None for

@@ -100,7 +100,17 @@ fn lab_and_watch_json_into_a_closed_pipe_exit_0_quietly() {
     }
     let out = watch.wait_with_output().unwrap();
     assert!(start.elapsed() < Duration::from_secs(20), "watch went on");
-    assert_quiet_success(&args, &out);
+    // watch says which source it runs on stderr at start, and nothing else.
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?} into a closed pipe: {err}"
+    );
+    assert!(
+        err.lines().count() == 1 && err.starts_with("tcpmortem watch: "),
+        "{args:?}: {err}"
+    );
 }
 
 #[test]

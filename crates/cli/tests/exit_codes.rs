@@ -197,6 +197,30 @@ fn triggers() -> Vec<Trigger> {
             true,
             all_blocks_taken,
         ),
+        trigger(
+            71,
+            "watch, tracefs read-only",
+            "cannot create a tracefs instance",
+            true,
+            |_| {
+                in_mount_ns(
+                    "mount --bind /sys/kernel/tracing /sys/kernel/tracing && mount -o remount,bind,ro /sys/kernel/tracing",
+                    &["watch", "--tracefs", "--duration", "2"],
+                )
+            },
+        ),
+        trigger(
+            71,
+            "watch, neither BTF nor tracefs",
+            "watch has no event source",
+            true,
+            |_| {
+                in_mount_ns(
+                    "mount -t tmpfs none /sys/kernel",
+                    &["watch", "--duration", "2"],
+                )
+            },
+        ),
         trigger(74, "output to a full disk", "No space left", false, |_| {
             let full = std::fs::File::create("/dev/full").unwrap();
             cmd(&["explain", "10053"])
@@ -218,6 +242,13 @@ fn triggers() -> Vec<Trigger> {
             "lacks CAP_SYS_ADMIN",
             false,
             |_| common::nobody_with(&[], &[], &["lab", "run", "connect-refused"]),
+        ),
+        trigger(
+            77,
+            "watch as nobody",
+            "watch needs CAP_BPF + CAP_PERFMON",
+            false,
+            |_| common::nobody_with(&[], &[], &["watch", "--duration", "2"]),
         ),
         trigger(
             74,
@@ -267,6 +298,20 @@ fn interrupt(sig: &str) -> Output {
             .success()
     );
     child.wait_with_output().unwrap()
+}
+
+/// tcpmortem with `args`, in a private mount namespace (unshare(1)) after `setup` (sh) changed
+/// what it sees of /sys: the host's mounts are not touched.
+fn in_mount_ns(setup: &str, args: &[&str]) -> Output {
+    Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!("{setup} && exec \"$0\" \"$@\""))
+        .arg(bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 /// `lab run` in a network namespace of its own where something holds all 512 abstract socket

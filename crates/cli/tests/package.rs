@@ -218,7 +218,9 @@ fn the_packaged_binary_runs_without_the_systems_libc() {
         .collect();
     assert!(nss.is_empty(), "the static binary calls NSS: {nss:?}");
     let size = std::fs::metadata(&bin).unwrap().len();
-    assert!(size < 12_000_000, "{size} bytes");
+    // 12.4 MB with watch's eBPF loader (aya, with its ELF and BTF parsing) and metrics; a
+    // build with debug info is far above.
+    assert!(size < 14_000_000, "{size} bytes");
 
     // Run once where there is nothing but the binary: no libc, no loader, no /proc.
     let version = if common::privileged("package") {

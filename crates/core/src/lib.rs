@@ -9,10 +9,12 @@
 //! - [`messages`]: the words libraries print for a connection's end, and what each reflects.
 //! - [`query`]: finding the error in a pasted message or a whole log.
 //! - [`time`]: epoch times as UTC dates.
+//! - [`count`]: a number with its noun, singular for 1.
 //!
 //! Nothing here does I/O or reads a clock.
 
 pub mod catalog;
+pub mod count;
 pub mod ending;
 pub mod errno;
 pub mod localized;

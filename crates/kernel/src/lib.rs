@@ -12,6 +12,7 @@
 //!
 //! Every function reports failures as [`Error`], which names the operation and its target.
 
+pub mod bpf;
 pub mod capture;
 pub mod diag;
 pub mod ethtool;

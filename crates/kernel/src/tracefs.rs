@@ -15,11 +15,44 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const PREFIX: &str = "tcpmortem-";
 
-/// Where tracefs is, mounting it on `/sys/kernel/tracing` when that is empty.
+/// Whether tracefs is mounted at `target` (/proc/self/mountinfo: field 5 is the mount point,
+/// the field after " - " the filesystem type).
+fn mounted(target: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let (left, right) = l.split_once(" - ").unwrap_or((l, ""));
+            left.split(' ').nth(4) == Some(target) && right.split(' ').next() == Some("tracefs")
+        })
+}
+
+/// Where tracefs is, mounting it on `/sys/kernel/tracing` when nothing is mounted there.
+///
+/// tracefs is root's (mode 0700): a process with CAP_SYS_ADMIN but neither root's uid nor
+/// CAP_DAC_OVERRIDE cannot look inside, and mounting again would only fail with EBUSY, so a
+/// mounted but unreadable tracefs is reported as the permission problem it is.
 pub fn root() -> Result<PathBuf> {
-    let root = PathBuf::from("/sys/kernel/tracing");
-    if root.join("instances").is_dir() {
-        return Ok(root);
+    let path = "/sys/kernel/tracing";
+    let root = PathBuf::from(path);
+    match fs::metadata(root.join("instances")) {
+        Ok(m) if m.is_dir() => return Ok(root),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(Error::new(
+                format!("{path} (tracefs is root's, mode 0700: needs root or CAP_DAC_OVERRIDE)"),
+                e,
+            ));
+        }
+        _ => {}
+    }
+    if mounted(path) {
+        return Err(Error::new(
+            path.to_string(),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "tracefs has no instances directory",
+            ),
+        ));
     }
     let src = c"nodev";
     let target = c"/sys/kernel/tracing";
@@ -35,7 +68,9 @@ pub fn root() -> Result<PathBuf> {
         )
     };
     if ret != 0 {
-        return Err(Error::last("mount tracefs on /sys/kernel/tracing"));
+        return Err(Error::last(
+            "mount tracefs on /sys/kernel/tracing (needs CAP_SYS_ADMIN)",
+        ));
     }
     if root.join("instances").is_dir() {
         Ok(root)
@@ -197,23 +232,36 @@ impl TracePipe {
 
     /// Reads what is available and returns the complete lines.
     pub fn read_lines(&mut self) -> Result<Vec<String>> {
+        self.read_lines_max(usize::MAX).map(|(lines, _)| lines)
+    }
+
+    /// Reads what is available, at most about `max_bytes` (so that a reader far behind
+    /// holds a bounded batch), and returns the complete lines, and whether it stopped at
+    /// `max_bytes` (more may be waiting).
+    pub fn read_lines_max(&mut self, max_bytes: usize) -> Result<(Vec<String>, bool)> {
         let mut lines = Vec::new();
-        loop {
+        let mut read = 0;
+        while read < max_bytes {
             match self.file.read(&mut self.buf) {
                 Ok(0) => break,
                 Ok(n) => {
+                    read += n;
                     self.partial
                         .push_str(&String::from_utf8_lossy(&self.buf[..n]));
-                    while let Some(i) = self.partial.find('\n') {
-                        let line: String = self.partial.drain(..=i).collect();
-                        lines.push(line.trim_end().to_string());
+                    // Split once, then drop what was taken: draining line by line from the
+                    // front would move the rest of the buffer for every line.
+                    let mut start = 0;
+                    while let Some(i) = self.partial[start..].find('\n') {
+                        lines.push(self.partial[start..start + i].trim_end().to_string());
+                        start += i + 1;
                     }
+                    self.partial.drain(..start);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::new("read trace_pipe", e)),
             }
         }
-        Ok(lines)
+        Ok((lines, read >= max_bytes))
     }
 }

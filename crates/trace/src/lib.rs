@@ -1,11 +1,18 @@
-//! tcpmortem's kernel events, with no I/O: `trace_pipe` text lines of the socket and TCP
-//! tracepoints parsed into typed events, for the lab, `watch` and the proxy. The formats are the
-//! `print fmt` lines of each event's `format` file on Linux 6.18:
+//! tcpmortem's kernel events, with no I/O, for the lab, `watch` and the proxy:
+//!
+//! - this module: `trace_pipe` text lines of the socket and TCP tracepoints parsed into typed
+//!   events (the lab, and `watch`'s tracefs fallback);
+//! - [`bpf`]: the records of `watch`'s BPF programs, and what their counters mean;
+//! - [`btf`]: enum names (drop and RST reasons) from the running kernel's BTF.
+//!
+//! The text formats are the `print fmt` lines of each event's `format` file on Linux 6.18:
 //!
 //! ```text
 //! <idle>-0 [001] ..s2. 1234.567890: tcp_send_reset: skbaddr=.. skaddr=.. src=198.18.0.6:8080 dest=198.18.0.1:40000 state=TCP_TIME_WAIT reason=TCP_TIMEWAIT_SOCKET
 //! ```
 
+pub mod bpf;
+pub mod btf;
 pub mod syscall;
 
 use std::net::{IpAddr, SocketAddr};
@@ -168,8 +175,9 @@ pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
     let mut ev = TcpEvent {
         ts_ns: l.ts_ns,
         pid: l.pid.filter(|_| l.process_context),
-        // The command name only means something with a pid from process context.
-        comm: if l.process_context {
+        // The command name only means something with a pid from process context; `<...>`
+        // is tracefs's placeholder when its pid→comm cache missed (left for the reader).
+        comm: if l.process_context && l.comm != "<...>" {
             l.comm.to_string()
         } else {
             String::new()
@@ -218,7 +226,11 @@ pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
             ev.remote = sockaddr(da, f("dport"));
             let n: i32 = f("error")?.parse().ok()?;
             let n = n.abs();
-            if n == 0 || ev.local.is_none_or(|a| a.port() == 0) {
+            // A report on a socket with no peer is no connection's end: tcp_disconnect()
+            // (SO_LINGER 0 close, connect(AF_UNSPEC)) clears the remote port before it
+            // reports, and a destroyed listener has none.
+            let no_port = |a: Option<SocketAddr>| a.is_none_or(|a| a.port() == 0);
+            if n == 0 || no_port(ev.local) || no_port(ev.remote) {
                 return None;
             }
             ev.error_number = Some(n);
@@ -263,6 +275,21 @@ mod tests {
         assert!(
             tcp_event(&l).is_none(),
             "port 0 self-reports are not deaths"
+        );
+        for l in [
+            // tcp_disconnect() after an SO_LINGER 0 close: the remote port is already 0.
+            "x-1 [000] ..... 99.5: inet_sk_error_report: family=AF_INET protocol=IPPROTO_TCP sport=47002 dport=0 saddr=127.0.0.1 daddr=127.0.0.1 saddrv6=:: daddrv6=:: error=104",
+            // SOCK_DESTROY of a listener.
+            "x-1 [000] ..... 99.5: inet_sk_error_report: family=AF_INET protocol=IPPROTO_TCP sport=8080 dport=0 saddr=0.0.0.0 daddr=0.0.0.0 saddrv6=:: daddrv6=:: error=103",
+        ] {
+            assert!(tcp_event(&parse_line(l).unwrap()).is_none(), "{l}");
+        }
+        let l = parse_line("<...>-4242 [000] ..... 99.0: tcp_send_reset: skbaddr=0 skaddr=0 src=10.0.0.1:1 dest=10.0.0.2:2 state=TCP_ESTABLISHED reason=TCP_ABORT_ON_CLOSE").unwrap();
+        let e = tcp_event(&l).unwrap();
+        assert_eq!(
+            (e.pid, e.comm.as_str()),
+            (Some(4242), ""),
+            "<...> is no name"
         );
     }
 

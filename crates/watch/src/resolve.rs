@@ -1,17 +1,22 @@
-//! Best-effort owner of a socket: its network namespace and process.
+//! The owner of a socket that watch did not see open: its network namespace and process.
 //!
-//! Tracepoints carry neither. A background thread keeps a snapshot, refreshed every
-//! [`REFRESH`]: the network namespaces of all processes (/proc/*/ns/net), each namespace's TCP
-//! sockets (sock_diag, opened once per namespace), and which process holds each socket inode
-//! (/proc/*/fd). A death is matched by its 4-tuple against the last snapshot; connections that
-//! lived and died between two snapshots stay unknown. Nothing is ever guessed.
+//! With BPF, sockets opened while watch runs carry their owner (connect/accept) and netns; the
+//! ones that already existed are looked up by cookie in one snapshot taken at start
+//! ([`owners_by_cookie`]). The tracefs fallback's tracepoints carry neither: a background
+//! thread ([`Resolver`]) keeps a snapshot refreshed every [`REFRESH`], matched by 4-tuple, and
+//! connections that lived and died between two snapshots stay unknown.
+//!
+//! A snapshot is: the network namespaces of all processes (/proc/*/ns/net), each namespace's
+//! TCP sockets (sock_diag, opened inside the namespace: needs CAP_SYS_ADMIN for other
+//! namespaces), and which process holds each socket inode (/proc/*/fd: other users'
+//! processes need CAP_SYS_PTRACE). Nothing is ever guessed.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tcpmortem_kernel::diag::Diag;
+use tcpmortem_kernel::diag::{Diag, DiagSocket};
 use tcpmortem_kernel::netns::NetNs;
 
 pub const REFRESH: Duration = Duration::from_millis(250);
@@ -74,37 +79,31 @@ impl Drop for Resolver {
     }
 }
 
-/// The network namespaces in use: inode → a /proc path to one process's namespace.
-fn namespaces() -> HashMap<u64, String> {
-    let mut out = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for ent in dir.flatten() {
-        let name = ent.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let path = format!("/proc/{pid}/ns/net");
-        if let Some(ino) = std::fs::read_link(&path).ok().and_then(|l| {
-            l.to_str()?
-                .strip_prefix("net:[")?
-                .strip_suffix(']')?
-                .parse()
-                .ok()
-        }) {
-            out.entry(ino).or_insert(path);
-        }
-    }
-    out
+/// What one pass over /proc finds.
+#[derive(Default)]
+struct Procs {
+    /// The network namespaces in use: inode → a /proc path that opens it. A namespace is in
+    /// use when a process lives in it or holds it open by a descriptor (as `ip netns` tools
+    /// and the lab do: a socket made there may belong to a process living elsewhere).
+    namespaces: HashMap<u64, String>,
+    /// Socket inode → (pid, comm) of a process holding it.
+    holders: HashMap<u32, (i32, String)>,
 }
 
-/// Socket inode → (pid, comm), from every process's descriptors.
-fn holders() -> HashMap<u32, (i32, String)> {
-    let mut out = HashMap::new();
+/// `net:[INODE]` or `socket:[INODE]`, the target of a /proc link.
+fn link_inode<T: std::str::FromStr>(link: &std::path::Path, kind: &str) -> Option<T> {
+    std::fs::read_link(link).ok().and_then(|l| {
+        l.to_str()?
+            .strip_prefix(kind)?
+            .strip_prefix(":[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    })
+}
+
+fn scan_proc() -> Procs {
+    let mut out = Procs::default();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
     };
@@ -112,54 +111,99 @@ fn holders() -> HashMap<u32, (i32, String)> {
         let Some(pid) = ent.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
+        let path = format!("/proc/{pid}/ns/net");
+        if let Some(ino) = link_inode(std::path::Path::new(&path), "net") {
+            out.namespaces.entry(ino).or_insert(path);
+        }
         let Ok(fds) = std::fs::read_dir(ent.path().join("fd")) else {
             continue;
         };
-        let comm = std::fs::read_to_string(ent.path().join("comm"))
-            .map(|c| c.trim().to_string())
-            .unwrap_or_default();
+        let mut comm = None;
         for fd in fds.flatten() {
-            if let Some(ino) = std::fs::read_link(fd.path()).ok().and_then(|l| {
-                l.to_str()?
-                    .strip_prefix("socket:[")?
-                    .strip_suffix(']')?
-                    .parse()
-                    .ok()
-            }) {
-                out.insert(ino, (pid, comm.clone()));
+            let p = fd.path();
+            if let Some(ino) = link_inode::<u32>(&p, "socket") {
+                let comm = comm.get_or_insert_with(|| {
+                    std::fs::read_to_string(ent.path().join("comm"))
+                        .map(|c| c.trim().to_string())
+                        .unwrap_or_default()
+                });
+                out.holders.insert(ino, (pid, comm.clone()));
+            } else if let Some(ino) = link_inode(&p, "net") {
+                out.namespaces
+                    .entry(ino)
+                    .or_insert_with(|| p.to_string_lossy().into_owned());
             }
         }
     }
     out
 }
 
+/// Every TCP socket of every namespace: (netns inode, socket), keeping one sock_diag socket
+/// per namespace in `diags` between calls.
+fn all_sockets(
+    diags: &mut HashMap<u64, Diag>,
+    nss: &HashMap<u64, String>,
+) -> Vec<(u64, DiagSocket)> {
+    diags.retain(|ino, _| nss.contains_key(ino));
+    for (ino, path) in nss {
+        if diags.contains_key(ino) {
+            continue;
+        }
+        // A sock_diag socket made inside the namespace answers for that namespace.
+        if let Ok(Ok(d)) = NetNs::open(path).and_then(|ns| ns.run(Diag::open)) {
+            diags.insert(*ino, d);
+        }
+    }
+    let mut out = Vec::new();
+    for (ino, d) in diags.iter_mut() {
+        out.extend(
+            d.tcp_sockets()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| (*ino, s)),
+        );
+    }
+    out
+}
+
+/// Socket cookie → (netns, the (pid, comm) of a process holding it).
+pub type OwnersByCookie = HashMap<u64, (u64, Option<(i32, String)>)>;
+
+/// The sockets that exist now, by cookie (the one BPF reads): (netns, pid, comm) of their
+/// holder, where a process holds them.
+pub fn owners_by_cookie() -> OwnersByCookie {
+    let procs = scan_proc();
+    let sockets = all_sockets(&mut HashMap::new(), &procs.namespaces);
+    let holders = procs.holders;
+    sockets
+        .into_iter()
+        .map(|(ns, s)| (s.cookie, (ns, holders.get(&s.inode).cloned())))
+        .collect()
+}
+
+/// A process's name from /proc, while it lives (`-` in the output otherwise).
+pub fn comm_of(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim_end().to_string())
+        .filter(|c| !c.is_empty())
+}
+
 fn refresh_loop(snap: &Mutex<Snapshot>, stop: &AtomicBool) {
     let mut diags: HashMap<u64, Diag> = HashMap::new();
     while !stop.load(Ordering::SeqCst) {
-        let nss = namespaces();
-        diags.retain(|ino, _| nss.contains_key(ino));
-        for (ino, path) in &nss {
-            if diags.contains_key(ino) {
-                continue;
-            }
-            // A sock_diag socket made inside the namespace answers for that namespace.
-            if let Ok(Ok(d)) = NetNs::open(path).and_then(|ns| ns.run(Diag::open)) {
-                diags.insert(*ino, d);
-            }
-        }
+        let procs = scan_proc();
         let mut sockets = HashMap::new();
-        for (ino, d) in &mut diags {
-            for s in d.tcp_sockets().unwrap_or_default() {
-                sockets.insert(
-                    (s.local, s.remote),
-                    Owner {
-                        netns: *ino,
-                        inode: s.inode,
-                    },
-                );
-            }
+        for (ino, s) in all_sockets(&mut diags, &procs.namespaces) {
+            sockets.insert(
+                (s.local, s.remote),
+                Owner {
+                    netns: ino,
+                    inode: s.inode,
+                },
+            );
         }
-        let processes = holders();
+        let processes = procs.holders;
         if let Ok(mut s) = snap.lock() {
             *s = Snapshot { sockets, processes };
         }

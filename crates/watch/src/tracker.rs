@@ -1,75 +1,21 @@
-//! Joining tracepoints into connection deaths.
+//! The tracefs fallback: joining `trace_pipe` events into connection ends.
 //!
-//! One death is a socket's last moments, as the kernel reports them in a burst of events on
+//! One end is a socket's last moments, as the kernel reports them in a burst of events on
 //! one call path: `tcp_reset()` fires `tcp_receive_reset`, then `inet_sock_set_state` (→ CLOSE),
-//! then `inet_sk_error_report`; `__tcp_close()` with unread data fires `tcp_send_reset`, then
-//! the state change. Events of one socket (same local and remote address) that arrive within
-//! [`WINDOW_NS`] of each other belong to the same death. Resets sent without a full socket
-//! (NO_SOCKET, a TIME_WAIT mini-socket) are deaths of their own.
+//! then `inet_sk_error_report`; `__tcp_close()` with unread data fires the state change, then
+//! `tcp_send_reset`. Events of one socket (same local and remote address) that arrive within
+//! [`WINDOW_NS`] of each other belong to the same end. Resets sent without a full socket
+//! (NO_SOCKET, a TIME_WAIT mini-socket, a listener) are ends of their own.
 
-use serde::Serialize;
+use crate::death::Death;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use tcpmortem_core::{RstReason, TcpState};
 use tcpmortem_trace::TcpEvent;
 
-/// How long after a socket's last event its death is considered complete.
+/// How long after a socket's last event its end is considered complete.
 pub const WINDOW_NS: u64 = 10_000_000;
-
-/// What kind of end, in the one spelling of machine-readable output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// This host's kernel sent a RST.
-    RstSent,
-    /// A RST arrived and killed the socket.
-    RstReceived,
-    /// Retransmissions, TCP_USER_TIMEOUT, SYN retries or keepalive ran out: ETIMEDOUT.
-    Timeout,
-    /// A connection attempt was answered with a RST (or ICMP): ECONNREFUSED.
-    Refused,
-    /// Another error reported to the application.
-    Error,
-    /// An orderly end (shown with `--all`).
-    Closed,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::RstSent => "rst-sent",
-            Kind::RstReceived => "rst-received",
-            Kind::Timeout => "timeout",
-            Kind::Refused => "refused",
-            Kind::Error => "error",
-            Kind::Closed => "closed",
-        }
-    }
-
-    pub fn abnormal(self) -> bool {
-        self != Kind::Closed
-    }
-}
-
-/// One connection end.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Death {
-    /// Trace clock (CLOCK_MONOTONIC) of the last event.
-    pub ts_ns: u64,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    pub kind: Kind,
-    pub reason: Option<RstReason>,
-    pub errno: Option<String>,
-    pub state_before: Option<TcpState>,
-    /// From an event in process context only.
-    pub pid: Option<i32>,
-    pub comm: Option<String>,
-    pub netns: Option<u64>,
-    /// From the first state change watch saw to the end; None when it began before watch.
-    pub duration_ms: Option<f64>,
-    pub retransmits: u32,
-}
 
 #[derive(Debug, Default, Clone)]
 struct Conn {
@@ -88,16 +34,40 @@ struct Pending {
     conn: Conn,
 }
 
-/// Feeds on tracepoint events; yields deaths once their burst is over.
+/// Feeds on tracepoint events; yields ends once their burst is over.
 #[derive(Debug, Default)]
 pub struct Tracker {
     conns: HashMap<(SocketAddr, SocketAddr), Conn>,
     pending: HashMap<(SocketAddr, SocketAddr), Pending>,
+    /// Open connections forgotten to stay within [`Tracker::CAPACITY`]: when events are lost,
+    /// some connections never show their end, and would be kept forever.
+    pub forgotten: u64,
+}
+
+/// A tracepoint's remote address, or None where it names no peer (a listener's `0.0.0.0:0`).
+fn peer(a: SocketAddr) -> Option<SocketAddr> {
+    (a.port() != 0 || !a.ip().is_unspecified()).then_some(a)
 }
 
 impl Tracker {
+    /// Open connections remembered at most (their start and owner).
+    pub const CAPACITY: usize = 262_144;
+
     pub fn new() -> Tracker {
         Tracker::default()
+    }
+
+    fn conn(&mut self, key: (SocketAddr, SocketAddr)) -> &mut Conn {
+        if self.conns.len() >= Self::CAPACITY && !self.conns.contains_key(&key) {
+            // Forget half, whichever: their ends will show without start or owner.
+            let mut n = 0;
+            self.conns.retain(|_, _| {
+                n += 1;
+                n % 2 == 0
+            });
+            self.forgotten += (Self::CAPACITY - self.conns.len()) as u64;
+        }
+        self.conns.entry(key).or_default()
     }
 
     /// Connections currently tracked (memory is bounded by live connections).
@@ -130,7 +100,7 @@ impl Tracker {
                         p.conn.pid = pid;
                     }
                 } else {
-                    let c = self.conns.entry(key).or_default();
+                    let c = self.conn(key);
                     if c.started_ns.is_none()
                         && matches!(
                             new,
@@ -139,6 +109,7 @@ impl Tracker {
                     {
                         c.started_ns = Some(ev.ts_ns);
                     }
+                    // In process context, the caller is a process holding the socket.
                     if pid.is_some() {
                         c.pid = pid;
                     }
@@ -148,7 +119,7 @@ impl Tracker {
                 let conn = self.conns.get(&key).cloned().unwrap_or_default();
                 let p = self.pending_for(key, ev.ts_ns, conn);
                 p.reset_sent = Some((ev.reason, ev.state));
-                if pid.is_some() {
+                if p.conn.pid.is_none() {
                     p.conn.pid = pid;
                 }
             }
@@ -160,12 +131,12 @@ impl Tracker {
                 let conn = self.conns.get(&key).cloned().unwrap_or_default();
                 let p = self.pending_for(key, ev.ts_ns, conn);
                 p.errno = ev.error.clone();
-                if pid.is_some() {
+                if p.conn.pid.is_none() {
                     p.conn.pid = pid;
                 }
             }
             "tcp_retransmit_skb" => {
-                self.conns.entry(key).or_default().retransmits += 1;
+                self.conn(key).retransmits += 1;
             }
             _ => {}
         }
@@ -186,7 +157,7 @@ impl Tracker {
         p
     }
 
-    /// Deaths whose burst ended more than [`WINDOW_NS`] before `now_ns` (trace clock).
+    /// Ends whose burst ended more than [`WINDOW_NS`] before `now_ns` (trace clock).
     pub fn flush(&mut self, now_ns: u64) -> Vec<Death> {
         let done: Vec<_> = self
             .pending
@@ -209,45 +180,51 @@ impl Tracker {
 }
 
 fn death((local, remote): (SocketAddr, SocketAddr), p: Pending) -> Death {
-    let errno = p.errno.as_deref();
-    let state_before = p.closed_from.or(p.reset_sent.and_then(|r| r.1));
-    let kind = if errno == Some("ECONNREFUSED")
-        || (p.reset_received && state_before == Some(TcpState::SynSent))
-    {
-        Kind::Refused
-    } else if errno == Some("ETIMEDOUT") {
-        Kind::Timeout
-    } else if p.reset_received {
-        Kind::RstReceived
-    } else if p.reset_sent.is_some() {
-        Kind::RstSent
-    } else if errno.is_some() {
-        Kind::Error
-    } else {
-        Kind::Closed
-    };
-    Death {
-        ts_ns: p.last_ns,
-        local,
-        remote,
-        kind,
-        reason: p.reset_sent.and_then(|r| r.0),
-        errno: p.errno,
-        state_before,
-        pid: p.conn.pid.as_ref().map(|x| x.0),
-        comm: p.conn.pid.map(|x| x.1),
-        netns: None,
-        duration_ms: p
-            .conn
-            .started_ns
-            .map(|s| p.last_ns.saturating_sub(s) as f64 / 1e6),
-        retransmits: p.conn.retransmits,
+    let mut d = Death::new(p.last_ns, local, peer(remote));
+    d.state_before = p.closed_from.or(p.reset_sent.and_then(|r| r.1));
+    d.reset_sent = p.reset_sent.is_some();
+    d.reason = p.reset_sent.and_then(|r| r.0);
+    d.reset_received = p.reset_received;
+    // `tcp_done_with_error()` reports the error only while the application holds the socket
+    // (not SOCK_DEAD): a reset or timeout without a report ended an orphan.
+    if p.reset_received && p.closed_from.is_some() {
+        d.app_closed = Some(p.errno.is_none());
     }
+    d.errno = p.errno.map(Cow::Owned);
+    (d.pid, d.comm) = match p.conn.pid {
+        Some((pid, comm)) => (Some(pid), Some(comm).filter(|c| !c.is_empty())),
+        None => (None, None),
+    };
+    d.duration_ms = p
+        .conn
+        .started_ns
+        .map(|s| p.last_ns.saturating_sub(s) as f64 / 1e6);
+    // Retransmissions are counted from events: complete only for a life watch saw whole.
+    d.retransmits = p.conn.started_ns.map(|_| p.conn.retransmits);
+    d.classify();
+    d
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_connections_are_bounded_when_their_ends_are_lost() {
+        let mut t = Tracker::new();
+        for i in 0..(Tracker::CAPACITY as u32 + 5) {
+            let l = format!(
+                "a-1 [0] ..... 1.0: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport={} dport=80 saddr=10.{}.{}.1 daddr=10.0.0.2 saddrv6=:: daddrv6=:: oldstate=TCP_CLOSE newstate=TCP_SYN_SENT",
+                1 + i % 60000,
+                (i / 60000) % 250,
+                (i / 15_000_000) % 250
+            );
+            t.feed(&tcp_event(&parse_line(&l).unwrap()).unwrap());
+        }
+        assert!(t.live() <= Tracker::CAPACITY, "{}", t.live());
+        assert!(t.forgotten > 0);
+    }
+    use crate::death::Kind;
     use tcpmortem_trace::{parse_line, tcp_event};
 
     fn feed_all(lines: &[&str]) -> Vec<Death> {
