@@ -89,16 +89,25 @@ def me_cpu():
 
 total = int(a.gb * 1e9)
 # Interleaved, so that a change of load hits all three alike; CPU time per GB for the sender
-# (this process) and for the proxy.
-rows, proxy_cpu, sender_direct, sender_proxy = [], 0.0, 0.0, 0.0
+# (this process), the receiver (the sink server) and the proxy.
+rows, proxy_cpu, sender_direct, sender_proxy, recv_direct, recv_proxy = [], 0.0, 0.0, 0.0, 0.0, 0.0
 for _ in range(3):
-    c0 = me_cpu(); d = throughput(9000, total); sender_direct += me_cpu() - c0
-    p0, c0 = cpu_s(a.proxy_pid), me_cpu(); p = throughput(9001, total)
-    proxy_cpu += cpu_s(a.proxy_pid) - p0; sender_proxy += me_cpu() - c0
+    c0, r0 = me_cpu(), cpu_s(srv); d = throughput(9000, total)
+    sender_direct += me_cpu() - c0; recv_direct += cpu_s(srv) - r0
+    p0, c0, r0 = cpu_s(a.proxy_pid), me_cpu(), cpu_s(srv); p = throughput(9001, total)
+    proxy_cpu += cpu_s(a.proxy_pid) - p0; sender_proxy += me_cpu() - c0; recv_proxy += cpu_s(srv) - r0
     rows.append((d, p, throughput(9010, total)))
 gbs = 3 * total / 1e9
-print(f"CPU per GB: the sender {sender_direct/gbs:.2f} s direct, {sender_proxy/gbs:.2f} s through the proxy; "
-      f"the proxy {proxy_cpu/gbs:.2f} s")
+sd, sp, rd, rp, pc = (x / gbs for x in (sender_direct, sender_proxy, recv_direct, recv_proxy, proxy_cpu))
+print(f"CPU per GB: sender {sd:.2f} s direct, {sp:.2f} s through the proxy; receiver {rd:.2f} s direct, "
+      f"{rp:.2f} s through the proxy; the proxy {pc:.2f} s")
+# Each process is one thread: a transfer cannot go faster than its busiest process allows, nor
+# than the machine's cores allow for the CPU all of them need per GB.
+cores = os.cpu_count()
+cap_direct = min(1 / max(sd, rd), cores / (sd + rd))
+cap_proxy = min(1 / max(sp, rp, pc), cores / (sp + rp + pc))
+print(f"CPU-bound ceiling on {cores} cores from these figures: direct {cap_direct:.2f} GB/s, through the proxy "
+      f"{cap_proxy:.2f} GB/s ({cap_proxy/cap_direct*100:.0f}% of direct)")
 d, p, s = (statistics.median(r[i] for r in rows) for i in range(3))
 print(f"throughput, {a.gb:g} GB, median of 3: direct {d/1e9:.2f} GB/s, tcpmortem proxy {p/1e9:.2f} GB/s "
       f"({p/d*100:.0f}% of direct), socat {s/1e9:.2f} GB/s ({s/d*100:.0f}%)")
