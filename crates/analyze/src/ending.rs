@@ -196,14 +196,9 @@ fn before(m: Option<Mark>, t: Mark) -> bool {
 /// captured and they acknowledge this side, so it had a socket.
 fn state_before(me: &Side, peer: &Side, t: Mark, seen_by_peer: bool) -> Option<TcpState> {
     if !before(me.first, t) {
-        // Nothing of it was captured: a socket only if the peer's ACKs show one.
-        return (seen_by_peer && before(peer.first_ack, t)).then(|| {
-            if before(peer.fin, t) {
-                TcpState::CloseWait
-            } else {
-                TcpState::Established
-            }
-        });
+        // Nothing of it was captured: a socket only if the peer's ACKs show one, and no later
+        // state, since only its own ACK could show that the peer's FIN reached it.
+        return (seen_by_peer && before(peer.first_ack, t)).then_some(TcpState::Established);
     }
     if me.rst.is_some_and(|r| key(r.at) < key(t)) {
         return Some(TcpState::Close);
