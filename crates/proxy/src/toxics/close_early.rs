@@ -4,7 +4,7 @@
 //! (TCP_ABORT_ON_DATA, or TCP_TIMEWAIT_SOCKET once only the timewait socket is left): the
 //! seed's WSAECONNABORTED 10053. The request itself is forwarded.
 
-use super::{Action, Emit, Stage, ms, parse};
+use super::{Action, Emit, OneShot, Stage, ms, parse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Instant;
@@ -17,39 +17,34 @@ pub struct Attributes {
 
 pub struct State {
     a: Attributes,
-    at: Option<Instant>,
-    done: bool,
+    shot: OneShot,
 }
 
 impl State {
     pub fn new(a: Attributes, _now: Instant) -> State {
         State {
             a,
-            at: None,
-            done: false,
+            shot: OneShot::default(),
         }
     }
 }
 
 impl Stage for State {
     fn data(&mut self, now: Instant, data: Vec<u8>, out: &mut Vec<Emit>) {
-        if self.done {
+        if self.shot.fired() {
             return;
         }
         out.push(Emit::Data(data));
-        if self.at.is_none() {
-            self.at = Some(now + ms(self.a.delay));
-        }
+        self.shot.arm(now + ms(self.a.delay));
         self.poll(now, out);
     }
     fn poll(&mut self, now: Instant, out: &mut Vec<Emit>) {
-        if !self.done && self.at.is_some_and(|t| t <= now) {
-            self.done = true;
+        if self.shot.fire(now) {
             out.push(Emit::Action(Action::CloseClient));
         }
     }
     fn deadline(&self) -> Option<Instant> {
-        self.at.filter(|_| !self.done)
+        self.shot.deadline()
     }
     fn update(&mut self, v: &Value) -> Result<(), String> {
         self.a = parse(v)?;
@@ -57,7 +52,7 @@ impl Stage for State {
     }
     fn remove(&mut self, _: &mut Vec<Emit>) {}
     fn acted(&self) -> Option<String> {
-        self.done.then(|| {
+        self.shot.fired().then(|| {
             format!(
                 "closed toward the client (FIN) {} ms after its first request",
                 self.a.delay

@@ -407,6 +407,36 @@ pub(crate) fn us(v: i64) -> Duration {
     Duration::from_micros(v.clamp(0, MAX_WAIT_MS) as u64)
 }
 
+/// An action that happens once, at a time set once: what close_early, reset_peer and reset
+/// wait for.
+#[derive(Debug, Default)]
+pub(crate) struct OneShot {
+    at: Option<Instant>,
+    done: bool,
+}
+
+impl OneShot {
+    /// Sets the time, unless it is set already.
+    pub fn arm(&mut self, at: Instant) {
+        self.at.get_or_insert(at);
+    }
+    pub fn armed(&self) -> bool {
+        self.at.is_some()
+    }
+    /// True once, at the first call at or after the time.
+    pub fn fire(&mut self, now: Instant) -> bool {
+        let due = !self.done && self.at.is_some_and(|t| t <= now);
+        self.done |= due;
+        due
+    }
+    pub fn deadline(&self) -> Option<Instant> {
+        self.at.filter(|_| !self.done)
+    }
+    pub fn fired(&self) -> bool {
+        self.done
+    }
+}
+
 /// A queue of data released at given times, in order: what latency, bandwidth and slicer
 /// hold.
 #[derive(Debug, Default)]

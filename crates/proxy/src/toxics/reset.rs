@@ -2,7 +2,7 @@
 //! bytes passed on its stream; with `after_bytes` 0 the delay runs from the toxic meeting the
 //! connection, so the RST can come before any data. The upstream side is reset too.
 
-use super::{Action, Emit, Stage, ms, parse};
+use super::{Action, Emit, OneShot, Stage, ms, parse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Instant;
@@ -17,8 +17,7 @@ pub struct Attributes {
 pub struct State {
     a: Attributes,
     passed: u64,
-    armed: Option<Instant>,
-    done: bool,
+    shot: OneShot,
 }
 
 impl State {
@@ -26,30 +25,29 @@ impl State {
         let mut s = State {
             a,
             passed: 0,
-            armed: None,
-            done: false,
+            shot: OneShot::default(),
         };
         s.arm(now);
         s
     }
     fn arm(&mut self, now: Instant) {
-        if self.armed.is_none() && self.passed >= self.a.after_bytes.max(0) as u64 {
-            self.armed = Some(now + ms(self.a.delay));
+        if self.passed >= self.a.after_bytes.max(0) as u64 {
+            self.shot.arm(now + ms(self.a.delay));
         }
     }
 }
 
 impl Stage for State {
     fn data(&mut self, now: Instant, mut data: Vec<u8>, out: &mut Vec<Emit>) {
-        if self.done {
+        if self.shot.fired() {
             return;
         }
         // Pass bytes up to the threshold; what lies beyond it waits for the RST.
         let left = (self.a.after_bytes.max(0) as u64).saturating_sub(self.passed);
-        if self.armed.is_none() && (data.len() as u64) > left {
+        if !self.shot.armed() && (data.len() as u64) > left {
             data.truncate(left as usize);
         }
-        if self.armed.is_none() {
+        if !self.shot.armed() {
             self.passed += data.len() as u64;
             if !data.is_empty() {
                 out.push(Emit::Data(data));
@@ -59,13 +57,12 @@ impl Stage for State {
         self.poll(now, out);
     }
     fn poll(&mut self, now: Instant, out: &mut Vec<Emit>) {
-        if !self.done && self.armed.is_some_and(|t| t <= now) {
-            self.done = true;
+        if self.shot.fire(now) {
             out.push(Emit::Action(Action::ResetClient));
         }
     }
     fn deadline(&self) -> Option<Instant> {
-        self.armed.filter(|_| !self.done)
+        self.shot.deadline()
     }
     fn update(&mut self, v: &Value) -> Result<(), String> {
         self.a = parse(v)?;
@@ -73,7 +70,7 @@ impl Stage for State {
     }
     fn remove(&mut self, _: &mut Vec<Emit>) {}
     fn acted(&self) -> Option<String> {
-        self.done.then(|| {
+        self.shot.fired().then(|| {
             format!(
                 "reset the client (SO_LINGER 0) {} ms after {} bytes",
                 self.a.delay, self.passed

@@ -2,7 +2,7 @@
 //! (SO_LINGER 0 and close), and that data is dropped. Toxiproxy acts only once data flows;
 //! `reset` acts before any.
 
-use super::{Action, Emit, Stage, ms, parse};
+use super::{Action, Emit, OneShot, Stage, ms, parse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Instant;
@@ -15,35 +15,30 @@ pub struct Attributes {
 
 pub struct State {
     a: Attributes,
-    at: Option<Instant>,
-    done: bool,
+    shot: OneShot,
 }
 
 impl State {
     pub fn new(a: Attributes, _now: Instant) -> State {
         State {
             a,
-            at: None,
-            done: false,
+            shot: OneShot::default(),
         }
     }
 }
 
 impl Stage for State {
     fn data(&mut self, now: Instant, _: Vec<u8>, out: &mut Vec<Emit>) {
-        if self.at.is_none() {
-            self.at = Some(now + ms(self.a.timeout));
-        }
+        self.shot.arm(now + ms(self.a.timeout));
         self.poll(now, out);
     }
     fn poll(&mut self, now: Instant, out: &mut Vec<Emit>) {
-        if !self.done && self.at.is_some_and(|t| t <= now) {
-            self.done = true;
+        if self.shot.fire(now) {
             out.push(Emit::Action(Action::ResetBoth));
         }
     }
     fn deadline(&self) -> Option<Instant> {
-        self.at.filter(|_| !self.done)
+        self.shot.deadline()
     }
     fn update(&mut self, v: &Value) -> Result<(), String> {
         self.a = parse(v)?;
@@ -51,7 +46,7 @@ impl Stage for State {
     }
     fn remove(&mut self, _: &mut Vec<Emit>) {}
     fn acted(&self) -> Option<String> {
-        self.done.then(|| {
+        self.shot.fired().then(|| {
             format!(
                 "reset both sides {} ms after the first data",
                 self.a.timeout
