@@ -29,7 +29,7 @@ pub struct BpfError {
 }
 
 impl BpfError {
-    fn new(what: impl Into<String>, e: &(dyn std::error::Error + 'static)) -> BpfError {
+    pub(crate) fn new(what: impl Into<String>, e: &(dyn std::error::Error + 'static)) -> BpfError {
         // aya wraps the syscall's io::Error; its errno tells a missing privilege apart.
         let mut errno = None;
         let mut message = e.to_string();
@@ -96,14 +96,7 @@ impl WatchProbe {
             .load(OBJECT)
             .map_err(|e| BpfError::new("load the BPF object", &e))?;
         for (name, tp) in TP_BTF {
-            let what = || format!("tp_btf/{tp}");
-            let prog: &mut BtfTracePoint = ebpf
-                .program_mut(name)
-                .ok_or_else(|| missing(name))?
-                .try_into()
-                .map_err(|e| BpfError::new(what(), &e))?;
-            prog.load(tp, &btf).map_err(|e| BpfError::new(what(), &e))?;
-            prog.attach().map_err(|e| BpfError::new(what(), &e))?;
+            attach_tp_btf(&mut ebpf, &btf, name, tp)?;
         }
         let mut accept_error = None;
         for (name, tp) in SYSCALL_EXITS {
@@ -166,7 +159,25 @@ impl WatchProbe {
     }
 }
 
-fn missing(name: &str) -> BpfError {
+/// Loads program `name` of `ebpf` as a tp_btf program on tracepoint `tp`, and attaches it.
+pub(crate) fn attach_tp_btf(
+    ebpf: &mut Ebpf,
+    btf: &Btf,
+    name: &str,
+    tp: &str,
+) -> Result<(), BpfError> {
+    let what = || format!("tp_btf/{tp}");
+    let prog: &mut BtfTracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| missing(name))?
+        .try_into()
+        .map_err(|e| BpfError::new(what(), &e))?;
+    prog.load(tp, btf).map_err(|e| BpfError::new(what(), &e))?;
+    prog.attach().map_err(|e| BpfError::new(what(), &e))?;
+    Ok(())
+}
+
+pub(crate) fn missing(name: &str) -> BpfError {
     BpfError {
         what: name.into(),
         message: "not in the BPF object (rebuild it with scripts/build-bpf)".into(),

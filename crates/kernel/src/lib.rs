@@ -7,12 +7,14 @@
 //! - [`capture`]: AF_PACKET capture with kernel timestamps;
 //! - [`mmap`]: memory-mapped windows onto a capture file, for `analyze`;
 //! - [`tracefs`]: private trace instances, named after their owner's pid;
+//! - [`bpf`], [`calls_bpf`]: the BPF programs of `watch` and of the lab's call tracer;
 //! - [`sock`]: the socket calls the lab's actors make, with errno preserved;
 //! - [`proc`]: process plumbing (parent-death signal, SIGPIPE accounting, clocks, privileges).
 //!
 //! Every function reports failures as [`Error`], which names the operation and its target.
 
 pub mod bpf;
+pub mod calls_bpf;
 pub mod capture;
 pub mod diag;
 pub mod ethtool;

@@ -1,26 +1,41 @@
-//! A program's socket calls, from the kernel's system-call tracepoints in a tracefs instance
-//! of the run's own, limited to the programs' process trees (`set_event_pid` with the
-//! `event-fork` option: the thread that forks a program is listed, and its children join the
-//! list as they are forked).
+//! A program's socket calls, traced in the kernel and limited to the programs' process trees.
 //!
-//! Which connection a descriptor belongs to: when a call on a descriptor not yet known
-//! completes (a connect, an accept's new descriptor, the first call on an inherited one), the
-//! reader looks it up at once, as `ss -p` does: `/proc/TID/fd/FD` names the socket's inode,
-//! and `/proc/TID/net/tcp` (the task's own namespace) gives the inode's addresses. The answer
-//! holds until that descriptor is closed. Calls on descriptors that are not TCP sockets of the
-//! run's hosts (files, pipes, a terminal) are dropped. A descriptor that was already closed
-//! when the reader came to it (the reader lags the program by a few milliseconds) cannot be
-//! identified: its calls are counted in a note, not guessed.
+//! Where eBPF loads (CAP_BPF + CAP_PERFMON, kernel BTF): `crates/kernel/bpf/calls.bpf.c`, on
+//! `raw_syscalls:sys_enter`/`sys_exit`, reads each call's socket from the calling task's own
+//! descriptor table at the call (accept: the new descriptor's at its return; connect: at its
+//! return, once bound; close: at its entry, before it is gone), so every call on a TCP socket
+//! is tied to its 4-tuple, however soon the descriptor is closed. The traced processes are a
+//! map: the thread that spawns a program is listed before it forks, and
+//! `sched_process_fork` adds every process a traced one forks. Calls on descriptors 0-2 and on
+//! anything but a TCP socket are dropped in the kernel. Loading runs while the sandbox is built.
+//!
+//! Elsewhere, or with `TCPMORTEM_CALL_TRACER=tracefs`, the fallback: the kernel's system-call
+//! tracepoints in a tracefs instance of the run's own (`set_event_pid` with the `event-fork`
+//! option: the thread that forks a program is listed, and its children join the list as they
+//! are forked). Which connection a descriptor belongs to: when a call on a descriptor not yet
+//! known completes (a connect, an accept's new descriptor, the first call on an inherited
+//! one), the reader looks it up at once, as `ss -p` does: `/proc/TID/fd/FD` names the
+//! socket's inode, and `/proc/TID/net/tcp` (the task's own namespace) gives the inode's
+//! addresses. The answer holds until that descriptor is closed. Calls on descriptors that are
+//! not TCP sockets of the run's hosts (files, pipes, a terminal) are dropped. A descriptor that
+//! was already closed when the reader came to it (the reader lags the program by a few
+//! milliseconds) cannot be identified: its calls are counted in a note, not guessed. Removing
+//! that instance also costs ~80-130 ms at the end of a run (clearing the event pids and the
+//! syscall probes waits for RCU grace periods), which the eBPF path does not.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use tcpmortem_kernel::calls_bpf::{CallProbe, CallRing};
 use tcpmortem_kernel::proc;
 use tcpmortem_kernel::sock::poll;
 use tcpmortem_kernel::tracefs::{self, Instance};
 use tcpmortem_trace::syscall::{Pairer, SysCall, parse_sys_line};
+
+/// Set to `tracefs` to trace the programs' calls through tracefs even where eBPF loads.
+pub const TRACER_VAR: &str = "TCPMORTEM_CALL_TRACER";
 
 /// A traced call on a socket of the run, with the socket's addresses as the program saw them.
 #[derive(Debug, Clone)]
@@ -42,53 +57,144 @@ pub struct TraceOut {
     pub lost: u64,
 }
 
+/// How the calls are traced.
+enum Backend {
+    Bpf(Arc<Mutex<CallProbe>>),
+    Tracefs {
+        instance: Arc<Instance>,
+        events: Vec<String>,
+    },
+}
+
 pub struct CallTracer {
-    pub instance: Arc<Instance>,
-    pub events: Vec<String>,
+    backend: Backend,
+    /// Why the fallback is used, for the record's notes.
+    pub note: Option<String>,
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<TraceOut>>,
     leaders: Arc<Mutex<Vec<i32>>>,
+    ours: [IpAddr; 2],
 }
 
-/// The instance's ring buffer per CPU: the programs' calls only (the pid filter drops the
-/// rest in the kernel), so a small one holds a long run.
+/// The tracefs instance's ring buffer per CPU: the programs' calls only (the pid filter drops
+/// the rest in the kernel), so a small one holds a long run.
 const BUFFER_KB: u32 = 2048;
 
+/// What the thread that spawns a program does first, so that the program is traced from its
+/// first instruction.
+#[derive(Clone)]
+pub struct SpawnHook(HookKind);
+
+#[derive(Clone)]
+enum HookKind {
+    Bpf(Arc<Mutex<CallProbe>>),
+    Tracefs(Arc<Instance>, Vec<String>),
+}
+
+impl SpawnHook {
+    /// Called on the spawning thread before it forks: its children will be traced.
+    pub fn before_fork(&self) -> Result<(), String> {
+        let tid = proc::thread_id().ok_or_else(|| "cannot read /proc/thread-self".to_string())?;
+        match &self.0 {
+            HookKind::Bpf(p) => p
+                .lock()
+                .map_err(|_| "the call tracer's lock is poisoned".to_string())?
+                .trace_children_of(tid as u32)
+                .map_err(|e| e.to_string()),
+            HookKind::Tracefs(inst, events) => {
+                inst.append("set_event_pid", &format!("{tid}\n"))
+                    .map_err(|e| e.to_string())?;
+                events.iter().try_for_each(|e| {
+                    inst.set(&format!("events/{e}/enable"), "1")
+                        .map_err(|e| e.to_string())
+                })
+            }
+        }
+    }
+
+    /// Called on the spawning thread once the program runs: the thread forks nothing more.
+    pub fn after_spawn(&self) {
+        if let (HookKind::Bpf(p), Some(tid)) = (&self.0, proc::thread_id())
+            && let Ok(mut p) = p.lock()
+        {
+            p.forget_spawner(tid as u32);
+        }
+    }
+}
+
 impl CallTracer {
-    /// Creates the instance (no event enabled until a program's thread is listed) and starts
-    /// its reader. `ours`: the run's host addresses.
+    /// Loads the BPF programs, or makes the tracefs instance, and starts the reader. `ours`:
+    /// the run's host addresses.
     pub fn start(ours: [IpAddr; 2]) -> tcpmortem_kernel::Result<CallTracer> {
         Ok(Self::prepare()?.start(ours))
     }
 
-    /// Creates the instance, the slow part (~50 ms of ring-buffer resets): a run does it while
-    /// its sandbox is built, before the host addresses the reader needs are known.
+    /// The slow part (loading and verifying the BPF programs, or ~50 ms of the instance's
+    /// ring-buffer resets): a run does it while its sandbox is built, before the host
+    /// addresses the reader needs are known.
     pub fn prepare() -> tcpmortem_kernel::Result<Prepared> {
-        let root = tracefs::root()?;
-        let instance = Instance::create(&root, &[], Some(BUFFER_KB))?;
-        instance.set("options/event-fork", "1")?;
-        let events: Vec<String> = tcpmortem_trace::syscall::events()
-            .into_iter()
-            .filter(|e| root.join("events").join(e).is_dir())
-            .collect();
-        // Descriptors 0-2 are the program's stdin, stdout and stderr (/dev/null and pipes):
-        // their calls are dropped in the kernel (curl writes its error one byte at a time).
-        for e in &events {
-            let e: &String = e;
-            if e.contains("sys_enter_") && !e.ends_with("_socket") {
-                let _ = instance.set_filter(e, "fd > 2");
+        let why = if std::env::var(TRACER_VAR).is_ok_and(|v| v == "tracefs") {
+            format!("{TRACER_VAR}=tracefs")
+        } else {
+            match CallProbe::load() {
+                Ok(mut probe) => {
+                    if let Some(ring) = probe.take_ring() {
+                        return Ok(Prepared {
+                            backend: PreparedBackend::Bpf {
+                                probe: Box::new(probe),
+                                ring,
+                            },
+                            note: None,
+                        });
+                    }
+                    "the BPF ring buffer is missing".to_string()
+                }
+                Err(e) if e.is_permission() => {
+                    format!("eBPF needs CAP_BPF + CAP_PERFMON: {e}")
+                }
+                Err(e) => format!("eBPF could not be loaded: {e}"),
             }
-        }
-        let pipe = instance.pipe()?;
+        };
+        let (instance, events, pipe) = prepare_tracefs()?;
         Ok(Prepared {
-            instance,
-            events,
-            pipe,
+            backend: PreparedBackend::Tracefs {
+                instance,
+                events,
+                pipe,
+            },
+            note: Some(format!(
+                "the programs' socket calls were traced through tracefs, not eBPF ({why})"
+            )),
         })
     }
 
-    /// Tells the reader the pid of a program the lab started.
+    /// `ebpf` or `tracefs`: which tracer the run used, for the record.
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Bpf(_) => "ebpf",
+            Backend::Tracefs { .. } => "tracefs",
+        }
+    }
+
+    /// What a program's spawning thread must do first.
+    pub fn spawn_hook(&self) -> SpawnHook {
+        SpawnHook(match &self.backend {
+            Backend::Bpf(p) => HookKind::Bpf(p.clone()),
+            Backend::Tracefs { instance, events } => {
+                HookKind::Tracefs(instance.clone(), events.clone())
+            }
+        })
+    }
+
+    /// Tells the tracer the pid of a program the lab started.
     pub fn add_program(&self, pid: i32) {
+        if let Backend::Bpf(p) = &self.backend {
+            // Already traced since its fork (the spawning thread was listed); this covers a
+            // fork the kernel reported before the programs were attached.
+            if let Ok(mut p) = p.lock() {
+                let _ = p.trace(pid as u32);
+            }
+        }
         if let Ok(mut l) = self.leaders.lock() {
             l.push(pid);
         }
@@ -102,16 +208,65 @@ impl CallTracer {
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
-        out.lost = self.instance.overruns();
+        match &self.backend {
+            Backend::Bpf(p) => {
+                if let Ok(p) = p.lock() {
+                    // Calls still blocked when the run ended: kept with no result.
+                    let mut blocked: Vec<_> = p
+                        .pending()
+                        .iter()
+                        .filter_map(|r| tcpmortem_trace::syscall::bpf::decode(r))
+                        .collect();
+                    blocked.sort_by_key(|c| c.call.start_ns);
+                    for c in blocked {
+                        keep_bpf(&mut out, c, &self.ours);
+                    }
+                    let lost = p.lost();
+                    out.lost = lost.ring_full + lost.pending;
+                }
+            }
+            Backend::Tracefs { instance, .. } => out.lost = instance.overruns(),
+        }
         out
     }
 }
 
-/// A call tracer's instance, made and filtered, with no reader yet.
+fn prepare_tracefs() -> tcpmortem_kernel::Result<(Instance, Vec<String>, tracefs::TracePipe)> {
+    let root = tracefs::root()?;
+    let instance = Instance::create(&root, &[], Some(BUFFER_KB))?;
+    instance.set("options/event-fork", "1")?;
+    let events: Vec<String> = tcpmortem_trace::syscall::events()
+        .into_iter()
+        .filter(|e| root.join("events").join(e).is_dir())
+        .collect();
+    // Descriptors 0-2 are the program's stdin, stdout and stderr (/dev/null and pipes):
+    // their calls are dropped in the kernel (curl writes its error one byte at a time).
+    for e in &events {
+        let e: &String = e;
+        if e.contains("sys_enter_") && !e.ends_with("_socket") {
+            let _ = instance.set_filter(e, "fd > 2");
+        }
+    }
+    let pipe = instance.pipe()?;
+    Ok((instance, events, pipe))
+}
+
+/// A call tracer loaded or made, with no reader yet.
 pub struct Prepared {
-    instance: Instance,
-    events: Vec<String>,
-    pipe: tracefs::TracePipe,
+    backend: PreparedBackend,
+    note: Option<String>,
+}
+
+enum PreparedBackend {
+    Bpf {
+        probe: Box<CallProbe>,
+        ring: CallRing,
+    },
+    Tracefs {
+        instance: Instance,
+        events: Vec<String>,
+        pipe: tracefs::TracePipe,
+    },
 }
 
 impl Prepared {
@@ -121,14 +276,30 @@ impl Prepared {
         let s = stop.clone();
         let leaders = Arc::new(Mutex::new(Vec::new()));
         let l = leaders.clone();
-        let pipe = self.pipe;
-        let reader = std::thread::spawn(move || read_loop(pipe, l, ours, &s));
+        let (backend, reader) = match self.backend {
+            PreparedBackend::Bpf { probe, ring } => (
+                Backend::Bpf(Arc::new(Mutex::new(*probe))),
+                std::thread::spawn(move || bpf_loop(ring, ours, &s)),
+            ),
+            PreparedBackend::Tracefs {
+                instance,
+                events,
+                pipe,
+            } => (
+                Backend::Tracefs {
+                    instance: Arc::new(instance),
+                    events,
+                },
+                std::thread::spawn(move || read_loop(pipe, l, ours, &s)),
+            ),
+        };
         CallTracer {
-            instance: Arc::new(self.instance),
-            events: self.events,
+            backend,
+            note: self.note,
             stop,
             reader: Some(reader),
             leaders,
+            ours,
         }
     }
 }
@@ -138,6 +309,41 @@ impl Drop for CallTracer {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.reader.take() {
             let _ = h.join();
+        }
+    }
+}
+
+/// Keeps a call the BPF tracer recorded when its socket is one of the run's: both ends on
+/// the run's hosts. A connect that failed before its socket was bound names no ends, and is
+/// kept as the fallback keeps it.
+fn keep_bpf(out: &mut TraceOut, c: tcpmortem_trace::syscall::bpf::BpfCall, ours: &[IpAddr; 2]) {
+    let keep = match c.ends {
+        Some((l, r)) => ours.contains(&l.ip()) && ours.contains(&r.ip()),
+        None => c.call.call == "connect" && c.call.ret.is_some_and(|r| r < 0),
+    };
+    if keep {
+        out.calls.push(Traced {
+            call: c.call,
+            pid: c.pid,
+            ends: c.ends,
+        });
+    }
+}
+
+fn bpf_loop(mut ring: CallRing, ours: [IpAddr; 2], stop: &AtomicBool) -> TraceOut {
+    let mut out = TraceOut::default();
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        if !stopping {
+            let _ = poll(&[(ring.raw_fd(), libc::POLLIN)], 1);
+        }
+        ring.drain(|b| {
+            if let Some(c) = tcpmortem_trace::syscall::bpf::decode(b) {
+                keep_bpf(&mut out, c, &ours);
+            }
+        });
+        if stopping {
+            return out;
         }
     }
 }

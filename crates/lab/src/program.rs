@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tcpmortem_kernel::proc;
-use tcpmortem_kernel::tracefs::Instance;
 
 /// Set in every program's environment to the pid of the tcpmortem that started it.
 pub const OWNER_VAR: &str = "TCPMORTEM_LAB_OWNER";
@@ -142,15 +141,15 @@ pub fn check_programs(sc: &Scenario) -> Result<(), LabError> {
 
 impl Program {
     /// Starts `argv` in the namespace `netns` with `env` added. With `trace`, the spawning
-    /// thread adds itself to the instance's `set_event_pid` first, so that the program is
-    /// traced from its first instruction (`event-fork` adds the child as it forks).
+    /// thread has the call tracer follow its children first, so that the program is traced
+    /// from its first instruction.
     pub fn start(
         actor: Actor,
         argv: Vec<String>,
         env: Vec<(String, String)>,
         netns: std::os::fd::RawFd,
         limit: Duration,
-        trace: Option<(Arc<Instance>, Vec<String>)>,
+        trace: Option<crate::calls::SpawnHook>,
     ) -> Result<Program, LabError> {
         let (tx, rx) = channel();
         let ended: Arc<Mutex<Option<(Exit, u64)>>> = Arc::new(Mutex::new(None));
@@ -159,23 +158,11 @@ impl Program {
         // The thread that forks is the program's parent for PR_SET_PDEATHSIG: it stays until
         // the program exits.
         let waiter = std::thread::spawn(move || {
-            if let Some((inst, events)) = &trace {
-                let ready = proc::thread_id()
-                    .ok_or_else(|| "cannot read /proc/thread-self".to_string())
-                    .and_then(|tid| {
-                        inst.append("set_event_pid", &format!("{tid}\n"))
-                            .map_err(|e| e.to_string())
-                    })
-                    .and_then(|()| {
-                        events.iter().try_for_each(|e| {
-                            inst.set(&format!("events/{e}/enable"), "1")
-                                .map_err(|e| e.to_string())
-                        })
-                    });
-                if let Err(e) = ready {
-                    let _ = tx.send(Err(format!("tracing the program's calls: {e}")));
-                    return;
-                }
+            if let Some(hook) = &trace
+                && let Err(e) = hook.before_fork()
+            {
+                let _ = tx.send(Err(format!("tracing the program's calls: {e}")));
+                return;
             }
             let mut cmd = Command::new(&argv2[0]);
             cmd.args(&argv2[1..])
@@ -186,7 +173,11 @@ impl Program {
             for (k, v) in &env {
                 cmd.env(k, v);
             }
-            let mut child = match proc::spawn_program(&mut cmd, netns) {
+            let spawned = proc::spawn_program(&mut cmd, netns);
+            if let Some(hook) = &trace {
+                hook.after_spawn();
+            }
+            let mut child = match spawned {
                 Ok(c) => c,
                 Err(e) => {
                     let _ = tx.send(Err(format!("cannot start {:?}: {e}", argv2[0])));

@@ -231,6 +231,10 @@ pub struct Environment {
     /// Whether the programs' socket calls were traced (syscall tracepoints).
     #[serde(default)]
     pub call_tracing: bool,
+    /// How they were traced: `ebpf` or `tracefs` (the fallback); absent in older records
+    /// and when they were not traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_tracer: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -762,10 +762,7 @@ impl Runner<'_> {
             Actor::Client => self.sandbox.client.raw_fd(),
             Actor::Server => self.sandbox.server.raw_fd(),
         };
-        let trace = self
-            .tracer
-            .as_ref()
-            .map(|t| (t.instance.clone(), t.events.clone()));
+        let trace = self.tracer.as_ref().map(CallTracer::spawn_hook);
         let p =
             Program::start(actor, argv, env, ns, self.sc.program_timeout, trace).map_err(|e| {
                 LabError::Scenario {
@@ -996,7 +993,10 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     });
     let observers = Observers::start(&sandbox, t0, pending_trace, &mut notes)?;
     let tracer = match tracer_start {
-        Some(Ok(Ok(t))) => Some(t),
+        Some(Ok(Ok(t))) => {
+            notes.extend(t.note.clone());
+            Some(t)
+        }
         Some(Ok(Err(e))) => {
             notes.push(format!(
                 "the programs' socket calls are not traced (syscall tracepoints): {e}"
@@ -1181,6 +1181,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     // The two instances are removed side by side: each waits on the kernel's tracepoint
     // unregistering (~50-100 ms), not on a CPU.
     let call_tracing = r.tracer.is_some();
+    let call_tracer = r.tracer.as_ref().map(|t| t.kind().to_string());
     let tracer_stop = r
         .tracer
         .take()
@@ -1215,6 +1216,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         tracefs,
         events_lost: lost,
         call_tracing,
+        call_tracer,
     };
     let raw_events: Vec<_> = raw_events
         .into_iter()

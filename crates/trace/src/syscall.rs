@@ -7,8 +7,13 @@
 //! ```
 //!
 //! An exit carries only the return value: it is paired with the last enter of the same task.
+//!
+//! [`bpf`]: the same calls as the lab's BPF call tracer records them, already paired and tied
+//! to their socket.
 
 use std::collections::HashMap;
+
+pub mod bpf;
 
 /// The socket calls traced: their tracepoints are `sys_enter_NAME` and `sys_exit_NAME`.
 pub const SOCKET_CALLS: &[&str] = &[
