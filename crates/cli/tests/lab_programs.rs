@@ -612,3 +612,195 @@ fn a_programs_output_is_kept_bounded_with_its_full_length() {
     assert!(text.contains("(16384 of 100000 bytes shown)"), "{text}");
     assert!(text.contains("stderr: oops"), "{text}");
 }
+
+/// The notes of a record, as one text.
+fn notes(v: &Value) -> String {
+    v["notes"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn calls_are_traced_by_ebpf_as_root_and_by_tracefs_when_forced_with_the_same_calls() {
+    if !lab_available() {
+        return;
+    }
+    let bpf = lab_json("curl-empty-reply", &[]);
+    assert_eq!(bpf["environment"]["call_tracing"], true);
+    assert_eq!(bpf["environment"]["call_tracer"], "ebpf");
+    assert!(!notes(&bpf).contains("tracefs"), "{}", notes(&bpf));
+    let out = tcpmortem()
+        .args(["lab", "run", "curl-empty-reply", "--json"])
+        .env("TCPMORTEM_CALL_TRACER", "tracefs")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fallback: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(fallback["environment"]["call_tracing"], true);
+    assert_eq!(fallback["environment"]["call_tracer"], "tracefs");
+    assert!(
+        notes(&fallback).contains(
+            "the programs' socket calls were traced through tracefs, not eBPF (TCPMORTEM_CALL_TRACER=tracefs)"
+        ),
+        "{}",
+        notes(&fallback)
+    );
+    assert_eq!(passed(&fallback), 2);
+    let sent = format!("sendto → {} bytes", curl_request_len(&bpf));
+    let expected = [
+        "connect → EINPROGRESS",
+        sent.as_str(),
+        "recvfrom → eof",
+        "close → ok",
+    ];
+    assert_eq!(calls_of(&bpf, "client"), expected);
+    let sent = format!("sendto → {} bytes", curl_request_len(&fallback));
+    let expected = [
+        "connect → EINPROGRESS",
+        sent.as_str(),
+        "recvfrom → eof",
+        "close → ok",
+    ];
+    assert_eq!(calls_of(&fallback, "client"), expected);
+    for v in [&bpf, &fallback] {
+        let conn = &v["connections"][0];
+        for c in v["program_calls"].as_array().unwrap() {
+            assert_eq!((&c["conn"], &c["fd"]), (&Value::from(1), &Value::from(5)));
+            assert_eq!(
+                (&c["local"], &c["remote"]),
+                (&conn["client"], &conn["server"])
+            );
+            assert_eq!(c["comm"], "curl");
+        }
+    }
+    // A record without the field (before the eBPF tracer) still reads.
+    let mut old = bpf.clone();
+    old["environment"]
+        .as_object_mut()
+        .unwrap()
+        .remove("call_tracer");
+    let old: tcpmortem_lab::record::Record = serde_json::from_value(old).unwrap();
+    assert_eq!(old.environment.call_tracer, None);
+}
+
+/// A Python program in the client host, from a file (its placeholders come as environment
+/// variables: SERVER_ADDR, PORT).
+fn python_client(dir: &Path, name: &str, code: &str, server: &str) -> PathBuf {
+    let py = dir.join(format!("{name}.py"));
+    std::fs::write(&py, code).unwrap();
+    scenario(
+        dir,
+        name,
+        &format!("client exec python3 {}\n{server}", py.display()),
+    )
+}
+
+#[test]
+fn the_calls_of_a_forked_child_are_traced_and_tied_to_its_connection() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let sc = python_client(
+        dir.path(),
+        "fork",
+        "import os, socket
+pid = os.fork()
+if pid == 0:
+    s = socket.create_connection((os.environ['SERVER_ADDR'], int(os.environ['PORT'])))
+    s.sendall(b'hello')
+    s.close()
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+os._exit(os.waitstatus_to_exitcode(status))
+",
+        "server accept
+server recv
+wait client 10s
+expect client exit = 0
+",
+    );
+    let v = lab_json(sc.to_str().unwrap(), &[]);
+    assert_eq!(v["environment"]["call_tracer"], "ebpf");
+    assert_eq!(passed(&v), 1);
+    assert_eq!(
+        calls_of(&v, "client"),
+        ["connect → connected", "sendto → 5 bytes", "close → ok"]
+    );
+    let parent = program(&v, "client")["pid"].as_i64().unwrap();
+    let conn = &v["connections"][0];
+    for c in v["program_calls"].as_array().unwrap() {
+        let pid = c["pid"].as_i64().unwrap();
+        assert!(pid > 0 && pid != parent, "the child's call: {c}");
+        assert_eq!(c["tid"], c["pid"], "{c}");
+        assert_eq!(c["program"], "python3", "{c}");
+        assert_eq!(
+            (&c["conn"], &c["local"]),
+            (&Value::from(1), &conn["client"])
+        );
+    }
+}
+
+#[test]
+fn a_socket_closed_right_after_its_calls_is_still_identified() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    // Connect, send and close within microseconds: by the time a reader in user space came to
+    // look the descriptor up in /proc, it was gone (the fallback counts such calls in a note).
+    let sc = python_client(
+        dir.path(),
+        "quick",
+        "import os, socket
+for i in range(3):
+    s = socket.create_connection((os.environ['SERVER_ADDR'], int(os.environ['PORT'])))
+    s.sendall(b'x' * (i + 1))
+    s.close()
+",
+        "server accept
+server accept
+server accept
+wait client 10s
+expect client exit = 0
+",
+    );
+    let v = lab_json(sc.to_str().unwrap(), &[]);
+    assert_eq!(v["environment"]["call_tracer"], "ebpf");
+    assert_eq!(passed(&v), 1);
+    assert_eq!(
+        calls_of(&v, "client"),
+        [
+            "connect → connected",
+            "sendto → 1 bytes",
+            "close → ok",
+            "connect → connected",
+            "sendto → 2 bytes",
+            "close → ok",
+            "connect → connected",
+            "sendto → 3 bytes",
+            "close → ok"
+        ]
+    );
+    // Each call names its own connection by its 4-tuple: three connections, three calls each.
+    let conns = v["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 3);
+    for (i, c) in v["program_calls"].as_array().unwrap().iter().enumerate() {
+        let conn = &conns[i / 3];
+        assert_eq!(c["conn"], conn["id"], "{c}");
+        assert_eq!(
+            (&c["local"], &c["remote"]),
+            (&conn["client"], &conn["server"])
+        );
+    }
+    assert!(!notes(&v).contains("descriptors closed"), "{}", notes(&v));
+}
