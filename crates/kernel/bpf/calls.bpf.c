@@ -93,9 +93,11 @@ struct {
 	__type(value, __u32);
 } syscalls SEC(".maps");
 
-/* TC_TRACED tgids and TC_SPAWNER tids. Entries stay until the run ends (the map with it). */
+/* TC_TRACED tgids and TC_SPAWNER tids. Entries stay until the run ends (the map with it).
+ * The hash maps are not preallocated: loading stays a few ms faster, and they hold a handful. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
 	__type(value, __u32);
@@ -104,6 +106,7 @@ struct {
 /* A call between its entry and its return, by thread; what is left at the end was blocked. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
 	__type(value, struct tc_call);
