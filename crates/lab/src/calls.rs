@@ -513,3 +513,60 @@ fn read_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tcpmortem_trace::syscall::bpf::BpfCall;
+
+    fn call(name: &str, ret: Option<i64>, ends: Option<(&str, &str)>) -> BpfCall {
+        BpfCall {
+            call: SysCall {
+                tid: 7,
+                comm: "curl".into(),
+                call: name.into(),
+                fd: 5,
+                size: None,
+                tcp: false,
+                start_ns: 1,
+                end_ns: ret.map(|_| 2),
+                ret,
+            },
+            pid: 7,
+            ends: ends.map(|(l, r)| (l.parse().unwrap(), r.parse().unwrap())),
+        }
+    }
+
+    #[test]
+    fn only_calls_on_the_runs_connections_are_kept() {
+        let ours: [IpAddr; 2] = ["198.18.0.1".parse().unwrap(), "198.18.0.6".parse().unwrap()];
+        let mut out = TraceOut::default();
+        let run = Some(("198.18.0.1:40000", "198.18.0.6:8080"));
+        keep_bpf(&mut out, call("sendto", Some(81), run), &ours);
+        // A blocked call (no result) on the run's socket is kept too.
+        keep_bpf(&mut out, call("recvfrom", None, run), &ours);
+        // A socket to elsewhere, a listener (no peer), a failed accept: dropped.
+        let elsewhere = Some(("198.18.0.1:40002", "10.0.0.1:80"));
+        keep_bpf(&mut out, call("sendto", Some(81), elsewhere), &ours);
+        keep_bpf(&mut out, call("accept4", Some(-11), None), &ours);
+        // A connect refused before its socket was bound names no ends: kept, as the fallback.
+        keep_bpf(&mut out, call("connect", Some(-111), None), &ours);
+        let kept: Vec<(&str, Option<i64>)> = out
+            .calls
+            .iter()
+            .map(|t| (t.call.call.as_str(), t.call.ret))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("sendto", Some(81)),
+                ("recvfrom", None),
+                ("connect", Some(-111))
+            ]
+        );
+        assert_eq!(
+            out.calls[0].ends,
+            run.map(|(l, r)| (l.parse().unwrap(), r.parse().unwrap()))
+        );
+    }
+}
