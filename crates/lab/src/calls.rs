@@ -155,7 +155,8 @@ impl CallTracer {
                 Err(e) => format!("eBPF could not be loaded: {e}"),
             }
         };
-        let (instance, events, pipe) = prepare_tracefs()?;
+        let (instance, events, pipe) = prepare_tracefs()
+            .map_err(|e| tcpmortem_kernel::Error::new(format!("{} (and {why})", e.op), e.source))?;
         Ok(Prepared {
             backend: PreparedBackend::Tracefs {
                 instance,
