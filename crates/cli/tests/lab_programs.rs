@@ -804,3 +804,44 @@ expect client exit = 0
     }
     assert!(!notes(&v).contains("descriptors closed"), "{}", notes(&v));
 }
+
+#[test]
+fn a_call_still_blocked_when_the_run_ends_is_kept_without_a_result_by_both_tracers() {
+    if !lab_available() {
+        return;
+    }
+    let dir = common::tempdir();
+    let sc = python_client(
+        dir.path(),
+        "blocked",
+        "import os, socket
+s = socket.create_connection((os.environ['SERVER_ADDR'], int(os.environ['PORT'])))
+s.recv(10)
+",
+        "server accept
+",
+    );
+    for tracer in ["ebpf", "tracefs"] {
+        let out = tcpmortem()
+            .args(["lab", "run", sc.to_str().unwrap(), "--json"])
+            .env("TCPMORTEM_CALL_TRACER", tracer)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["environment"]["call_tracer"], tracer);
+        assert_eq!(
+            calls_of(&v, "client"),
+            ["connect → connected", "recvfrom → none"],
+            "{tracer}"
+        );
+        let recv = &v["program_calls"][1];
+        assert!(recv["returned_ns"].is_null(), "{recv}");
+        assert_eq!(recv["conn"], 1, "{recv}");
+        assert_eq!(recv["local"], v["connections"][0]["client"], "{recv}");
+    }
+}

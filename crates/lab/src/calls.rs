@@ -52,8 +52,10 @@ pub struct Traced {
 #[derive(Debug, Default)]
 pub struct TraceOut {
     pub calls: Vec<Traced>,
-    /// Calls on descriptors gone before they could be identified.
+    /// Calls on descriptors gone before they could be identified (the tracefs fallback only:
+    /// eBPF reads the socket at the call).
     pub unidentified: u64,
+    /// Events (tracefs) or calls (eBPF) the ring buffer had no room for.
     pub lost: u64,
 }
 
@@ -203,6 +205,12 @@ impl CallTracer {
 
     /// Stops the reader after a last read; returns what it found.
     pub fn stop(mut self) -> TraceOut {
+        // The calls still blocked, read before the reader's last read: one that returns in
+        // between is then in both (and kept once), rather than in neither.
+        let blocked = match &self.backend {
+            Backend::Bpf(p) => p.lock().map(|p| p.pending()).unwrap_or_default(),
+            Backend::Tracefs { .. } => Vec::new(),
+        };
         self.stop.store(true, Ordering::SeqCst);
         let mut out = self
             .reader
@@ -211,17 +219,21 @@ impl CallTracer {
             .unwrap_or_default();
         match &self.backend {
             Backend::Bpf(p) => {
+                let mut blocked: Vec<_> = blocked
+                    .iter()
+                    .filter_map(|r| tcpmortem_trace::syscall::bpf::decode(r))
+                    .filter(|b| {
+                        !out.calls
+                            .iter()
+                            .any(|t| (t.call.tid, t.call.start_ns) == (b.call.tid, b.call.start_ns))
+                    })
+                    .collect();
+                blocked.sort_by_key(|c| c.call.start_ns);
+                // Kept with no result.
+                for c in blocked {
+                    keep_bpf(&mut out, c, &self.ours);
+                }
                 if let Ok(p) = p.lock() {
-                    // Calls still blocked when the run ended: kept with no result.
-                    let mut blocked: Vec<_> = p
-                        .pending()
-                        .iter()
-                        .filter_map(|r| tcpmortem_trace::syscall::bpf::decode(r))
-                        .collect();
-                    blocked.sort_by_key(|c| c.call.start_ns);
-                    for c in blocked {
-                        keep_bpf(&mut out, c, &self.ours);
-                    }
                     let lost = p.lost();
                     out.lost = lost.ring_full + lost.pending;
                 }
