@@ -818,7 +818,9 @@ fn a_call_still_blocked_when_the_run_ends_is_kept_without_a_result_by_both_trace
 s = socket.create_connection((os.environ['SERVER_ADDR'], int(os.environ['PORT'])))
 s.recv(10)
 ",
+        // The pause lets the fallback's reader, which lags the program, see the recv begin.
         "server accept
+sleep 200ms
 ",
     );
     for tracer in ["ebpf", "tracefs"] {
