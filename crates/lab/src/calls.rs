@@ -34,7 +34,8 @@ use tcpmortem_kernel::sock::poll;
 use tcpmortem_kernel::tracefs::{self, Instance};
 use tcpmortem_trace::syscall::{Pairer, SysCall, parse_sys_line};
 
-/// Set to `tracefs` to trace the programs' calls through tracefs even where eBPF loads.
+/// Set to `tracefs` to trace the programs' calls through tracefs even where eBPF loads, or to
+/// `off` not to trace them (benchmarks).
 pub const TRACER_VAR: &str = "TCPMORTEM_CALL_TRACER";
 
 /// A traced call on a socket of the run, with the socket's addresses as the program saw them.
@@ -135,7 +136,15 @@ impl CallTracer {
     /// ring-buffer resets): a run does it while its sandbox is built, before the host
     /// addresses the reader needs are known.
     pub fn prepare() -> tcpmortem_kernel::Result<Prepared> {
-        let why = if std::env::var(TRACER_VAR).is_ok_and(|v| v == "tracefs") {
+        let chosen = std::env::var(TRACER_VAR).unwrap_or_default();
+        if chosen == "off" {
+            // For benchmarks: the cost of tracing is the difference.
+            return Err(tcpmortem_kernel::Error::new(
+                format!("{TRACER_VAR}=off"),
+                std::io::Error::other("call tracing turned off"),
+            ));
+        }
+        let why = if chosen == "tracefs" {
             format!("{TRACER_VAR}=tracefs")
         } else {
             match CallProbe::load() {

@@ -1009,9 +1009,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
             Some(t)
         }
         Some(Ok(Err(e))) => {
-            notes.push(format!(
-                "the programs' socket calls are not traced (syscall tracepoints): {e}"
-            ));
+            notes.push(format!("the programs' socket calls are not traced: {e}"));
             None
         }
         Some(Err(_)) => {
