@@ -626,7 +626,7 @@ fn notes(v: &Value) -> String {
 }
 
 #[test]
-fn calls_are_traced_by_ebpf_as_root_and_by_tracefs_when_forced_with_the_same_calls() {
+fn calls_are_traced_by_ebpf_as_root_by_tracefs_when_forced_with_the_same_calls_or_not_when_off() {
     if !lab_available() {
         return;
     }
@@ -682,6 +682,33 @@ fn calls_are_traced_by_ebpf_as_root_and_by_tracefs_when_forced_with_the_same_cal
             assert_eq!(c["comm"], "curl");
         }
     }
+    // Turned off (for benchmarks): the program runs, its calls are not traced, and the
+    // expectation on them is not checked rather than failed.
+    let out = tcpmortem()
+        .args(["lab", "run", "curl-empty-reply", "--json"])
+        .env("TCPMORTEM_CALL_TRACER", "off")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let off: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(off["environment"]["call_tracing"], false);
+    assert!(off["environment"]["call_tracer"].is_null());
+    assert!(off["program_calls"].is_null());
+    assert_eq!(
+        notes(&off),
+        "the programs' socket calls are not traced: TCPMORTEM_CALL_TRACER=off: call tracing turned off"
+    );
+    let statuses: Vec<&str> = off["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["not-checked", "passed"]);
     // A record without the field (before the eBPF tracer) still reads.
     let mut old = bpf.clone();
     old["environment"]
