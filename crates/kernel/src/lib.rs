@@ -21,6 +21,7 @@ pub mod netlink;
 pub mod netns;
 pub mod proc;
 pub mod procnet;
+pub mod relay;
 pub mod sock;
 pub mod tracefs;
 

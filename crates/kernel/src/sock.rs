@@ -587,3 +587,71 @@ pub fn peek_fd(fd: RawFd) -> SysResult<usize> {
     };
     if n < 0 { Err(errno()) } else { Ok(n as usize) }
 }
+
+/// SO_COOKIE: the socket's 64-bit cookie, the key BPF programs know it by
+/// (bpf_get_socket_cookie()).
+pub fn cookie(fd: RawFd) -> SysResult<u64> {
+    let mut v: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: v and len are valid for writes of their sizes; the kernel writes at most len.
+    check(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_COOKIE,
+            (&mut v as *mut u64).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(v)
+}
+
+/// A TCP socket's byte counters, from TCP_INFO and SIOCOUTQ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpBytes {
+    /// tcpi_bytes_acked: sent and acknowledged (the SYN and a FIN count one each).
+    pub acked: u64,
+    /// tcpi_bytes_received: received in order (a FIN counts one).
+    pub received: u64,
+    /// SIOCOUTQ: written and not yet acknowledged (write_seq - snd_una).
+    pub unacked: u64,
+}
+
+impl TcpBytes {
+    /// Every byte ever written to the socket (plus the SYN and a FIN), as far as can be known:
+    /// `acked` is read before `unacked`, so an ACK in between makes the sum smaller, never
+    /// larger, than the truth.
+    pub fn queued(&self) -> u64 {
+        self.acked + self.unacked
+    }
+}
+
+pub fn tcp_bytes(fd: RawFd) -> SysResult<TcpBytes> {
+    let mut buf = [0u8; 136];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: buf and len are valid for writes of their sizes.
+    check(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    })?;
+    if (len as usize) < buf.len() {
+        // A kernel older than 4.1 has no byte counters.
+        return Err(libc::ENOPROTOOPT);
+    }
+    let u64_at = |o: usize| u64::from_ne_bytes(buf[o..o + 8].try_into().unwrap_or([0; 8]));
+    let mut outq: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one c_int.
+    check(unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut outq) })?;
+    Ok(TcpBytes {
+        // struct tcp_info (include/uapi/linux/tcp.h): tcpi_bytes_acked at 120,
+        // tcpi_bytes_received at 128.
+        acked: u64_at(120),
+        received: u64_at(128),
+        unacked: outq.max(0) as u64,
+    })
+}
