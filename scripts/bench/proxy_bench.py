@@ -1,26 +1,23 @@
 """The measurements of scripts/bench-proxy: run inside its namespace with the proxy's API on
-127.0.0.1:8474 (the kernel fast path, BPF sockmap) and a second proxy forced to splice on
-127.0.0.1:8475. Sender and receiver are separate processes (os.fork), as two programs."""
+127.0.0.1:8474. Sender and receiver are separate processes (os.fork), as two programs."""
 import argparse, json, os, socket, statistics, time, urllib.request, resource
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--gb", type=float, default=1)
 ap.add_argument("--conns", type=int, default=10000)
 ap.add_argument("--proxy-pid", type=int, required=True)
-ap.add_argument("--splice-pid", type=int, required=True)
 a = ap.parse_args()
 
-def api(method, path, body=None, port=8474):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}" + path, method=method,
+def api(method, path, body=None):
+    req = urllib.request.Request("http://127.0.0.1:8474" + path, method=method,
                                  data=json.dumps(body).encode() if body else None)
     return urllib.request.urlopen(req).read()
 
-for port in (8474, 8475):
-    for _ in range(100):
-        try:
-            api("GET", "/version", port=port); break
-        except OSError:
-            time.sleep(0.05)
+for _ in range(100):
+    try:
+        api("GET", "/version"); break
+    except OSError:
+        time.sleep(0.05)
 
 def sink_server(port):
     """A server that discards what it reads (throughput) or echoes 1 byte (ping-pong)."""
@@ -56,7 +53,6 @@ srv = sink_server(9000)
 import atexit, signal
 atexit.register(lambda: os.kill(srv, signal.SIGKILL))
 api("POST", "/proxies", {"name": "bench", "listen": "127.0.0.1:9001", "upstream": "127.0.0.1:9000"})
-api("POST", "/proxies", {"name": "bench", "listen": "127.0.0.1:9005", "upstream": "127.0.0.1:9000"}, port=8475)
 
 def throughput(port, total):
     c = socket.create_connection(("127.0.0.1", port))
@@ -92,54 +88,29 @@ def me_cpu():
     return r.ru_utime + r.ru_stime
 
 total = int(a.gb * 1e9)
-# Interleaved, so that a change of load hits all alike; CPU time per GB for the sender (this
-# process), the receiver (the sink server) and the proxy. The kernel's work on the fast path
-# runs in softirq (charged to whichever process is on the CPU) and in kworker threads
-# (sk_psock_backlog(), charged to none of them): the "kworkers" figure is the CPU time of every
-# kworker thread in this run's window, so it includes other work the machine does meanwhile.
-def kworkers():
-    t = 0.0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            if open(f"/proc/{pid}/comm").read().startswith("kworker"):
-                t += cpu_s(int(pid))
-        except OSError:
-            pass
-    return t
-
-ways = {"direct": (9000, None), "sockmap": (9001, a.proxy_pid), "splice": (9005, a.splice_pid), "socat": (9010, None)}
-rates = {w: [] for w in ways}
-cpu = {w: [0.0, 0.0, 0.0, 0.0] for w in ways}  # sender, receiver, proxy, kworkers
+# Interleaved, so that a change of load hits all three alike; CPU time per GB for the sender
+# (this process), the receiver (the sink server) and the proxy.
+rows, proxy_cpu, sender_direct, sender_proxy, recv_direct, recv_proxy = [], 0.0, 0.0, 0.0, 0.0, 0.0
 for _ in range(3):
-    for w, (port, pid) in ways.items():
-        c0, r0, k0 = me_cpu(), cpu_s(srv), kworkers()
-        p0 = cpu_s(pid) if pid else 0.0
-        rates[w].append(throughput(port, total))
-        x = cpu[w]
-        x[0] += me_cpu() - c0; x[1] += cpu_s(srv) - r0; x[3] += kworkers() - k0
-        x[2] += (cpu_s(pid) - p0) if pid else 0.0
+    c0, r0 = me_cpu(), cpu_s(srv); d = throughput(9000, total)
+    sender_direct += me_cpu() - c0; recv_direct += cpu_s(srv) - r0
+    p0, c0, r0 = cpu_s(a.proxy_pid), me_cpu(), cpu_s(srv); p = throughput(9001, total)
+    proxy_cpu += cpu_s(a.proxy_pid) - p0; sender_proxy += me_cpu() - c0; recv_proxy += cpu_s(srv) - r0
+    rows.append((d, p, throughput(9010, total)))
 gbs = 3 * total / 1e9
-per = {w: [v / gbs for v in x] for w, x in cpu.items()}
-print("CPU per GB (s): " + "; ".join(
-    f"{w}: sender {p[0]:.2f}, receiver {p[1]:.2f}" + (f", proxy {p[2]:.2f}" if ways[w][1] else "") + f", kworkers {p[3]:.2f}"
-    for w, p in per.items() if w != "socat"))
+sd, sp, rd, rp, pc = (x / gbs for x in (sender_direct, sender_proxy, recv_direct, recv_proxy, proxy_cpu))
+print(f"CPU per GB: sender {sd:.2f} s direct, {sp:.2f} s through the proxy; receiver {rd:.2f} s direct, "
+      f"{rp:.2f} s through the proxy; the proxy {pc:.2f} s")
 # Each process is one thread: a transfer cannot go faster than its busiest process allows, nor
 # than the machine's cores allow for the CPU all of them need per GB.
 cores = os.cpu_count()
-def cap(p):
-    return min(1 / max(p[0], p[1], p[2], 1e-9), cores / sum(p))
-caps = {w: cap(per[w]) for w in ("direct", "sockmap", "splice")}
-print(f"CPU-bound ceiling on {cores} cores from these figures: direct {caps['direct']:.2f} GB/s, "
-      f"sockmap {caps['sockmap']:.2f} GB/s ({caps['sockmap']/caps['direct']*100:.0f}% of direct), "
-      f"splice {caps['splice']:.2f} GB/s ({caps['splice']/caps['direct']*100:.0f}%)")
-med = {w: statistics.median(r) for w, r in rates.items()}
-d = med["direct"]
-print(f"throughput, {a.gb:g} GB, median of 3: direct {d/1e9:.2f} GB/s, tcpmortem proxy {med['sockmap']/1e9:.2f} GB/s "
-      f"({med['sockmap']/d*100:.0f}% of direct; splice forced: {med['splice']/1e9:.2f} GB/s, {med['splice']/d*100:.0f}%), "
-      f"socat {med['socat']/1e9:.2f} GB/s ({med['socat']/d*100:.0f}%)")
-print("each run (GB/s): " + "; ".join(f"{w} " + " ".join(f"{r/1e9:.2f}" for r in rs) for w, rs in rates.items()))
+cap_direct = min(1 / max(sd, rd), cores / (sd + rd))
+cap_proxy = min(1 / max(sp, rp, pc), cores / (sp + rp + pc))
+print(f"CPU-bound ceiling on {cores} cores from these figures: direct {cap_direct:.2f} GB/s, through the proxy "
+      f"{cap_proxy:.2f} GB/s ({cap_proxy/cap_direct*100:.0f}% of direct)")
+d, p, s = (statistics.median(r[i] for r in rows) for i in range(3))
+print(f"throughput, {a.gb:g} GB, median of 3: direct {d/1e9:.2f} GB/s, tcpmortem proxy {p/1e9:.2f} GB/s "
+      f"({p/d*100:.0f}% of direct), socat {s/1e9:.2f} GB/s ({s/d*100:.0f}%)")
 pp = [(pingpong(9000), pingpong(9001), pingpong(9010)) for _ in range(3)]
 (dp50, dp99), (pp50, pp99), (sp50, sp99) = (
     (statistics.median(x[i][0] for x in pp), statistics.median(x[i][1] for x in pp)) for i in range(3))

@@ -45,11 +45,6 @@ pub struct Args {
     /// Do not read the kernel's RST reasons from tracefs, even as root.
     #[arg(long)]
     no_tracefs: bool,
-
-    /// Forward connections with no toxic in user space (splice) even where the kernel can
-    /// (BPF sockmap, with CAP_BPF and CAP_NET_ADMIN): for comparison.
-    #[arg(long)]
-    no_sockmap: bool,
 }
 
 fn after_help() -> String {
@@ -117,20 +112,6 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             }
         }
     };
-    let relay = if args.no_sockmap {
-        None
-    } else {
-        match tcpmortem_kernel::relay::Relay::load() {
-            Ok(r) => Some(Arc::new(Mutex::new(r))),
-            // Without the privileges, user space forwards, as it does with toxics anyway.
-            Err(e) if e.is_permission() => None,
-            Err(e) => {
-                eprintln!("tcpmortem: connections forwarded in user space (BPF sockmap: {e})");
-                None
-            }
-        }
-    };
-    let in_kernel = relay.is_some();
     let lines: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let sink_lines = lines.clone();
     let json = args.json;
@@ -148,7 +129,6 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
             }
         }),
         settle: Duration::from_millis(args.settle),
-        relay,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -182,16 +162,11 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<u8> {
                 }
             };
         eprintln!(
-            "tcpmortem proxy: API on http://{} (Toxiproxy {}){}{}",
+            "tcpmortem proxy: API on http://{} (Toxiproxy {}){}",
             listener.local_addr()?,
             tcpmortem_proxy::api::version(),
             if tracer.is_some() {
                 ", kernel RST reasons from tracefs"
-            } else {
-                ""
-            },
-            if in_kernel {
-                ", no-toxic connections forwarded in the kernel (BPF sockmap)"
             } else {
                 ""
             }

@@ -29,7 +29,7 @@ pub struct BpfError {
 }
 
 impl BpfError {
-    pub(crate) fn new(what: impl Into<String>, e: &(dyn std::error::Error + 'static)) -> BpfError {
+    fn new(what: impl Into<String>, e: &(dyn std::error::Error + 'static)) -> BpfError {
         // aya wraps the syscall's io::Error; its errno tells a missing privilege apart.
         let mut errno = None;
         let mut message = e.to_string();
@@ -166,7 +166,7 @@ impl WatchProbe {
     }
 }
 
-pub(crate) fn missing(name: &str) -> BpfError {
+fn missing(name: &str) -> BpfError {
     BpfError {
         what: name.into(),
         message: "not in the BPF object (rebuild it with scripts/build-bpf)".into(),

@@ -21,7 +21,6 @@ pub mod netlink;
 pub mod netns;
 pub mod proc;
 pub mod procnet;
-pub mod relay;
 pub mod sock;
 pub mod tracefs;
 

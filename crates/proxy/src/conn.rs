@@ -4,7 +4,6 @@
 
 use crate::book::Book;
 use crate::chain::{Chain, Out};
-use crate::fast::{Fast, Outcome};
 use crate::report::{self, ClientEnd, Ending, Facts, Report, SawJson};
 use crate::toxics::{Action, Stream, Toxic};
 use std::cell::RefCell;
@@ -40,20 +39,17 @@ pub struct Shared {
 }
 
 /// One side's socket and what waits to be written to it.
-pub(crate) struct Side {
-    pub(crate) sock: Option<TcpStream>,
+struct Side {
+    sock: Option<TcpStream>,
     pending: VecDeque<Vec<u8>>,
     pending_bytes: usize,
     /// A FIN waits behind the pending data.
-    pub(crate) fin_pending: bool,
-    pub(crate) fin_sent: bool,
+    fin_pending: bool,
+    fin_sent: bool,
     /// The peer's FIN was read.
-    pub(crate) eof: bool,
+    eof: bool,
     /// Bytes written to this socket.
-    pub(crate) written: u64,
-    /// The socket is in the kernel's sockmap (`fast`): what arrives is read with recv(), which
-    /// takes it from the psock's queue; splice() would not see it.
-    pub(crate) psock: bool,
+    written: u64,
     /// Data on its way to this socket through the kernel (splice), with no toxic on the way.
     pipe: Option<sock::Pipe>,
     in_pipe: usize,
@@ -71,7 +67,6 @@ impl Side {
             written: 0,
             pipe: None,
             in_pipe: 0,
-            psock: false,
         }
     }
     fn push(&mut self, d: Vec<u8>) {
@@ -128,7 +123,7 @@ impl Side {
     }
 }
 
-pub(crate) fn errno_name(e: &io::Error) -> String {
+fn errno_name(e: &io::Error) -> String {
     e.raw_os_error()
         .and_then(|n| {
             tcpmortem_core::errno::name_in(tcpmortem_core::errno::Numbering::LinuxErrno, n.into())
@@ -138,11 +133,11 @@ pub(crate) fn errno_name(e: &io::Error) -> String {
 }
 
 /// Milliseconds since `t0`, to the microsecond.
-pub(crate) fn ms_since(t0: Instant) -> f64 {
+fn ms_since(t0: Instant) -> f64 {
     (t0.elapsed().as_secs_f64() * 1e6).round() / 1000.0
 }
 
-pub(crate) fn state_of(fd: i32) -> Option<TcpState> {
+fn state_of(fd: i32) -> Option<TcpState> {
     sock::tcp_info(fd)
         .ok()
         .and_then(|d| TcpState::from_number(d.state))
@@ -224,40 +219,7 @@ pub async fn serve(
     let mut after = After::Nothing;
     let mut reset_on_data = false;
 
-    // No toxic: the kernel forwards (BPF sockmap) when it can, until a toxic is added.
-    let mut fast = None;
-    if let (Some(relay), Some(cs), Some(ss)) = (&sh.env.relay, &c.sock, &s.sock)
-        && outs.is_empty()
-        && up.is_empty()
-        && down.is_empty()
-    {
-        fast = Fast::start(relay, cs, ss, t0);
-    }
-    let mut ended_in_kernel = false;
-    if let Some(k) = &mut fast {
-        c.psock = true;
-        s.psock = true;
-        match k
-            .run(&mut c, &mut s, &mut f, t0, &mut stop, &mut toxics_rx, &live)
-            .await
-        {
-            Outcome::Ended => ended_in_kernel = true,
-            Outcome::HandedOver => {
-                let toxics = toxics_rx.borrow().clone();
-                let now = Instant::now();
-                let mut o = Vec::new();
-                up.sync(&toxics, now, &mut roll, &mut o);
-                outs.extend(o.drain(..).map(|x| (Stream::Upstream, x)));
-                down.sync(&toxics, now, &mut roll, &mut o);
-                outs.extend(o.drain(..).map(|x| (Stream::Downstream, x)));
-            }
-        }
-    }
-
     loop {
-        if ended_in_kernel {
-            break;
-        }
         // Carry out what the chains emitted.
         for (stream, o) in std::mem::take(&mut outs) {
             let (dst, _) = match stream {
@@ -464,9 +426,6 @@ pub async fn serve(
     }
     drop(c.sock.take());
     drop(s.sock.take());
-    if let Some(k) = &fast {
-        k.finish();
-    }
     if closed_by_proxy && f.client_fin_ms.is_none() && f.proxy_rst_ms.is_none() {
         after = After::Watch;
     }
@@ -545,7 +504,6 @@ pub async fn serve(
     r.status = "ended";
     r.duration_ms = ms_since(t0);
     r.toxics = acted;
-    r.forwarded_in_kernel = fast.map(|k| k.span);
     fill(&mut r, f, true);
     (sh.env.sink)(&r);
     sh.book.close(live.id, r);
@@ -662,7 +620,6 @@ fn read_into(src: &Side, dst: &mut Side, direct: bool) -> io::Result<Read> {
         return Ok(Read::WouldBlock);
     };
     if direct
-        && !src.psock
         && dst.pending.is_empty()
         && !dst.fin_pending
         && dst.in_pipe == 0
@@ -706,12 +663,6 @@ fn read_into(src: &Side, dst: &mut Side, direct: bool) -> io::Result<Read> {
     READ_BUF.with(|b| {
         let mut buf = b.borrow_mut();
         match sk.try_read(&mut buf) {
-            // With a psock, recv() returns 0 on a RST too (tcp_bpf_recvmsg() checks SOCK_DONE
-            // before sk_err): SO_ERROR tells them apart.
-            Ok(0) if src.psock => match sk.take_error() {
-                Ok(Some(e)) => Err(e),
-                _ => Ok(Read::Eof),
-            },
             Ok(0) => Ok(Read::Eof),
             Ok(n) => {
                 if direct && dst.pending.is_empty() && !dst.fin_pending {
@@ -783,7 +734,6 @@ fn blank_report(sh: &Shared, client: SocketAddr, listen: SocketAddr) -> Report {
         duration_ms: 0.0,
         bytes_from_client: 0,
         bytes_to_client: 0,
-        forwarded_in_kernel: None,
         toxics: Vec::new(),
         client_end: ClientEnd {
             how: "none",

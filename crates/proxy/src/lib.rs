@@ -12,7 +12,6 @@ pub mod api;
 pub mod book;
 pub mod chain;
 pub mod conn;
-mod fast;
 pub mod proxy;
 pub mod report;
 pub mod resolve;

@@ -24,9 +24,6 @@ pub struct Env {
     pub sink: Sink,
     /// How long a connection's report waits for the client's side to end.
     pub settle: Duration,
-    /// The kernel fast path (BPF sockmap) for connections with no toxic; None without
-    /// CAP_BPF and CAP_NET_ADMIN, or when asked to splice.
-    pub relay: Option<Arc<std::sync::Mutex<tcpmortem_kernel::relay::Relay>>>,
 }
 
 /// The listen backlog outside `syn_drop` (Go's default is the kernel's somaxconn, which caps

@@ -58,13 +58,6 @@ pub struct Facts {
     pub orphan_vanished: bool,
 }
 
-/// When the kernel forwarded a connection, in ms since accept.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct KernelSpan {
-    pub from_ms: f64,
-    pub until_ms: Option<f64>,
-}
-
 /// One ended (or live) client connection, as the report and `/connections` show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -79,9 +72,6 @@ pub struct Report {
     pub duration_ms: f64,
     pub bytes_from_client: u64,
     pub bytes_to_client: u64,
-    /// The kernel forwarded the connection's bytes (BPF sockmap, no toxic): from when the
-    /// upstream was connected until a toxic was added (`until_ms`), or to the end (null).
-    pub forwarded_in_kernel: Option<KernelSpan>,
     pub toxics: Vec<Acted>,
     pub client_end: ClientEnd,
     pub proxy_socket_state: Option<&'static str>,
