@@ -326,29 +326,37 @@ impl Runner<'_> {
     /// change in either host, no kernel event.
     fn settle(&mut self, index: usize) {
         let start = Instant::now();
+        let settle = self.settle.as_nanos() as u64;
         let dump = |r: &mut Runner| {
             (
                 r.diag[0].tcp_sockets().unwrap_or_default(),
                 r.diag[1].tcp_sockets().unwrap_or_default(),
             )
         };
-        let mut last = dump(self);
+        // The first dump shows the states as they were when it began.
         let mut quiet_since = proc::monotonic_ns();
+        let mut last = dump(self);
         loop {
-            std::thread::sleep(Duration::from_millis(2));
+            // Sleep until the quiet period would end, polling at least every 2 ms for state
+            // changes that send nothing (a close in CLOSE_WAIT, a timer's expiry), so that
+            // the step ends within a dump's time of the settle time, not a poll's.
+            let activity = self.observers.last_activity_mono().max(quiet_since);
+            let left = (activity + settle).saturating_sub(proc::monotonic_ns());
+            std::thread::sleep(Duration::from_nanos(left.clamp(100_000, 2_000_000)));
             if proc::interrupted() {
                 return;
             }
             self.drain();
             self.enforce_limits();
+            let before_dump = proc::monotonic_ns();
             let now_dump = dump(self);
-            let now = proc::monotonic_ns();
             if now_dump != last {
-                quiet_since = now;
+                // It changed somewhere between the dump before and the end of this one.
+                quiet_since = proc::monotonic_ns();
                 last = now_dump;
             }
             let activity = self.observers.last_activity_mono().max(quiet_since);
-            if now.saturating_sub(activity) >= self.settle.as_nanos() as u64 {
+            if before_dump.saturating_sub(activity) >= settle {
                 return;
             }
             if start.elapsed() >= self.opts.max_settle {

@@ -25,6 +25,10 @@ pub const ROUTER_CLIENT_IF: &str = "to-client";
 /// The router's interface toward the server.
 pub const ROUTER_SERVER_IF: &str = "to-server";
 pub const SERVER_PORT: u16 = 8080;
+/// Buckets of each host's own TCP connection table (net.ipv4.tcp_ehash_entries): a scenario
+/// holds a handful of sockets, a program under test perhaps thousands; a longer chain costs
+/// a lookup little, while a dump walks every bucket.
+const HOST_TCP_BUCKETS: u32 = 4096;
 /// Congestion control set on every socket of a run (TCP_CONGESTION), so results do not
 /// depend on the host's default, which namespaces inherit (bbr here, which paces packets).
 /// Per socket because a namespace may only default to the host's
@@ -183,9 +187,12 @@ impl Sandbox {
             server: ip(block, 6, ipv6),
             server_port: SERVER_PORT,
         };
-        let client = NetNs::new().map_err(kerr)?;
-        let router = NetNs::new().map_err(kerr)?;
-        let server = NetNs::new().map_err(kerr)?;
+        // Small tables of their own: the settle loop dumps both hosts' sockets every few
+        // milliseconds, and a dump walks the whole table.
+        let [client, router, server]: [NetNs; 3] = NetNs::new_with_own_tables(3, HOST_TCP_BUCKETS)
+            .map_err(kerr)?
+            .try_into()
+            .map_err(|_| LabError::Setup("three namespaces were asked for".into()))?;
         let host_congestion_control = client
             .run(|| read_sysctl("net.ipv4.tcp_congestion_control"))
             .and_then(|r| r)
