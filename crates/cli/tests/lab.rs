@@ -342,7 +342,16 @@ fn sigkill_of_tcpmortem_leaves_nothing_behind_after_the_next_run() {
     if !lab_available() {
         return;
     }
-    let (mut child, marker) = start_slow_run("kill");
+    // The kernel events' eBPF programs die with the process; a tracefs instance (the
+    // fallback's) outlives it until the next run sweeps it.
+    let dir = common::tempdir();
+    let sc = slow_scenario(dir.path());
+    let marker = format!("TCPMORTEM_TEST_MARK=kill{}", rand_u64());
+    let sc = sc.to_str().unwrap();
+    let mut child = start_marked(&["lab", "run", sc, "--kernel-events", "tracefs"], &marker);
+    wait_until("the actors to start", Duration::from_secs(10), || {
+        processes_with(&marker).len() >= 3
+    });
     let pid = child.id();
     assert!(
         !instances_of(pid).is_empty(),
@@ -1502,4 +1511,90 @@ fn lab_run_help() {
     let out = tcpmortem().args(["lab", "run", "--help"]).output().unwrap();
     assert!(out.status.success());
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
+
+/// The kernel events of a run, comparable across runs: the run's addresses as C and S, and
+/// ephemeral ports (32768 and up here) as E, since both change from run to run.
+fn kernel_events(v: &Value) -> Vec<String> {
+    let a = &v["addresses"];
+    let (c, s) = (a["client"].as_str().unwrap(), a["server"].as_str().unwrap());
+    let port = |x: &str| match x.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u32>().is_ok_and(|p| p >= 32768) => format!("{h}:E"),
+        _ => x.to_string(),
+    };
+    v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut e = e.as_object().unwrap().clone();
+            for k in ["t_ns", "order_ns"] {
+                e.remove(k);
+            }
+            for k in ["local", "remote"] {
+                if let Some(Value::String(x)) = e.get(k) {
+                    let x = port(&x.replace(c, "C").replace(s, "S"));
+                    e.insert(k.into(), Value::String(x));
+                }
+            }
+            Value::Object(e).to_string()
+        })
+        .collect()
+}
+
+/// The lab's eBPF programs and its tracefs fallback record the same kernel events, field for
+/// field and in the same order, in every built-in scenario: the fallback is no lesser view.
+#[test]
+fn ebpf_and_tracefs_record_the_same_kernel_events_in_every_scenario() {
+    if !lab_available() {
+        return;
+    }
+    let list = common::json(&["lab", "list", "--json"]);
+    let names: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    let run = |name: &str, how: &str| -> Value {
+        let out = tcpmortem()
+            .args(["lab", "run", name, "--json", "--kernel-events", how])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{name} --kernel-events {how}: {e}"));
+        assert_eq!(v["environment"]["kernel_events"], how, "{name}");
+        assert_eq!(v["environment"]["events_lost"], 0, "{name} {how}");
+        v
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let differ = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                while let Some(name) =
+                    names.get(next.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+                {
+                    // A run's last events can fall after its last step settled on a loaded
+                    // machine (a program's exit closes its socket late): a difference counts
+                    // only if three pairs of runs all differ.
+                    let mut last = None;
+                    for _ in 0..3 {
+                        let (b, t) = (run(name, "ebpf"), run(name, "tracefs"));
+                        let (b, t) = (kernel_events(&b), kernel_events(&t));
+                        assert!(!b.is_empty(), "{name}: no kernel event");
+                        if b == t {
+                            last = None;
+                            break;
+                        }
+                        last = Some(format!("{name}:\n  ebpf    {b:?}\n  tracefs {t:?}"));
+                    }
+                    differ.lock().unwrap().extend(last);
+                }
+            });
+        }
+    });
+    let differ = differ.into_inner().unwrap();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert!(names.len() >= 21, "{} scenarios", names.len());
 }

@@ -61,14 +61,38 @@ fn a_non_root_user_with_the_documented_capabilities_gets_the_whole_record() {
 }
 
 #[test]
-fn without_cap_dac_override_the_run_works_and_says_why_kernel_events_are_missing() {
+fn without_cap_dac_override_the_kernel_events_come_from_ebpf() {
+    if !root() {
+        return;
+    }
+    // CAP_SYS_ADMIN, which the sandbox needs, also lets the lab load its BPF programs; only
+    // tracefs, owned by root with mode 0700, needs CAP_DAC_OVERRIDE.
+    let v = json(&nobody_with(
+        &SANDBOX,
+        &[],
+        &["lab", "run", "server-closes-early", "--json"],
+    ));
+    assert_eq!((count(&v, "passed"), count(&v, "failed")), (12, 0));
+    assert_eq!(v["environment"]["kernel_events"], "ebpf", "{}", notes(&v));
+    assert!(!v["events"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn without_cap_dac_override_tracefs_alone_says_why_kernel_events_are_missing() {
     if !root() {
         return;
     }
     let v = json(&nobody_with(
         &SANDBOX,
         &[],
-        &["lab", "run", "server-closes-early", "--json"],
+        &[
+            "lab",
+            "run",
+            "server-closes-early",
+            "--json",
+            "--kernel-events",
+            "tracefs",
+        ],
     ));
     // The kernel's RST reason is the one expectation left unchecked.
     assert_eq!(
@@ -79,6 +103,7 @@ fn without_cap_dac_override_the_run_works_and_says_why_kernel_events_are_missing
         ),
         (11, 0, 1)
     );
+    assert!(v["environment"]["kernel_events"].is_null());
     assert!(notes(&v).contains("add CAP_DAC_OVERRIDE"), "{}", notes(&v));
 }
 

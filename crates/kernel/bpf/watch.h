@@ -11,6 +11,12 @@
 #define TM_END 1  /* a socket reached TCP_CLOSE from a connected state */
 #define TM_RST 2  /* tcp:tcp_send_reset, with or without a socket */
 #define TM_DROP 3 /* skb:kfree_skb of a TCP segment */
+/* The lab's kernel view: the same four tracepoints the lab reads in tracefs, with the same
+ * fields, for sockets in the namespaces of its lab_netns map only. */
+#define TM_STATE 4    /* sock:inet_sock_set_state of a TCP socket: state -> new_state */
+#define TM_RST_IN 5   /* tcp:tcp_receive_reset */
+#define TM_ERROR 6    /* sock:inet_sk_error_report of a TCP socket: sk_err */
+#define TM_LAB_RST 7  /* tcp:tcp_send_reset with the tracepoint's own addresses */
 
 /* tm_event.flags */
 #define TM_F_RST_RECEIVED 0x01 /* tcp:tcp_receive_reset fired on this socket */
@@ -52,7 +58,8 @@ struct tm_event {
 	__u8 state;           /* TM_END: the state before CLOSE; TM_RST: the socket's (0: none) */
 	__u8 flags;
 	__u8 tcp_flags;       /* TM_RST/TM_DROP: the segment's TCP flags when there is one */
-	__u8 pad[3];
+	__u8 new_state;       /* TM_STATE: the state entered (state: the one left) */
+	__u8 pad[2];
 	__u8 saddr[16];       /* IPv4 in the first 4 bytes */
 	__u8 daddr[16];
 	char comm[16];
@@ -83,6 +90,7 @@ _Static_assert(__builtin_offsetof(struct tm_event, family) == 101, "family");
 _Static_assert(__builtin_offsetof(struct tm_event, state) == 102, "state");
 _Static_assert(__builtin_offsetof(struct tm_event, flags) == 103, "flags");
 _Static_assert(__builtin_offsetof(struct tm_event, tcp_flags) == 104, "tcp_flags");
+_Static_assert(__builtin_offsetof(struct tm_event, new_state) == 105, "new_state");
 _Static_assert(__builtin_offsetof(struct tm_event, saddr) == 108, "saddr");
 _Static_assert(__builtin_offsetof(struct tm_event, daddr) == 124, "daddr");
 _Static_assert(__builtin_offsetof(struct tm_event, comm) == 140, "comm");

@@ -87,24 +87,109 @@ const SYSCALL_EXITS: [(&str, &str); 2] = [
     ("on_accept", "sys_exit_accept"),
 ];
 
+/// Loads the object and attaches the named `tp_btf` programs (the others stay unloaded).
+fn load_tp_btf(programs: &[(&str, &str)]) -> Result<Ebpf, BpfError> {
+    let btf = Btf::from_sys_fs().map_err(|e| BpfError::new("kernel BTF", &e))?;
+    let mut ebpf = EbpfLoader::new()
+        .btf(Some(&btf))
+        .load(OBJECT)
+        .map_err(|e| BpfError::new("load the BPF object", &e))?;
+    for &(name, tp) in programs {
+        let what = || format!("tp_btf/{tp}");
+        let prog: &mut BtfTracePoint = ebpf
+            .program_mut(name)
+            .ok_or_else(|| missing(name))?
+            .try_into()
+            .map_err(|e| BpfError::new(what(), &e))?;
+        prog.load(tp, &btf).map_err(|e| BpfError::new(what(), &e))?;
+        prog.attach().map_err(|e| BpfError::new(what(), &e))?;
+    }
+    Ok(ebpf)
+}
+
+fn ring_and_lost(
+    ebpf: &mut Ebpf,
+) -> Result<(RingBuf<MapData>, PerCpuArray<MapData, u64>), BpfError> {
+    let ring = RingBuf::try_from(ebpf.take_map("events").ok_or_else(|| missing("events"))?)
+        .map_err(|e| BpfError::new("ring buffer", &e))?;
+    let lost = PerCpuArray::try_from(ebpf.take_map("lost").ok_or_else(|| missing("lost"))?)
+        .map_err(|e| BpfError::new("lost counters", &e))?;
+    Ok((ring, lost))
+}
+
+fn drain_ring(ring: &mut RingBuf<MapData>, max: usize, mut f: impl FnMut(&[u8])) -> usize {
+    let mut n = 0;
+    while n < max {
+        let Some(item) = ring.next() else { break };
+        f(&item);
+        n += 1;
+    }
+    n
+}
+
+fn sum_lost(lost: &PerCpuArray<MapData, u64>) -> Lost {
+    let sum = |i: u32| lost.get(&i, 0).map(|v| v.iter().sum::<u64>()).unwrap_or(0);
+    Lost {
+        ring_full: sum(0),
+        storage: sum(1),
+    }
+}
+
+/// The lab's kernel view: `lab_*` programs on the four tracepoints its tracefs fallback
+/// reads, recording only sockets of the namespaces given to [`LabProbe::watch_netns`].
+pub struct LabProbe {
+    ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+    lost: PerCpuArray<MapData, u64>,
+}
+
+const LAB_TP_BTF: [(&str, &str); 4] = [
+    ("lab_state", "inet_sock_set_state"),
+    ("lab_send_reset", "tcp_send_reset"),
+    ("lab_receive_reset", "tcp_receive_reset"),
+    ("lab_error", "inet_sk_error_report"),
+];
+
+impl LabProbe {
+    /// Loads and attaches the lab's programs; they record nothing until a namespace is given.
+    pub fn load() -> Result<LabProbe, BpfError> {
+        let mut ebpf = load_tp_btf(&LAB_TP_BTF)?;
+        let (ring, lost) = ring_and_lost(&mut ebpf)?;
+        Ok(LabProbe { ebpf, ring, lost })
+    }
+
+    /// Records the sockets of the namespace with this inode number from now on.
+    pub fn watch_netns(&mut self, inum: u32) -> Result<(), BpfError> {
+        let map = self
+            .ebpf
+            .map_mut("lab_netns")
+            .ok_or_else(|| missing("lab_netns"))?;
+        let mut h: aya::maps::HashMap<_, u32, u8> =
+            aya::maps::HashMap::try_from(map).map_err(|e| BpfError::new("lab_netns", &e))?;
+        h.insert(inum, 1, 0)
+            .map_err(|e| BpfError::new("lab_netns", &e))
+    }
+
+    /// The ring buffer's descriptor: readable when records are waiting.
+    pub fn raw_fd(&self) -> RawFd {
+        self.ring.as_raw_fd()
+    }
+
+    /// Hands every waiting record to `f`, at most `max`; returns how many.
+    pub fn drain(&mut self, max: usize, f: impl FnMut(&[u8])) -> usize {
+        drain_ring(&mut self.ring, max, f)
+    }
+
+    /// Records not written because the ring buffer was full.
+    pub fn lost(&self) -> u64 {
+        sum_lost(&self.lost).ring_full
+    }
+}
+
 impl WatchProbe {
     /// Loads and attaches every program.
     pub fn load() -> Result<WatchProbe, BpfError> {
-        let btf = Btf::from_sys_fs().map_err(|e| BpfError::new("kernel BTF", &e))?;
-        let mut ebpf = EbpfLoader::new()
-            .btf(Some(&btf))
-            .load(OBJECT)
-            .map_err(|e| BpfError::new("load the BPF object", &e))?;
-        for (name, tp) in TP_BTF {
-            let what = || format!("tp_btf/{tp}");
-            let prog: &mut BtfTracePoint = ebpf
-                .program_mut(name)
-                .ok_or_else(|| missing(name))?
-                .try_into()
-                .map_err(|e| BpfError::new(what(), &e))?;
-            prog.load(tp, &btf).map_err(|e| BpfError::new(what(), &e))?;
-            prog.attach().map_err(|e| BpfError::new(what(), &e))?;
-        }
+        let mut ebpf = load_tp_btf(&TP_BTF)?;
         let mut accept_error = None;
         for (name, tp) in SYSCALL_EXITS {
             let what = || format!("tracepoint/syscalls/{tp}");
@@ -123,10 +208,7 @@ impl WatchProbe {
                 accept_error.get_or_insert(e);
             }
         }
-        let ring = RingBuf::try_from(ebpf.take_map("events").ok_or_else(|| missing("events"))?)
-            .map_err(|e| BpfError::new("ring buffer", &e))?;
-        let lost = PerCpuArray::try_from(ebpf.take_map("lost").ok_or_else(|| missing("lost"))?)
-            .map_err(|e| BpfError::new("lost counters", &e))?;
+        let (ring, lost) = ring_and_lost(&mut ebpf)?;
         Ok(WatchProbe {
             _ebpf: ebpf,
             ring,
@@ -141,28 +223,13 @@ impl WatchProbe {
     }
 
     /// Hands every waiting record to `f`, at most `max`; returns how many.
-    pub fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
-        let mut n = 0;
-        while n < max {
-            let Some(item) = self.ring.next() else { break };
-            f(&item);
-            n += 1;
-        }
-        n
+    pub fn drain(&mut self, max: usize, f: impl FnMut(&[u8])) -> usize {
+        drain_ring(&mut self.ring, max, f)
     }
 
     /// The programs' loss counters, summed over CPUs.
     pub fn lost(&self) -> Lost {
-        let sum = |i: u32| {
-            self.lost
-                .get(&i, 0)
-                .map(|v| v.iter().sum::<u64>())
-                .unwrap_or(0)
-        };
-        Lost {
-            ring_full: sum(0),
-            storage: sum(1),
-        }
+        sum_lost(&self.lost)
     }
 }
 

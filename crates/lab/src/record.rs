@@ -222,8 +222,13 @@ pub struct Environment {
     pub sysctls: BTreeMap<Host, BTreeMap<String, String>>,
     pub settle_ms: f64,
     pub blocked_after_ms: f64,
-    /// Whether kernel events (tracefs) were recorded.
+    /// Whether kernel events were recorded (the name is from before they could come from
+    /// eBPF).
     pub tracefs: bool,
+    /// How: "ebpf" (the lab's BPF programs) or "tracefs" (a tracefs instance, where BPF could
+    /// not be loaded).
+    #[serde(default)]
+    pub kernel_events: Option<String>,
     /// Events the trace ring buffer dropped before they were read: when not 0, the kernel
     /// view is incomplete.
     #[serde(default)]

@@ -39,8 +39,10 @@ pub struct RunOptions {
     pub max_settle: Duration,
     /// Longest a single call may take to answer (beyond `blocked-after`) before the run fails.
     pub call_timeout: Duration,
-    /// Record kernel events through tracefs (when available).
+    /// Record kernel events (when available).
     pub tracefs: bool,
+    /// Read them only this way (None: eBPF, else tracefs).
+    pub kernel_events: Option<crate::observe::KernelEvents>,
     /// Called before each step, to show progress.
     pub progress: Option<Progress>,
 }
@@ -53,6 +55,7 @@ impl RunOptions {
             max_settle: Duration::from_secs(10),
             call_timeout: Duration::from_secs(30),
             tracefs: true,
+            kernel_events: None,
             progress: None,
         }
     }
@@ -961,7 +964,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     ports.dedup();
     let pending_trace = opts
         .tracefs
-        .then(|| crate::observe::PendingTrace::begin(ports));
+        .then(|| crate::observe::PendingTrace::begin(ports, opts.kernel_events));
     // Likewise the programs' instance, which costs as much.
     let tracing_calls = sc.runs_programs() && opts.tracefs;
     let mut tracer_prepared =
@@ -1185,7 +1188,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         }
         c.returned_ns = c.returned_ns.map(rel);
     }
-    let tracefs = r.observers.tracefs;
+    let kernel_events = r.observers.kernel_events;
     // The two instances are removed side by side: each waits on the kernel's tracepoint
     // unregistering (~50-100 ms), not on a CPU.
     let call_tracing = r.tracer.is_some();
@@ -1220,7 +1223,11 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         sysctls: r.sandbox.sysctls.clone(),
         settle_ms: r.settle.as_secs_f64() * 1e3,
         blocked_after_ms: sc.blocked_after.as_secs_f64() * 1e3,
-        tracefs,
+        tracefs: kernel_events.is_some(),
+        kernel_events: kernel_events.map(|k| match k {
+            crate::observe::KernelEvents::Ebpf => "ebpf".into(),
+            crate::observe::KernelEvents::Tracefs => "tracefs".into(),
+        }),
         events_lost: lost,
         call_tracing,
     };

@@ -43,6 +43,7 @@ pub mod off {
     pub const STATE: usize = 102;
     pub const FLAGS: usize = 103;
     pub const TCP_FLAGS: usize = 104;
+    pub const NEW_STATE: usize = 105;
     pub const SADDR: usize = 108;
     pub const DADDR: usize = 124;
     pub const COMM: usize = 140;
@@ -51,6 +52,10 @@ pub mod off {
 const TM_END: u8 = 1;
 const TM_RST: u8 = 2;
 const TM_DROP: u8 = 3;
+const TM_STATE: u8 = 4;
+const TM_RST_IN: u8 = 5;
+const TM_ERROR: u8 = 6;
+const TM_LAB_RST: u8 = 7;
 
 const F_RST_RECEIVED: u8 = 0x01;
 const F_ORPHAN: u8 = 0x02;
@@ -255,6 +260,42 @@ pub fn decode(b: &[u8]) -> Option<Record> {
         })),
         _ => None,
     }
+}
+
+/// Decodes one record of the lab's programs (`lab_*` in watch.bpf.c) into the event its
+/// tracefs line would have given (crate::tcp_event()); None for watch's records and for what
+/// tcp_event() leaves out. pid and comm stay empty: the lab does not use them.
+pub fn lab_event(b: &[u8], names: &Names) -> Option<crate::TcpEvent> {
+    if b.len() < RECORD_SIZE {
+        return None;
+    }
+    let family = b[off::FAMILY];
+    let addr = |o: usize, port: usize| {
+        ip(family, &b[o..o + 16]).map(|a| SocketAddr::new(a, u16_at(b, port)))
+    };
+    let mut ev = crate::TcpEvent::new(u64_at(b, off::TS_NS), "");
+    ev.local = addr(off::SADDR, off::SPORT);
+    ev.remote = addr(off::DADDR, off::DPORT);
+    let state = TcpState::from_number(b[off::STATE]);
+    match b[off::KIND] {
+        TM_STATE => {
+            ev.event = "inet_sock_set_state".into();
+            ev.old_state = state;
+            ev.new_state = TcpState::from_number(b[off::NEW_STATE]);
+        }
+        TM_RST_IN => ev.event = "tcp_receive_reset".into(),
+        TM_ERROR => {
+            ev.event = "inet_sk_error_report".into();
+            crate::error_report(&mut ev, u32_at(b, off::SK_ERR) as i32)?;
+        }
+        TM_LAB_RST => {
+            ev.event = "tcp_send_reset".into();
+            ev.state = state;
+            ev.reason = Some(names.rst_reason(u32_at(b, off::REASON)));
+        }
+        _ => return None,
+    }
+    Some(ev)
 }
 
 /// Whether this host had queued its FIN: the states after close() or shutdown(SHUT_WR)

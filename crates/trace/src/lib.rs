@@ -84,6 +84,26 @@ pub struct TcpEvent {
     pub error_number: Option<i32>,
 }
 
+impl TcpEvent {
+    /// An event with nothing but its time and name.
+    pub fn new(ts_ns: u64, event: &str) -> TcpEvent {
+        TcpEvent {
+            ts_ns,
+            pid: None,
+            comm: String::new(),
+            event: event.to_string(),
+            local: None,
+            remote: None,
+            state: None,
+            old_state: None,
+            new_state: None,
+            reason: None,
+            error: None,
+            error_number: None,
+        }
+    }
+}
+
 /// Parses one `trace_pipe` line; `None` for anything else (headers, lost-event notes).
 pub fn parse_line(line: &str) -> Option<TraceLine<'_>> {
     // Find "TS: EVENT: " where TS is seconds.micro; the comm before it may contain spaces.
@@ -162,6 +182,26 @@ pub fn lost_events(line: &str) -> Option<u64> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
+/// inet_sk_error_report's error into the event; None for a report that is no connection's
+/// end.
+pub(crate) fn error_report(ev: &mut TcpEvent, n: i32) -> Option<()> {
+    let n = n.abs();
+    // A report on a socket with no peer is no connection's end: tcp_disconnect()
+    // (SO_LINGER 0 close, connect(AF_UNSPEC)) clears the remote port before it
+    // reports, and a destroyed listener has none.
+    let no_port = |a: Option<SocketAddr>| a.is_none_or(|a| a.port() == 0);
+    if n == 0 || no_port(ev.local) || no_port(ev.remote) {
+        return None;
+    }
+    ev.error_number = Some(n);
+    ev.error = Some(
+        name_in(Numbering::LinuxErrno, n.into())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("E{n}")),
+    );
+    Some(())
+}
+
 /// Turns a parsed line into a [`TcpEvent`]; `None` for other events or self-reports that are
 /// not deaths (inet_sk_error_report with error 0 or port 0, which tcp_disconnect emits).
 pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
@@ -172,26 +212,13 @@ pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
     } else {
         (f("saddr"), f("daddr"))
     };
-    let mut ev = TcpEvent {
-        ts_ns: l.ts_ns,
-        pid: l.pid.filter(|_| l.process_context),
-        // The command name only means something with a pid from process context; `<...>`
-        // is tracefs's placeholder when its pid→comm cache missed (left for the reader).
-        comm: if l.process_context && l.comm != "<...>" {
-            l.comm.to_string()
-        } else {
-            String::new()
-        },
-        event: l.event.to_string(),
-        local: None,
-        remote: None,
-        state: None,
-        old_state: None,
-        new_state: None,
-        reason: None,
-        error: None,
-        error_number: None,
-    };
+    let mut ev = TcpEvent::new(l.ts_ns, l.event);
+    ev.pid = l.pid.filter(|_| l.process_context);
+    // The command name only means something with a pid from process context; `<...>` is
+    // tracefs's placeholder when its pid→comm cache missed (left for the reader).
+    if l.process_context && l.comm != "<...>" {
+        ev.comm = l.comm.to_string();
+    }
     match l.event {
         "tcp_send_reset" => {
             // src/dest are the RST's: src is this host's end.
@@ -224,21 +251,7 @@ pub fn tcp_event(l: &TraceLine) -> Option<TcpEvent> {
             }
             ev.local = sockaddr(sa, f("sport"));
             ev.remote = sockaddr(da, f("dport"));
-            let n: i32 = f("error")?.parse().ok()?;
-            let n = n.abs();
-            // A report on a socket with no peer is no connection's end: tcp_disconnect()
-            // (SO_LINGER 0 close, connect(AF_UNSPEC)) clears the remote port before it
-            // reports, and a destroyed listener has none.
-            let no_port = |a: Option<SocketAddr>| a.is_none_or(|a| a.port() == 0);
-            if n == 0 || no_port(ev.local) || no_port(ev.remote) {
-                return None;
-            }
-            ev.error_number = Some(n);
-            ev.error = Some(
-                name_in(Numbering::LinuxErrno, n.into())
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("E{n}")),
-            );
+            crate::error_report(&mut ev, f("error")?.parse().ok()?)?;
         }
         _ => return None,
     }

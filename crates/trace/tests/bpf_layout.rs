@@ -31,6 +31,7 @@ fn decoder_offsets_match_the_c_header() {
         ("state", off::STATE),
         ("flags", off::FLAGS),
         ("tcp_flags", off::TCP_FLAGS),
+        ("new_state", off::NEW_STATE),
         ("saddr", off::SADDR),
         ("daddr", off::DADDR),
         ("comm", off::COMM),
