@@ -1458,8 +1458,9 @@ fn a_long_scenario_shows_progress_on_a_terminal() {
     }
     let dir = common::tempdir();
     let p = dir.path().join("many.tcpm");
+    // Progress shows once a run has lasted a second: 200 steps of at least 10 ms each.
     let mut src = String::from("name many\nsettle 5ms\n");
-    for _ in 0..60 {
+    for _ in 0..200 {
         src.push_str("sleep 5ms\n");
     }
     std::fs::write(&p, src).unwrap();
@@ -1476,7 +1477,7 @@ fn a_long_scenario_shows_progress_on_a_terminal() {
         .expect("script(1), from util-linux");
     assert!(st.success());
     let seen = std::fs::read_to_string(&typescript).unwrap();
-    assert!(seen.contains("/60 steps"), "{seen}");
+    assert!(seen.contains("/200 steps"), "{seen}");
     let (_, _, err) = run_text(&["lab", "run", p.to_str().unwrap()]);
     assert!(!err.contains("steps"), "progress on a pipe: {err}");
 }

@@ -7,7 +7,7 @@
 //! instruction, and the fork program adds every process a traced one forks. Loading needs
 //! kernel BTF and CAP_BPF + CAP_PERFMON.
 
-use crate::bpf::{BpfError, drain_ring, load_object, missing};
+use crate::bpf::{BpfError, drain_ring, load_tp_btf, missing};
 use aya::Ebpf;
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
 use std::os::fd::{AsRawFd, RawFd};
@@ -104,7 +104,7 @@ impl CallProbe {
         }
         // The syscall map is filled once the programs are attached: nothing is traced before
         // a program is spawned anyway.
-        let mut ebpf = load_object(OBJECT, &PROGRAMS)?;
+        let mut ebpf = load_tp_btf(OBJECT, &PROGRAMS)?;
         let mut numbers: Array<MapData, u32> = map(&mut ebpf, "syscalls")?;
         #[cfg(target_arch = "x86_64")]
         for (nr, kind) in SYSCALLS {

@@ -335,9 +335,13 @@ fn capture_loop(
     let links = [Link::ClientSide, Link::ServerSide];
     let fds: Vec<(i32, i16)> = caps.iter().map(|c| (c.raw_fd(), libc::POLLIN)).collect();
     let mut out = Vec::new();
-    let mut draining = false;
     loop {
-        let _ = poll(&fds, 5);
+        // Checked before reading: the run has settled when it asks us to stop, and a frame is
+        // in the ring once the kernel has sent or received it, so one last read takes all.
+        let stopping = stop.load(Ordering::SeqCst);
+        if !stopping {
+            let _ = poll(&fds, 5);
+        }
         for (cap, link) in caps.iter_mut().zip(links) {
             while let Ok(Some(f)) = cap.next_frame() {
                 let mono = (f.realtime_ns as i128 + offset).max(0) as u64;
@@ -352,11 +356,15 @@ fn capture_loop(
                 });
             }
         }
-        if draining {
+        if stopping {
+            // Closing a packet socket waits for an RCU grace period (packet_release() calls
+            // synchronize_net()): the two wait side by side, for one period, not two.
+            let [a, b] = caps;
+            std::thread::scope(|s| {
+                s.spawn(move || drop(a));
+                drop(b);
+            });
             return out;
-        }
-        if stop.load(Ordering::SeqCst) {
-            draining = true;
         }
     }
 }

@@ -251,10 +251,14 @@ impl Runner<'_> {
     /// Every known connection's two ends, and the listening sockets. New connections found
     /// in the hosts' socket tables are registered.
     fn ends(&mut self) -> (Vec<EndState>, Vec<ListenerState>) {
-        let dumps = [
-            self.diag[0].tcp_sockets().unwrap_or_default(),
-            self.diag[1].tcp_sockets().unwrap_or_default(),
-        ];
+        // Bound-inactive sockets belong to no connection and are not asked for (their dump
+        // walks the host's whole bind hash).
+        let dump = |d: &mut Diag| {
+            let mut v = d.tcp_listeners().unwrap_or_default();
+            v.extend(d.tcp_connections().unwrap_or_default());
+            v
+        };
+        let dumps = [dump(&mut self.diag[0]), dump(&mut self.diag[1])];
         let mut listeners = Vec::new();
         for a in Actor::BOTH {
             for s in &dumps[idx(a)] {
@@ -330,10 +334,12 @@ impl Runner<'_> {
     fn settle(&mut self, index: usize) {
         let start = Instant::now();
         let settle = self.settle.as_nanos() as u64;
+        // Listeners and bound sockets are left out: they change only by a call (the step's
+        // own) or with a packet (a SYN, the handshake's ACK), which the observers see.
         let dump = |r: &mut Runner| {
             (
-                r.diag[0].tcp_sockets().unwrap_or_default(),
-                r.diag[1].tcp_sockets().unwrap_or_default(),
+                r.diag[0].tcp_connections().unwrap_or_default(),
+                r.diag[1].tcp_connections().unwrap_or_default(),
             )
         };
         // The first dump shows the states as they were when it began.
@@ -845,7 +851,7 @@ impl Runner<'_> {
         made.actor = Some(Actor::Server);
         loop {
             let listening = self.diag[1]
-                .tcp_sockets()
+                .tcp_listeners()
                 .unwrap_or_default()
                 .iter()
                 .any(|s| s.status.state == TcpState::Listen.number() && s.local.port() == port);
@@ -998,6 +1004,10 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
             swept
         ));
     }
+    // The actors start while the kernel view is still being loaded: they wait for commands,
+    // and nothing runs in the namespaces until the observers are up.
+    let client = ActorProc::spawn(&opts.actor_exe, sandbox.client.raw_fd())?;
+    let server = ActorProc::spawn(&opts.actor_exe, sandbox.server.raw_fd())?;
     let tracer_start = tracer_prepared.0.take().map(|h| {
         let ours = [sandbox.addresses.client, sandbox.addresses.server];
         h.join().map(|p| p.map(|p| p.start(ours)))
@@ -1025,8 +1035,6 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
             None
         }
     };
-    let client = ActorProc::spawn(&opts.actor_exe, sandbox.client.raw_fd())?;
-    let server = ActorProc::spawn(&opts.actor_exe, sandbox.server.raw_fd())?;
     let mut r = Runner {
         sc,
         opts,
