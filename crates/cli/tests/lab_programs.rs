@@ -720,14 +720,18 @@ fn calls_are_traced_by_ebpf_as_root_by_tracefs_when_forced_with_the_same_calls_o
 }
 
 /// A Python program in the client host, from a file (its placeholders come as environment
-/// variables: SERVER_ADDR, PORT).
+/// variables: SERVER_ADDR, PORT). The server's accepts wait for python3 to start (well over
+/// the default 100 ms on a loaded machine) rather than being reported blocked.
 fn python_client(dir: &Path, name: &str, code: &str, server: &str) -> PathBuf {
     let py = dir.join(format!("{name}.py"));
     std::fs::write(&py, code).unwrap();
     scenario(
         dir,
         name,
-        &format!("client exec python3 {}\n{server}", py.display()),
+        &format!(
+            "blocked-after 5s\nclient exec python3 {}\n{server}",
+            py.display()
+        ),
     )
 }
 

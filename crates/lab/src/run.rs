@@ -968,7 +968,7 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
     let pending_trace = opts
         .tracefs
         .then(|| crate::observe::PendingTrace::begin(ports, opts.kernel_events));
-    // Likewise the programs' instance, which costs as much.
+    // Likewise the programs' call tracer (its BPF programs loaded, or the fallback's instance).
     let tracing_calls = sc.runs_programs() && opts.tracefs;
     let mut tracer_prepared =
         JoinOnDrop(tracing_calls.then(|| std::thread::spawn(CallTracer::prepare)));
@@ -1195,8 +1195,8 @@ pub fn run(sc: &Scenario, opts: &RunOptions) -> Result<Run, LabError> {
         c.returned_ns = c.returned_ns.map(rel);
     }
     let kernel_events = r.observers.kernel_events;
-    // The two instances are removed side by side: each waits on the kernel's tracepoint
-    // unregistering (~50-100 ms), not on a CPU.
+    // The call tracer stops beside the observers: the eBPF one detaches in about a ms, the
+    // fallback's instance waits on the kernel's tracepoint unregistering (~50-100 ms).
     let call_tracing = r.tracer.is_some();
     let call_tracer = r.tracer.as_ref().map(|t| t.kind().to_string());
     let tracer_stop = r
