@@ -143,7 +143,14 @@ fn in_a_user_namespace_the_lab_runs_and_names_what_it_cannot_see() {
         &["lab", "run", "server-closes-early", "--json"],
     ));
     assert_eq!((count(&v, "passed"), count(&v, "failed")), (11, 0));
-    assert!(notes(&v).contains("user namespace"), "{}", notes(&v));
+    // One note for both sources, each with its reason.
+    let n = notes(&v);
+    assert!(n.contains("user namespace"), "{n}");
+    assert!(
+        n.contains("kernel view missing: the lab's BPF programs could not be loaded (loading BPF needs CAP_BPF + CAP_PERFMON in the host's user namespace"),
+        "{n}"
+    );
+    assert!(!n.contains("read from tracefs"), "{n}");
 }
 
 #[test]

@@ -108,11 +108,19 @@ impl PendingTrace {
                             bpf_refused: None,
                         };
                     }
-                    // The first line: aya appends the verifier's whole log.
                     Err(e) => {
+                        let why = if e.is_permission() && proc::in_user_namespace() {
+                            "loading BPF needs CAP_BPF + CAP_PERFMON in the host's user namespace, not a child's: "
+                        } else if e.is_permission() {
+                            "loading BPF needs CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN): "
+                        } else {
+                            ""
+                        };
+                        // The first line: aya appends the verifier's whole log.
                         let e = e.to_string();
                         let first = e.split(". Verifier output").next().unwrap_or(&e);
-                        bpf_refused = Some(first.lines().next().unwrap_or(first).to_string());
+                        let first = first.lines().next().unwrap_or(first);
+                        bpf_refused = Some(format!("{why}{first}"));
                     }
                 }
             }
@@ -183,10 +191,11 @@ impl Observers {
                 (None, None)
             }
             Some(ready) => {
-                if let Some(why) = &ready.bpf_refused {
-                    notes.push(format!(
-                        "kernel events read from tracefs: the lab's BPF programs could not be loaded ({why})"
-                    ));
+                let bpf_refused = ready
+                    .bpf_refused
+                    .map(|why| format!("the lab's BPF programs could not be loaded ({why})"));
+                if let (Some(why), Ok(_)) = (&bpf_refused, &ready.view) {
+                    notes.push(format!("kernel events read from tracefs: {why}"));
                 }
                 match ready.view {
                     Ok(View::Ebpf(mut probe, names)) => {
@@ -222,8 +231,9 @@ impl Observers {
                         }
                     },
                     Err(e) => {
+                        let bpf = bpf_refused.map(|w| format!("{w}; ")).unwrap_or_default();
                         notes.push(format!(
-                            "kernel view missing (no tracefs events): {e}{}",
+                            "kernel view missing: {bpf}no tracefs events: {e}{}",
                             tracefs_hint()
                         ));
                         (None, None)
