@@ -614,6 +614,21 @@ fn a_programs_output_is_kept_bounded_with_its_full_length() {
 }
 
 /// The notes of a record, as one text.
+/// `lab run SPEC --json` with TCPMORTEM_CALL_TRACER set; the run must succeed.
+fn run_with_tracer(spec: &str, tracer: &str) -> Value {
+    let out = tcpmortem()
+        .args(["lab", "run", spec, "--json"])
+        .env("TCPMORTEM_CALL_TRACER", tracer)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn notes(v: &Value) -> String {
     v["notes"]
         .as_array()
@@ -634,17 +649,7 @@ fn calls_are_traced_by_ebpf_as_root_by_tracefs_when_forced_with_the_same_calls_o
     assert_eq!(bpf["environment"]["call_tracing"], true);
     assert_eq!(bpf["environment"]["call_tracer"], "ebpf");
     assert!(!notes(&bpf).contains("tracefs"), "{}", notes(&bpf));
-    let out = tcpmortem()
-        .args(["lab", "run", "curl-empty-reply", "--json"])
-        .env("TCPMORTEM_CALL_TRACER", "tracefs")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let fallback: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fallback = run_with_tracer("curl-empty-reply", "tracefs");
     assert_eq!(fallback["environment"]["call_tracing"], true);
     assert_eq!(fallback["environment"]["call_tracer"], "tracefs");
     assert!(
@@ -655,22 +660,16 @@ fn calls_are_traced_by_ebpf_as_root_by_tracefs_when_forced_with_the_same_calls_o
         notes(&fallback)
     );
     assert_eq!(passed(&fallback), 2);
-    let sent = format!("sendto → {} bytes", curl_request_len(&bpf));
-    let expected = [
-        "connect → EINPROGRESS",
-        sent.as_str(),
-        "recvfrom → eof",
-        "close → ok",
-    ];
-    assert_eq!(calls_of(&bpf, "client"), expected);
-    let sent = format!("sendto → {} bytes", curl_request_len(&fallback));
-    let expected = [
-        "connect → EINPROGRESS",
-        sent.as_str(),
-        "recvfrom → eof",
-        "close → ok",
-    ];
-    assert_eq!(calls_of(&fallback, "client"), expected);
+    for v in [&bpf, &fallback] {
+        let sent = format!("sendto → {} bytes", curl_request_len(v));
+        let expected = [
+            "connect → EINPROGRESS",
+            sent.as_str(),
+            "recvfrom → eof",
+            "close → ok",
+        ];
+        assert_eq!(calls_of(v, "client"), expected);
+    }
     for v in [&bpf, &fallback] {
         let conn = &v["connections"][0];
         for c in v["program_calls"].as_array().unwrap() {
@@ -684,17 +683,7 @@ fn calls_are_traced_by_ebpf_as_root_by_tracefs_when_forced_with_the_same_calls_o
     }
     // Turned off (for benchmarks): the program runs, its calls are not traced, and the
     // expectation on them is not checked rather than failed.
-    let out = tcpmortem()
-        .args(["lab", "run", "curl-empty-reply", "--json"])
-        .env("TCPMORTEM_CALL_TRACER", "off")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let off: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let off = run_with_tracer("curl-empty-reply", "off");
     assert_eq!(off["environment"]["call_tracing"], false);
     assert!(off["environment"]["call_tracer"].is_null());
     assert!(off["program_calls"].is_null());
@@ -855,17 +844,7 @@ sleep 200ms
 ",
     );
     for tracer in ["ebpf", "tracefs"] {
-        let out = tcpmortem()
-            .args(["lab", "run", sc.to_str().unwrap(), "--json"])
-            .env("TCPMORTEM_CALL_TRACER", tracer)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = run_with_tracer(sc.to_str().unwrap(), tracer);
         assert_eq!(v["environment"]["call_tracer"], tracer);
         assert_eq!(
             calls_of(&v, "client"),
