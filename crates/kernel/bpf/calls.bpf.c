@@ -14,72 +14,18 @@
  * - Only calls on TCP sockets (AF_INET/AF_INET6, SOCK_STREAM, IPPROTO_TCP) on descriptors
  *   above 2 are kept; everything else is dropped here.
  *
- * Kernel types are declared with only the fields used and preserve_access_index (CO-RE).
- * struct pt_regs is x86_64's: the loader refuses other architectures.
+ * The kernel types are in kernel.bpf.h, but for struct pt_regs below.
  */
-#include <linux/types.h>
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
-#include <bpf/bpf_endian.h>
+#include "kernel.bpf.h"
 #include "calls.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
-#define SOCK_STREAM 1
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
-
+/* x86_64's: the loader refuses other architectures. */
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 struct pt_regs {
 	unsigned long dx;
 	unsigned long si;
 	unsigned long di;
 	unsigned long r10;
-};
-struct in6_addr {
-	__u8 s6_addr[16];
-};
-struct sock_common {
-	__be32 skc_daddr;
-	__be32 skc_rcv_saddr;
-	__be16 skc_dport;
-	__u16 skc_num;
-	unsigned short skc_family;
-	struct in6_addr skc_v6_daddr;
-	struct in6_addr skc_v6_rcv_saddr;
-};
-struct sock {
-	struct sock_common __sk_common;
-	__u16 sk_protocol;
-};
-struct inet_sock {
-	__be16 inet_sport;
-};
-struct socket {
-	short type;
-	struct sock *sk;
-};
-struct inode {
-	unsigned short i_mode;
-};
-struct file {
-	struct inode *f_inode;
-	void *private_data;
-};
-struct fdtable {
-	unsigned int max_fds;
-	struct file **fd;
-};
-struct files_struct {
-	struct fdtable *fdt;
-};
-struct task_struct {
-	int pid;
-	int tgid;
-	struct files_struct *files;
 };
 #pragma clang attribute pop
 
@@ -117,19 +63,7 @@ struct {
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TC_LOST_N);
-	__type(key, __u32);
-	__type(value, __u64);
-} lost SEC(".maps");
-
-static __always_inline void count_lost(__u32 what)
-{
-	__u64 *n = bpf_map_lookup_elem(&lost, &what);
-	if (n)
-		*n += 1;
-}
+DECLARE_LOST_COUNTERS(TC_LOST_N)
 
 /* The TCP socket behind descriptor `fd` of the current task, as fs/file.c's files_lookup_fd
  * finds it (task->files->fdt->fd[fd]), its ends into `c`. -1 for anything else: no such
