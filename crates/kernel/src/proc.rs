@@ -195,30 +195,13 @@ pub fn spawn_in_netns(
     cmd: &mut std::process::Command,
     netns: std::os::fd::RawFd,
 ) -> std::io::Result<std::process::Child> {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: getppid has no preconditions.
-    let parent = unsafe { libc::getpid() };
-    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
-    // syscalls (setns, prctl, signal, getppid); it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(netns, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                libc::signal(sig, libc::SIG_IGN);
-            }
-            // The parent may have died before prctl took effect.
-            if libc::getppid() != parent {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        })
-    };
-    cmd.spawn()
+    spawn_with(
+        cmd,
+        netns,
+        false,
+        libc::SIG_IGN,
+        &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP],
+    )
 }
 
 /// Spawns a user's program inside the network namespace `netns`: in a process group of its
@@ -230,6 +213,25 @@ pub fn spawn_program(
     cmd: &mut std::process::Command,
     netns: std::os::fd::RawFd,
 ) -> std::io::Result<std::process::Child> {
+    spawn_with(
+        cmd,
+        netns,
+        true,
+        libc::SIG_DFL,
+        &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT],
+    )
+}
+
+/// The child's set-up between fork and exec, for both spawners: into `netns`, a process
+/// group of its own if `own_group`, PR_SET_PDEATHSIG, `disposition` for `signals`, and a
+/// refusal if the parent died before prctl took effect.
+fn spawn_with(
+    cmd: &mut std::process::Command,
+    netns: std::os::fd::RawFd,
+    own_group: bool,
+    disposition: libc::sighandler_t,
+    signals: &'static [libc::c_int],
+) -> std::io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
@@ -240,14 +242,14 @@ pub fn spawn_program(
             if libc::setns(netns, libc::CLONE_NEWNET) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            if libc::setpgid(0, 0) != 0 {
+            if own_group && libc::setpgid(0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
-                libc::signal(sig, libc::SIG_DFL);
+            for &sig in signals {
+                libc::signal(sig, disposition);
             }
             // The parent may have died before prctl took effect.
             if libc::getppid() != parent {
