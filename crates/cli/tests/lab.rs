@@ -261,29 +261,6 @@ fn server_crashes_with_unread_data_resets_at_once() {
     );
 }
 
-fn rand_u64() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
-/// Processes whose environment carries `marker` (the actors inherit it from tcpmortem).
-fn processes_with(marker: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(env) = std::fs::read(ent.path().join("environ"))
-            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 fn instances_of(pid: u32) -> Vec<String> {
     std::fs::read_dir("/sys/kernel/tracing/instances")
         .map(|d| {
@@ -293,14 +270,6 @@ fn instances_of(pid: u32) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn slow_scenario(dir: &Path) -> PathBuf {
@@ -324,15 +293,16 @@ fn start_marked(args: &[&str], marker: &str) -> std::process::Child {
         .unwrap()
 }
 
-/// Starts a run that sleeps in its third step, marked so that its actors can be found, and
-/// waits until tcpmortem and both actors are up.
-fn start_slow_run(tag: &str) -> (std::process::Child, String) {
+/// Starts a run (with `extra` options) that sleeps in its third step, marked so that its
+/// actors can be found, and waits until tcpmortem and both actors are up.
+fn start_slow_run(tag: &str, extra: &[&str]) -> (std::process::Child, String) {
     let dir = common::tempdir();
     let sc = slow_scenario(dir.path());
-    let marker = format!("TCPMORTEM_TEST_MARK={tag}{}", rand_u64());
-    let child = start_marked(&["lab", "run", sc.to_str().unwrap()], &marker);
-    wait_until("the actors to start", Duration::from_secs(10), || {
-        processes_with(&marker).len() >= 3
+    let marker = format!("TCPMORTEM_TEST_MARK={tag}{}", common::unique());
+    let args = [&["lab", "run", sc.to_str().unwrap()], extra].concat();
+    let child = start_marked(&args, &marker);
+    common::wait_until("the actors to start", Duration::from_secs(10), || {
+        common::processes_with(&marker).len() >= 3
     });
     (child, marker)
 }
@@ -344,14 +314,7 @@ fn sigkill_of_tcpmortem_leaves_nothing_behind_after_the_next_run() {
     }
     // The kernel events' eBPF programs die with the process; a tracefs instance (the
     // fallback's) outlives it until the next run sweeps it.
-    let dir = common::tempdir();
-    let sc = slow_scenario(dir.path());
-    let marker = format!("TCPMORTEM_TEST_MARK=kill{}", rand_u64());
-    let sc = sc.to_str().unwrap();
-    let mut child = start_marked(&["lab", "run", sc, "--kernel-events", "tracefs"], &marker);
-    wait_until("the actors to start", Duration::from_secs(10), || {
-        processes_with(&marker).len() >= 3
-    });
+    let (mut child, marker) = start_slow_run("kill", &["--kernel-events", "tracefs"]);
     let pid = child.id();
     assert!(
         !instances_of(pid).is_empty(),
@@ -361,8 +324,8 @@ fn sigkill_of_tcpmortem_leaves_nothing_behind_after_the_next_run() {
     child.wait().unwrap();
     // The actors die with their parent (PR_SET_PDEATHSIG); namespaces held only by fds go
     // with them.
-    wait_until("the actors to die", Duration::from_secs(5), || {
-        processes_with(&marker).is_empty()
+    common::wait_until("the actors to die", Duration::from_secs(5), || {
+        common::processes_with(&marker).is_empty()
     });
     // The next run sweeps the instance the killed one could not remove.
     assert_eq!(
@@ -382,7 +345,7 @@ fn sigint_stops_a_run_cleanly() {
     if !lab_available() {
         return;
     }
-    let (mut child, marker) = start_slow_run("int");
+    let (mut child, marker) = start_slow_run("int", &[]);
     let pid = child.id();
     std::thread::sleep(Duration::from_millis(300));
     // kill(1) by pid: a process this test started.
@@ -393,7 +356,10 @@ fn sigint_stops_a_run_cleanly() {
     assert!(st.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert!(processes_with(&marker).is_empty(), "actors left behind");
+    assert!(
+        common::processes_with(&marker).is_empty(),
+        "actors left behind"
+    );
     assert!(instances_of(pid).is_empty(), "tracefs instance left behind");
 }
 
@@ -557,14 +523,17 @@ fn a_failed_step_leaves_nothing_behind() {
         "name fails\nclient connect\nsysctl client net.ipv4.no_such_knob=1\n",
     )
     .unwrap();
-    let marker = format!("TCPMORTEM_TEST_MARK=fail{}", rand_u64());
+    let marker = format!("TCPMORTEM_TEST_MARK=fail{}", common::unique());
     let child = start_marked(&["lab", "run", p.to_str().unwrap()], &marker);
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(65));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3: "), "{err}");
-    assert!(processes_with(&marker).is_empty(), "actors left behind");
+    assert!(
+        common::processes_with(&marker).is_empty(),
+        "actors left behind"
+    );
     assert!(instances_of(pid).is_empty(), "tracefs instance left behind");
 }
 
@@ -1235,7 +1204,7 @@ fn long_scenario(dir: &Path) -> PathBuf {
 /// its whole group) and returns its exit code and output.
 fn interrupt(args: &[&str], sig: &str, group: bool) -> (Option<i32>, String, String, u32) {
     use std::os::unix::process::CommandExt;
-    let marker = format!("TCPMORTEM_TEST_MARK=sig{}", rand_u64());
+    let marker = format!("TCPMORTEM_TEST_MARK=sig{}", common::unique());
     let (k, val) = marker.split_once('=').unwrap();
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcpmortem"))
         .args(args)
@@ -1247,8 +1216,8 @@ fn interrupt(args: &[&str], sig: &str, group: bool) -> (Option<i32>, String, Str
         .spawn()
         .unwrap();
     let pid = child.id();
-    wait_until("the actors to start", Duration::from_secs(10), || {
-        processes_with(&marker).len() >= 3
+    common::wait_until("the actors to start", Duration::from_secs(10), || {
+        common::processes_with(&marker).len() >= 3
     });
     // Into the step that sleeps, most likely (a loaded machine may still be in an earlier
     // step: the assertions hold for any).
@@ -1264,7 +1233,10 @@ fn interrupt(args: &[&str], sig: &str, group: bool) -> (Option<i32>, String, Str
         .unwrap();
     assert!(st.success());
     let out = child.wait_with_output().unwrap();
-    assert!(processes_with(&marker).is_empty(), "actors left behind");
+    assert!(
+        common::processes_with(&marker).is_empty(),
+        "actors left behind"
+    );
     assert!(instances_of(pid).is_empty(), "tracefs instance left behind");
     (
         out.status.code(),
@@ -1330,7 +1302,7 @@ fn watch_removes_its_tracefs_instance_on_every_interrupt() {
             .spawn()
             .unwrap();
         let pid = child.id();
-        wait_until("watch's tracefs instance", Duration::from_secs(20), || {
+        common::wait_until("watch's tracefs instance", Duration::from_secs(20), || {
             !instances_of(pid).is_empty()
         });
         let st = std::process::Command::new("kill")

@@ -349,21 +349,6 @@ fn a_program_that_does_not_exist_is_refused_before_the_run() {
     assert!(out.stdout.is_empty());
 }
 
-fn processes_with(marker: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(env) = std::fs::read(ent.path().join("environ"))
-            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 /// Processes whose command line is exactly `sleep ARG`.
 fn sleeps(arg: &str) -> Vec<i32> {
     let want = format!("sleep\0{arg}\0");
@@ -378,21 +363,6 @@ fn sleeps(arg: &str) -> Vec<i32> {
         .collect()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
 #[test]
 fn no_program_survives_a_sigkill_of_tcpmortem() {
     if !lab_available() {
@@ -401,7 +371,7 @@ fn no_program_survives_a_sigkill_of_tcpmortem() {
     let dir = common::tempdir();
     // Unique sleeps: the program itself, and a grandchild that PR_SET_PDEATHSIG does not
     // cover (only the next run's sweep does).
-    let n = nanos() % 1_000_000;
+    let n = common::unique() % 1_000_000;
     let (own, grandchild) = (format!("1000.{n}"), format!("1001.{n}"));
     let sc = scenario(
         dir.path(),
@@ -410,7 +380,7 @@ fn no_program_survives_a_sigkill_of_tcpmortem() {
             "client exec sleep {own}\nserver exec sh -c \"sleep {grandchild} & wait\"\nsleep 60s\n"
         ),
     );
-    let marker = format!("TCPMORTEM_TEST_MARK=exec{}", nanos());
+    let marker = format!("TCPMORTEM_TEST_MARK=exec{}", common::unique());
     let (k, val) = marker.split_once('=').unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcpmortem"))
         .args(["lab", "run", sc.to_str().unwrap()])
@@ -419,13 +389,13 @@ fn no_program_survives_a_sigkill_of_tcpmortem() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("the programs to start", Duration::from_secs(15), || {
+    common::wait_until("the programs to start", Duration::from_secs(15), || {
         !sleeps(&own).is_empty() && !sleeps(&grandchild).is_empty()
     });
     child.kill().unwrap();
     child.wait().unwrap();
     // The programs themselves die with tcpmortem (PR_SET_PDEATHSIG).
-    wait_until(
+    common::wait_until(
         "the client's program to die",
         Duration::from_secs(5),
         || sleeps(&own).is_empty(),
@@ -437,10 +407,13 @@ fn no_program_survives_a_sigkill_of_tcpmortem() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    wait_until("the grandchild to be swept", Duration::from_secs(5), || {
+    common::wait_until("the grandchild to be swept", Duration::from_secs(5), || {
         sleeps(&grandchild).is_empty()
     });
-    assert!(processes_with(&marker).is_empty(), "processes left behind");
+    assert!(
+        common::processes_with(&marker).is_empty(),
+        "processes left behind"
+    );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("an earlier tcpmortem run had left behind")
     );
@@ -452,7 +425,7 @@ fn sigint_during_wait_kills_the_programs() {
         return;
     }
     let dir = common::tempdir();
-    let n = nanos() % 1_000_000;
+    let n = common::unique() % 1_000_000;
     let arg = format!("1002.{n}");
     let sc = scenario(
         dir.path(),
@@ -465,7 +438,7 @@ fn sigint_during_wait_kills_the_programs() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("the program to start", Duration::from_secs(15), || {
+    common::wait_until("the program to start", Duration::from_secs(15), || {
         !sleeps(&arg).is_empty()
     });
     let st = std::process::Command::new("kill")
@@ -563,7 +536,7 @@ fn a_failed_step_kills_the_programs() {
         return;
     }
     let dir = common::tempdir();
-    let n = nanos() % 1_000_000;
+    let n = common::unique() % 1_000_000;
     let arg = format!("1003.{n}");
     let sc = scenario(
         dir.path(),

@@ -110,3 +110,37 @@ pub fn version_prefix() -> String {
     let commit = head.map_or("unknown commit".into(), |h| format!("commit {h}"));
     format!("tcpmortem {} ({commit}", env!("CARGO_PKG_VERSION"))
 }
+
+/// Processes whose environment carries `marker` (`NAME=VALUE`; the lab's actors and programs
+/// inherit it from tcpmortem).
+pub fn processes_with(marker: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(ent.path().join("environ"))
+            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Polls `f` every 20 ms until it holds; fails the test after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A number no other test run shares (the clock's nanoseconds), for markers and names.
+pub fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
